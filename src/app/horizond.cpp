@@ -1,0 +1,181 @@
+// horizond: the split-horizon DNS server for EKS-style cluster endpoint names.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "dns/snapshot.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+using namespace horizon;
+
+constexpr std::string_view kUsage = R"(usage: horizond [--config FILE]
+       horizond --check-config FILE
+       horizond --help | --version
+
+Answers EKS-style cluster endpoint names split-horizon: private ENI IPs to sources inside the
+cluster VPC, public NLB IPs to everyone else, per the access mode of each [[cluster]].
+
+  --config FILE        serve FILE (TOML) instead of the built-in default (config/default.toml)
+  --check-config FILE  validate FILE, print every error as file:line:col, and exit
+                       (0 = valid, 2 = errors)
+  --help               this text
+  --version            print the version
+
+Exit status: 0 stopped by SIGINT/SIGTERM or valid config, 1 cannot serve (e.g. address in use),
+2 configuration errors or bad usage.
+)";
+
+std::string join(const auto& items) {
+    std::string out;
+    for (const auto& i : items) {
+        out += (out.empty() ? "" : ", ") + i.to_string();
+    }
+    return out;
+}
+
+/// A loopback source inside the cluster VPC, for the ready-to-paste dig command.
+std::optional<util::IpAddress> loopback_inside(const dns::Cluster& c) {
+    for (const auto& p : c.cfg.vpc_cidrs) {
+        if (!p.addr.is_v4() || p.addr.bytes[0] != 127 || p.len > 29) {
+            continue;
+        }
+        util::IpAddress a = p.addr;
+        a.bytes[3] = static_cast<uint8_t>(a.bytes[3] + 5);
+        if (c.decide(a).inside) {
+            return a;
+        }
+    }
+    return std::nullopt;
+}
+
+void print_summary(const dns::Snapshot& snap) {
+    std::vector<std::string> listeners;
+    for (const auto& ep : snap.server.listen) {
+        listeners.push_back(ep.to_string() + " (udp+tcp)");
+    }
+    std::string all;
+    for (const auto& l : listeners) {
+        all += (all.empty() ? "" : ", ") + l;
+    }
+    spdlog::info("horizond {} listening on {} with {} worker(s)", HORIZON_VERSION, all,
+                 snap.server.workers == 0 ? std::string("one per core")
+                                          : std::to_string(snap.server.workers));
+    for (const auto& c : snap.clusters) {
+        spdlog::info("cluster {} ({}): {} mode={} ttl={}", c.cfg.name, c.cfg.region, c.cfg.endpoint,
+                     config::to_string(c.cfg.access_mode), c.cfg.ttl);
+        spdlog::info("  in-VPC sources ({}{}{}) get {}", join(c.cfg.vpc_cidrs),
+                     c.cfg.vpc_exclude_cidrs.empty() ? "" : " minus ",
+                     join(c.cfg.vpc_exclude_cidrs),
+                     c.cfg.access_mode == config::AccessMode::Public ? join(c.cfg.public_ips)
+                                                                     : join(c.cfg.private_ips));
+        const char* outside = c.cfg.access_mode == config::AccessMode::Public ? "public"
+                              : c.cfg.access_mode == config::AccessMode::PublicPrivate
+                                  ? "public"
+                              : c.cfg.private_outside == config::PrivateOutside::PrivateIps
+                                  ? "private"
+                                  : "nxdomain";
+        spdlog::info("  outside sources get {}",
+                     std::string_view(outside) == "public"    ? join(c.cfg.public_ips)
+                     : std::string_view(outside) == "private" ? join(c.cfg.private_ips)
+                                                              : std::string("NXDOMAIN"));
+    }
+    if (snap.clusters.empty() || snap.server.listen.empty()) {
+        return;
+    }
+    const auto& ep = snap.server.listen.front();
+    const bool wildcard = ep.addr == util::IpAddress{ep.addr.family, {}};
+    const std::string server =
+        wildcard ? (ep.addr.is_v4() ? "127.0.0.1" : "::1") : ep.addr.to_string();
+    const auto& c = snap.clusters.front();
+    const auto inside = loopback_inside(c);
+    spdlog::info("try the two views:");
+    if (inside && ep.addr.is_v4()) {
+        spdlog::info("  dig @{} -p {} -b {} {}    # in-VPC view", server, ep.port,
+                     inside->to_string(), c.cfg.endpoint);
+    } else {
+        spdlog::info("  (add a 127.x.0.0/16 prefix to vpc_cidrs to play an in-VPC source with "
+                     "dig -b from this machine)");
+    }
+    spdlog::info("  dig @{} -p {} {}    # outside view", server, ep.port, c.cfg.endpoint);
+}
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "horizond: %s\n%s", message.c_str(), std::string(kUsage).c_str());
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::optional<std::string> config_path;
+    bool check_only = false;
+    const std::vector<std::string_view> args(argv + 1, argv + argc);
+    for (size_t i = 0; i < args.size(); ++i) {
+        const auto a = args[i];
+        if (a == "--help" || a == "-h") {
+            std::fputs(std::string(kUsage).c_str(), stdout);
+            return 0;
+        }
+        if (a == "--version") {
+            std::printf("horizond %s\n", HORIZON_VERSION);
+            return 0;
+        }
+        if (a == "--config" || a == "--check-config") {
+            if (i + 1 >= args.size()) {
+                return usage_error(std::string(a) + " needs a FILE");
+            }
+            if (config_path) {
+                return usage_error("only one configuration file may be given");
+            }
+            check_only = a == "--check-config";
+            config_path = std::string(args[++i]);
+            continue;
+        }
+        return usage_error("unknown argument '" + std::string(a) + "'");
+    }
+
+    auto loaded = config_path ? config::load_file(*config_path)
+                              : config::load(config::default_text(), "<built-in default>");
+    if (auto* errors = std::get_if<std::vector<config::Diagnostic>>(&loaded)) {
+        for (const auto& d : *errors) {
+            std::fprintf(stderr, "%s\n", d.to_string().c_str());
+        }
+        std::fprintf(stderr, "horizond: %zu error(s) in the configuration; nothing was started\n",
+                     errors->size());
+        return 2;
+    }
+    const auto& cfg = std::get<config::Config>(loaded);
+    if (check_only) {
+        std::printf("%s: configuration is valid (%zu cluster(s), %zu listener(s))\n",
+                    config_path->c_str(), cfg.clusters.size(), cfg.server.listen.size());
+        return 0;
+    }
+
+    spdlog::set_default_logger(spdlog::stderr_color_mt("horizond"));
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    spdlog::set_level(spdlog::level::from_str(cfg.server.log_level));
+
+    std::shared_ptr<const dns::Snapshot> snap;
+    try {
+        snap = dns::build_snapshot(cfg, 1);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "horizond: error: %s\n", e.what());
+        return 2;
+    }
+    std::string error;
+    auto server = server::Server::create(snap, error);
+    if (!server) {
+        std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
+        return 1;
+    }
+    print_summary(*snap);
+    return server->run();
+}

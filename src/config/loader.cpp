@@ -1,0 +1,805 @@
+// Loads the TOML configuration into plain structs, validating every key against one schema table
+// per section and collecting every error with its file:line:col.
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+
+#include <toml++/toml.h>
+
+#include "config/config.hpp"
+#include "config/duration.hpp"
+#include "dns/ldns.hpp"
+
+namespace horizon::config {
+
+std::string Diagnostic::to_string() const {
+    return fmt::format("{}:{}:{}: error: {}", path, line, col, message);
+}
+
+std::string_view to_string(AccessMode m) {
+    switch (m) {
+    case AccessMode::Public:
+        return "public";
+    case AccessMode::PublicPrivate:
+        return "public+private";
+    case AccessMode::Private:
+        return "private";
+    }
+    return "?";
+}
+
+std::string_view to_string(PrivateOutside p) {
+    switch (p) {
+    case PrivateOutside::PrivateIps:
+        return "private-ips";
+    case PrivateOutside::NxDomain:
+        return "nxdomain";
+    }
+    return "?";
+}
+
+std::string derive_endpoint(std::string_view name, std::string_view region) {
+    const std::string input = fmt::format("{}/{}", name, region);
+    std::array<unsigned char, LDNS_SHA256_DIGEST_LENGTH> digest{};
+    ldns_sha256(reinterpret_cast<const unsigned char*>(input.data()),
+                static_cast<unsigned>(input.size()), digest.data());
+    static constexpr std::string_view kHex = "0123456789ABCDEF";
+    std::string out;
+    for (size_t i = 0; i < 16; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 0x0f];
+    }
+    return fmt::format("{}.gr7.{}.eks.amazonaws.com", out, region);
+}
+
+namespace {
+
+/// Collects the diagnostics of one load.
+class Diagnostics {
+public:
+    explicit Diagnostics(std::string path)
+        : path_(std::move(path)) {}
+
+    void error(toml::source_position at, std::string message) {
+        list_.push_back(Diagnostic{path_, at.line, at.column, std::move(message)});
+    }
+
+    void error(const toml::node& at, std::string message) {
+        error(at.source().begin, std::move(message));
+    }
+
+    [[nodiscard]] bool empty() const { return list_.empty(); }
+
+    /// In file order; errors at the same position keep the order they were found in.
+    std::vector<Diagnostic> take() {
+        std::stable_sort(list_.begin(), list_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+            return std::tie(a.line, a.col) < std::tie(b.line, b.col);
+        });
+        return std::move(list_);
+    }
+
+private:
+    std::string path_;
+    std::vector<Diagnostic> list_;
+};
+
+bool is_alnum(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+char to_lower(char ch) {
+    return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+}
+
+/// `text` with control characters escaped, so that one diagnostic stays one line.
+std::string escaped(std::string_view text) {
+    std::string out;
+    for (const char ch : text) {
+        const auto byte = static_cast<unsigned char>(ch);
+        if (byte < 0x20 || byte == 0x7f) {
+            out += fmt::format("\\x{:02x}", byte);
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+/// 'text', as user-supplied values appear in messages.
+std::string quoted(std::string_view text) {
+    return "'" + escaped(text) + "'";
+}
+
+/// " (same as 'first')" when a duplicate is written differently from the value it repeats.
+std::string same_as(std::string_view text, std::string_view first) {
+    return text == first ? std::string() : fmt::format(" (same as {})", quoted(first));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema machinery: a section is a table of KeySpecs, so adding a key is one line.
+
+enum class Presence : uint8_t { Optional, Required };
+
+/// Reads one key's value into `out`, reporting what is wrong with it. `key` names it in messages.
+template <typename T>
+using Reader = void (*)(Diagnostics& d, std::string_view key, const toml::node& node, T& out);
+
+template <typename T>
+struct KeySpec {
+    std::string_view name;
+    Presence presence;
+    Reader<T> read;
+    std::string_view missing = {}; ///< message when a required key is absent; "" = the usual one
+};
+
+/// Edit distance, for "did you mean" on unknown keys; keys are short.
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t up = row[j];
+            row[j] =
+                std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+/// Lower case without '_' and '-': "publicAccessCidrs" and "public-access-cidrs" both match
+/// "public_access_cidrs".
+std::string folded(std::string_view key) {
+    std::string out;
+    for (const char ch : key) {
+        if (ch != '_' && ch != '-') {
+            out += to_lower(ch);
+        }
+    }
+    return out;
+}
+
+/// The known key an unknown one most likely meant, or "" when none is close enough to guess.
+template <typename T>
+std::string_view closest_key(std::string_view unknown, std::span<const KeySpec<T>> keys) {
+    std::string_view best;
+    size_t best_distance = 3; // at most two edits...
+    if (unknown.size() < 4) {
+        best_distance = 0; // ...and none for keys too short for a guess to mean anything
+    }
+    for (const auto& spec : keys) {
+        if (folded(unknown) == folded(spec.name)) {
+            return spec.name;
+        }
+        const size_t distance = edit_distance(unknown, spec.name);
+        if (distance < best_distance) {
+            best_distance = distance;
+            best = spec.name;
+        }
+    }
+    return best;
+}
+
+/// Reads every key of `table` with its spec; `where` ("in [server]", "at top level") places the
+/// section in messages. A key not in `keys` is an error: a typo must never pass silently.
+template <typename T>
+void read_section(Diagnostics& d, const toml::table& table, std::string_view where,
+                  std::span<const KeySpec<T>> keys, T& out) {
+    for (const auto& [key, node] : table) {
+        const auto spec = std::find_if(keys.begin(), keys.end(),
+                                       [&](const KeySpec<T>& s) { return s.name == key.str(); });
+        if (spec != keys.end()) {
+            spec->read(d, spec->name, node, out);
+            continue;
+        }
+        std::string message = fmt::format("unknown key {} {}", quoted(key.str()), where);
+        if (const auto guess = closest_key(key.str(), keys); !guess.empty()) {
+            message += fmt::format(" (did you mean '{}'?)", guess);
+        }
+        d.error(key.source().begin, std::move(message));
+    }
+    for (const auto& spec : keys) {
+        if (spec.presence == Presence::Required && !table.contains(spec.name)) {
+            d.error(table, spec.missing.empty()
+                               ? fmt::format("missing required key '{}' {}", spec.name, where)
+                               : std::string(spec.missing));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value readers shared by the sections.
+
+std::optional<int64_t> read_integer(Diagnostics& d, std::string_view key, const toml::node& node,
+                                    int64_t lo, int64_t hi) {
+    const auto* value = node.as_integer();
+    if (value == nullptr) {
+        d.error(node, fmt::format("'{}' must be an integer", key));
+        return std::nullopt;
+    }
+    const int64_t n = value->get();
+    if (n < lo || n > hi) {
+        d.error(node, fmt::format("'{}' must be between {} and {}, got {}", key, lo, hi, n));
+        return std::nullopt;
+    }
+    return n;
+}
+
+const std::string* read_string(Diagnostics& d, std::string_view key, const toml::node& node) {
+    const auto* value = node.as_string();
+    if (value == nullptr) {
+        d.error(node, fmt::format("'{}' must be a string", key));
+        return nullptr;
+    }
+    return &value->get();
+}
+
+struct StringItem {
+    std::string_view text;
+    const toml::node* node;
+};
+
+/// The strings of an array of strings. A non-array is an error; so is a non-string element,
+/// reported once, at the first, while the strings around it are still returned for checking.
+std::optional<std::vector<StringItem>> read_strings(Diagnostics& d, std::string_view key,
+                                                    const toml::node& node) {
+    const auto* array = node.as_array();
+    const std::string message = fmt::format("'{}' must be an array of strings", key);
+    if (array == nullptr) {
+        d.error(node, message);
+        return std::nullopt;
+    }
+    std::vector<StringItem> items;
+    bool reported = false;
+    for (const auto& element : *array) {
+        if (const auto* s = element.as_string()) {
+            items.push_back({s->get(), &element});
+        } else if (!reported) {
+            d.error(element, message);
+            reported = true;
+        }
+    }
+    return items;
+}
+
+template <auto Member, int64_t Lo, int64_t Hi, typename T>
+void integer(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    if (const auto n = read_integer(d, key, node, Lo, Hi)) {
+        out.*Member = static_cast<std::remove_cvref_t<decltype(out.*Member)>>(*n);
+    }
+}
+
+template <auto Member, typename T>
+void boolean(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    if (const auto* value = node.as_boolean()) {
+        out.*Member = value->get();
+    } else {
+        d.error(node, fmt::format("'{}' must be true or false", key));
+    }
+}
+
+/// A string sent as one DNS TXT character-string, so at most 255 bytes (RFC 1035 §3.3).
+template <auto Member, typename T>
+void txt_string(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    static constexpr size_t kMax = 255;
+    if (const auto* s = read_string(d, key, node)) {
+        if (s->size() > kMax) {
+            d.error(node, fmt::format("'{}' must be at most {} bytes (it is sent as a DNS TXT "
+                                      "string), got {}",
+                                      key, kMax, s->size()));
+        } else {
+            out.*Member = *s;
+        }
+    }
+}
+
+template <typename V>
+struct Choice {
+    std::string_view text;
+    V value;
+};
+
+/// One of a fixed set of strings, e.g. access_mode.
+template <auto Member, const auto& Choices, typename T>
+void choice(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    for (const auto& c : Choices) {
+        if (c.text == *s) {
+            out.*Member = c.value;
+            return;
+        }
+    }
+    std::string expected;
+    for (size_t i = 0; i < std::size(Choices); ++i) {
+        const char* sep = i == 0 ? "" : i + 1 == std::size(Choices) ? " or " : ", ";
+        expected += fmt::format("{}\"{}\"", sep, Choices[i].text);
+    }
+    d.error(node, fmt::format("invalid {} {} (expected {})", key, quoted(*s), expected));
+}
+
+/// A duration string that must be greater than zero.
+template <auto Member, typename T>
+void positive_duration(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    const auto* s = node.as_string();
+    if (s == nullptr) {
+        d.error(node, fmt::format("'{}' must be a duration string such as \"10s\"", key));
+        return;
+    }
+    const auto duration = parse_duration(s->get());
+    if (!duration) {
+        d.error(node, fmt::format("invalid duration {} (expected e.g. \"500ms\", \"10s\", \"6m\", "
+                                  "\"1h\")",
+                                  quoted(s->get())));
+    } else if (duration->count() == 0) {
+        d.error(node, fmt::format("'{}' must be greater than zero", key));
+    } else {
+        out.*Member = *duration;
+    }
+}
+
+enum class Empty : uint8_t { Allowed, Rejected };
+
+/// A list of CIDRs with no host bits set.
+template <auto Member, Empty IfEmpty, typename T>
+void cidrs(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    const auto items = read_strings(d, key, node);
+    if (!items) {
+        return;
+    }
+    if (IfEmpty == Empty::Rejected && node.as_array()->empty()) {
+        d.error(node, fmt::format("{} must list at least one CIDR", key));
+    }
+    for (const auto& item : *items) {
+        util::Cidr::Error why = util::Cidr::Error::None;
+        if (const auto cidr = util::Cidr::parse(item.text, &why)) {
+            (out.*Member).push_back(*cidr);
+            continue;
+        }
+        std::string hint = "expected ADDRESS/LEN";
+        if (why == util::Cidr::Error::HostBits) {
+            // Cidr::parse only reports host bits once address and length are both valid.
+            const auto slash = item.text.find('/');
+            util::Cidr fixed{*util::IpAddress::parse(item.text.substr(0, slash)), 0};
+            const auto digits = item.text.substr(slash + 1);
+            std::from_chars(digits.data(), digits.data() + digits.size(), fixed.len);
+            for (unsigned bit = fixed.len; bit < fixed.addr.bits(); ++bit) {
+                fixed.addr.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80U >> (bit % 8)));
+            }
+            hint = fmt::format("host bits set; did you mean '{}'?", fixed.to_string());
+        }
+        d.error(*item.node,
+                fmt::format("invalid CIDR {} in {} ({})", quoted(item.text), key, hint));
+    }
+}
+
+/// A non-empty list of distinct IP addresses: they become one A/AAAA RRset, and an RRset holds
+/// no duplicate records (RFC 2181 §5).
+template <auto Member, typename T>
+void ip_addresses(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    const auto items = read_strings(d, key, node);
+    if (!items) {
+        return;
+    }
+    if (node.as_array()->empty()) {
+        d.error(node, fmt::format("{} must list at least one address", key));
+    }
+    auto& list = out.*Member;
+    std::vector<std::string_view> texts; // as written, parallel to `list`
+    for (const auto& item : *items) {
+        const auto ip = util::IpAddress::parse(item.text);
+        if (!ip) {
+            d.error(*item.node, fmt::format("invalid IP address {} in {} (expected an IPv4 or "
+                                            "IPv6 address)",
+                                            quoted(item.text), key));
+            continue;
+        }
+        const auto seen = std::find(list.begin(), list.end(), *ip);
+        if (seen != list.end()) {
+            d.error(*item.node, fmt::format("duplicate address {} in {}{}", quoted(item.text), key,
+                                            same_as(item.text, texts[seen - list.begin()])));
+            continue;
+        }
+        list.push_back(*ip);
+        texts.push_back(item.text);
+    }
+}
+
+/// For keys whose checks depend on other keys: finish_cluster validates them once all are read.
+template <typename T>
+void read_later(Diagnostics& /*d*/, std::string_view /*key*/, const toml::node& /*node*/,
+                T& /*out*/) {}
+
+// ---------------------------------------------------------------------------------------------
+// [server]
+
+void read_listen(Diagnostics& d, std::string_view key, const toml::node& node, ServerConfig& out) {
+    const auto items = read_strings(d, key, node);
+    if (!items) {
+        return;
+    }
+    if (node.as_array()->empty()) {
+        d.error(node, "listen must list at least one address");
+    }
+    std::vector<std::string_view> texts; // as written, parallel to out.listen
+    for (const auto& item : *items) {
+        const auto endpoint = util::Endpoint::parse(item.text);
+        if (!endpoint) {
+            d.error(*item.node,
+                    fmt::format("invalid listen address {} (expected IP:PORT or [IPv6]:PORT)",
+                                quoted(item.text)));
+            continue;
+        }
+        if (endpoint->port == 0) {
+            d.error(*item.node,
+                    fmt::format("invalid listen address {} (port must be between 1 and 65535)",
+                                quoted(item.text)));
+            continue;
+        }
+        const auto seen = std::find_if(out.listen.begin(), out.listen.end(), [&](const auto& e) {
+            return e.addr == endpoint->addr && e.port == endpoint->port;
+        });
+        if (seen != out.listen.end()) {
+            d.error(*item.node, fmt::format("duplicate listen address {}{}", quoted(item.text),
+                                            same_as(item.text, texts[seen - out.listen.begin()])));
+            continue;
+        }
+        out.listen.push_back(*endpoint);
+        texts.push_back(item.text);
+    }
+}
+
+constexpr Choice<std::string_view> kLogLevels[] = {
+    {"trace", "trace"}, {"debug", "debug"},       {"info", "info"}, {"warn", "warn"},
+    {"error", "error"}, {"critical", "critical"}, {"off", "off"},
+};
+
+constexpr KeySpec<ServerConfig> kServerKeys[] = {
+    {"listen", Presence::Required, read_listen},
+    {"workers", Presence::Optional, integer<&ServerConfig::workers, 0, 256>},
+    // RFC 6891 §6.2.5: below 512 is treated as 512; 4096 is the practical ceiling.
+    {"udp_payload", Presence::Optional, integer<&ServerConfig::udp_payload, 512, 4096>},
+    {"tcp_idle_timeout", Presence::Optional, positive_duration<&ServerConfig::tcp_idle_timeout>},
+    {"tcp_max_connections", Presence::Optional,
+     integer<&ServerConfig::tcp_max_connections, 1, 1000000>},
+    {"log_level", Presence::Optional, choice<&ServerConfig::log_level, kLogLevels>},
+    {"query_log", Presence::Optional, boolean<&ServerConfig::query_log>},
+    {"identity", Presence::Optional, txt_string<&ServerConfig::identity>},
+    {"version", Presence::Optional, txt_string<&ServerConfig::version>},
+};
+
+// ---------------------------------------------------------------------------------------------
+// [[cluster]]
+
+/// Like EKS cluster names: 1..100 of [a-zA-Z0-9_-], starting with a letter or digit.
+void read_name(Diagnostics& d, std::string_view key, const toml::node& node, ClusterConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    const bool ok = !s->empty() && s->size() <= 100 && is_alnum(s->front()) &&
+                    std::all_of(s->begin(), s->end(),
+                                [](char ch) { return is_alnum(ch) || ch == '-' || ch == '_'; });
+    if (!ok) {
+        d.error(node, fmt::format("invalid cluster name {} (expected 1 to 100 letters, digits, "
+                                  "'-' or '_', starting with a letter or digit)",
+                                  quoted(*s)));
+        return;
+    }
+    out.name = *s;
+}
+
+/// An AWS region such as "ap-northeast-2"; it becomes a label of the endpoint name.
+void read_region(Diagnostics& d, std::string_view key, const toml::node& node, ClusterConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    const bool ok = !s->empty() && s->size() <= 63 && s->front() != '-' && s->back() != '-' &&
+                    std::all_of(s->begin(), s->end(), [](char ch) {
+                        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+                    });
+    if (!ok) {
+        d.error(node, fmt::format("invalid region {} (expected lower-case letters, digits and "
+                                  "hyphens, e.g. \"ap-northeast-2\")",
+                                  quoted(*s)));
+        return;
+    }
+    out.region = *s;
+}
+
+/// What makes `name` unusable as a host name (RFC 1035 §2.3.1 with RFC 1123 §2.1's leading
+/// digits), or nullopt when it is fine. `name` has no trailing dot.
+std::optional<std::string> dns_name_problem(std::string_view name) {
+    // RFC 1035 §3.1: 255 octets on the wire are 253 characters without the trailing dot.
+    if (name.size() > 253) {
+        return fmt::format("{} characters; a DNS name has at most 253", name.size());
+    }
+    size_t labels = 0;
+    size_t start = 0;
+    while (true) {
+        const auto dot = name.find('.', start);
+        const auto label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                                            : dot - start);
+        if (label.empty()) {
+            return "empty label";
+        }
+        if (label.size() > 63) {
+            return fmt::format("label {} is longer than 63 characters", quoted(label));
+        }
+        if (!std::all_of(label.begin(), label.end(),
+                         [](char ch) { return is_alnum(ch) || ch == '-'; })) {
+            return fmt::format("label {} may only contain letters, digits and '-'", quoted(label));
+        }
+        if (label.front() == '-' || label.back() == '-') {
+            return fmt::format("label {} starts or ends with '-'", quoted(label));
+        }
+        ++labels;
+        if (dot == std::string_view::npos) {
+            break;
+        }
+        start = dot + 1;
+    }
+    if (labels < 2) {
+        return "a DNS name with at least two labels is needed, e.g. \"api.example.com\"";
+    }
+    return std::nullopt;
+}
+
+void read_endpoint(Diagnostics& d, std::string_view key, const toml::node& node,
+                   ClusterConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    std::string_view name = *s;
+    if (name.empty()) {
+        d.error(node, "invalid endpoint '' (expected a DNS name; leave 'endpoint' out to derive it "
+                      "from name and region)");
+        return;
+    }
+    if (name.back() == '.') {
+        name.remove_suffix(1); // an absolute name is the same name
+    }
+    if (const auto problem = dns_name_problem(name)) {
+        d.error(node, fmt::format("invalid endpoint {} ({})", quoted(*s), *problem));
+        return;
+    }
+    out.endpoint = name;
+}
+
+constexpr Choice<AccessMode> kAccessModes[] = {
+    {"public", AccessMode::Public},
+    {"public+private", AccessMode::PublicPrivate},
+    {"private", AccessMode::Private},
+};
+
+constexpr Choice<PrivateOutside> kPrivateOutside[] = {
+    {"private-ips", PrivateOutside::PrivateIps},
+    {"nxdomain", PrivateOutside::NxDomain},
+};
+
+constexpr KeySpec<ClusterConfig> kClusterKeys[] = {
+    {"name", Presence::Required, read_name},
+    {"region", Presence::Required, read_region},
+    {"endpoint", Presence::Optional, read_endpoint},
+    {"vpc_cidrs", Presence::Required, cidrs<&ClusterConfig::vpc_cidrs, Empty::Rejected>},
+    {"vpc_exclude_cidrs", Presence::Optional,
+     cidrs<&ClusterConfig::vpc_exclude_cidrs, Empty::Allowed>},
+    {"private_ips", Presence::Required, ip_addresses<&ClusterConfig::private_ips>},
+    {"public_ips", Presence::Required, ip_addresses<&ClusterConfig::public_ips>},
+    {"access_mode", Presence::Optional, choice<&ClusterConfig::access_mode, kAccessModes>},
+    {"public_access_cidrs", Presence::Optional, read_later},
+    {"private_outside", Presence::Optional,
+     choice<&ClusterConfig::private_outside, kPrivateOutside>},
+    // RFC 2181 §8: a TTL is an unsigned number from 0 to 2^31 - 1.
+    {"ttl", Presence::Optional, integer<&ClusterConfig::ttl, 0, 2147483647>},
+};
+
+/// EKS's rules for publicAccessCidrs, with its messages: at most 40 blocks, and one error naming
+/// every block that does not parse, has host bits set, or is IPv6 on a cluster without IPv6.
+void check_public_access_cidrs(Diagnostics& d, const toml::table& table, ClusterConfig& c) {
+    static constexpr std::string_view kKey = "public_access_cidrs";
+    static constexpr size_t kMaxBlocks = 40;
+    const toml::node* node = table.get(kKey);
+    if (node == nullptr) {
+        c.public_access_cidrs = {*util::Cidr::parse("0.0.0.0/0")};
+        return;
+    }
+    const auto items = read_strings(d, kKey, *node);
+    if (!items) {
+        return;
+    }
+    if (node->as_array()->size() > kMaxBlocks) {
+        d.error(*node,
+                fmt::format("publicAccessCidrs can contain at most {} CIDR blocks", kMaxBlocks));
+    }
+    const auto is_v6 = [](const util::IpAddress& ip) { return !ip.is_v4(); };
+    const bool has_v6 = std::any_of(c.private_ips.begin(), c.private_ips.end(), is_v6) ||
+                        std::any_of(c.public_ips.begin(), c.public_ips.end(), is_v6);
+    std::string invalid;
+    const toml::node* first_invalid = nullptr;
+    for (const auto& item : *items) {
+        const auto cidr = util::Cidr::parse(item.text);
+        if (cidr && (cidr->addr.is_v4() || has_v6)) {
+            c.public_access_cidrs.push_back(*cidr);
+            continue;
+        }
+        invalid += (first_invalid == nullptr ? "" : ", ") + escaped(item.text);
+        if (first_invalid == nullptr) {
+            first_invalid = item.node;
+        }
+    }
+    if (first_invalid != nullptr) {
+        d.error(*first_invalid, "The following CIDRs are invalid in publicAccessCidrs: " + invalid);
+    }
+}
+
+/// The checks that need the whole cluster table read.
+void finish_cluster(Diagnostics& d, const toml::table& table, ClusterConfig& c) {
+    check_public_access_cidrs(d, table, c);
+    if (!table.contains("endpoint") && !c.name.empty() && !c.region.empty()) {
+        c.endpoint = derive_endpoint(c.name, c.region);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top level
+
+/// The file being read: the config and, for cross-cluster messages, each cluster's table.
+struct Document {
+    Config config;
+    std::vector<const toml::table*> cluster_tables;
+};
+
+constexpr std::string_view kNoCluster = "no [[cluster]] defined (at least one is required)";
+
+void read_server(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+        d.error(node, fmt::format("'{}' must be a table ([server])", key));
+        return;
+    }
+    read_section<ServerConfig>(d, *table, "in [server]", kServerKeys, out.config.server);
+}
+
+void read_clusters(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
+    const auto* array = node.as_array();
+    if (array == nullptr) {
+        d.error(node, node.is_table()
+                          ? fmt::format("'{}' must be an array of tables: write [[cluster]], not "
+                                        "[cluster]",
+                                        key)
+                          : fmt::format("'{}' must be an array of tables ([[cluster]])", key));
+        return;
+    }
+    if (array->empty()) {
+        d.error(node, std::string(kNoCluster));
+    }
+    for (const auto& element : *array) {
+        const auto* table = element.as_table();
+        if (table == nullptr) {
+            d.error(element, fmt::format("'{}' must be an array of tables ([[cluster]])", key));
+            continue;
+        }
+        ClusterConfig cluster;
+        read_section<ClusterConfig>(d, *table, "in [[cluster]]", kClusterKeys, cluster);
+        finish_cluster(d, *table, cluster);
+        out.config.clusters.push_back(std::move(cluster));
+        out.cluster_tables.push_back(table);
+    }
+}
+
+constexpr KeySpec<Document> kTopLevelKeys[] = {
+    {"server", Presence::Required, read_server, "missing required table [server]"},
+    {"cluster", Presence::Required, read_clusters, kNoCluster},
+};
+
+/// Names and endpoints must be unique; an endpoint is a DNS name, so case-insensitively.
+void check_across_clusters(Diagnostics& d, const Document& doc) {
+    // Where a cluster's key is, or its table's header when the key is absent (derived endpoint).
+    const auto node_of = [&](size_t i, std::string_view key) -> const toml::node& {
+        const toml::node* node = doc.cluster_tables[i]->get(key);
+        return node != nullptr ? *node : *doc.cluster_tables[i];
+    };
+    std::unordered_map<std::string_view, size_t> names;
+    std::unordered_map<std::string, size_t> endpoints;
+    for (size_t i = 0; i < doc.config.clusters.size(); ++i) {
+        const auto& c = doc.config.clusters[i];
+        if (!c.name.empty()) {
+            const auto [first, fresh] = names.emplace(c.name, i);
+            if (!fresh) {
+                d.error(node_of(i, "name"),
+                        fmt::format("duplicate cluster name {} (first defined at line {})",
+                                    quoted(c.name),
+                                    node_of(first->second, "name").source().begin.line));
+            }
+        }
+        if (c.endpoint.empty()) {
+            continue;
+        }
+        std::string folded_endpoint;
+        std::transform(c.endpoint.begin(), c.endpoint.end(), std::back_inserter(folded_endpoint),
+                       to_lower);
+        const auto [first, fresh] = endpoints.emplace(folded_endpoint, i);
+        const bool derived = !doc.cluster_tables[i]->contains("endpoint");
+        const bool first_derived = !doc.cluster_tables[first->second]->contains("endpoint");
+        // Two derived endpoints collide only when name and region do: already reported.
+        if (fresh || (derived && first_derived)) {
+            continue;
+        }
+        d.error(node_of(i, "endpoint"),
+                fmt::format("duplicate endpoint {}{} (first defined at line {})",
+                            quoted(c.endpoint), derived ? " derived from name and region" : "",
+                            node_of(first->second, "endpoint").source().begin.line));
+    }
+}
+
+} // namespace
+
+LoadResult load(std::string_view text, const std::string& path) {
+    Diagnostics d(path);
+    toml::table root;
+    try {
+        root = toml::parse(text, std::string_view(path));
+    } catch (const toml::parse_error& e) {
+        // toml++ stops at the first syntax error, so it is reported alone.
+        d.error(e.source().begin, std::string(e.description()));
+        return d.take();
+    }
+    Document doc;
+    read_section<Document>(d, root, "at top level", kTopLevelKeys, doc);
+    check_across_clusters(d, doc);
+    if (!d.empty()) {
+        return d.take();
+    }
+    return std::move(doc.config);
+}
+
+LoadResult load_file(const std::string& path) {
+    // Line 1, column 1 rather than 0:0: tools that follow `path:line:col` (editors, CI
+    // annotations) then still open the file, and there is no better position to blame.
+    const auto fail = [&](int err) {
+        return std::vector<Diagnostic>{
+            Diagnostic{path, 1, 1, "cannot read file: " + std::generic_category().message(err)}};
+    };
+
+    struct Closer {
+        void operator()(std::FILE* f) const { std::fclose(f); }
+    };
+
+    const std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb"));
+    if (!file) {
+        return fail(errno);
+    }
+    errno = 0;
+    std::string text;
+    std::array<char, 65536> buffer{};
+    size_t n = 0;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
+        text.append(buffer.data(), n);
+    }
+    if (std::ferror(file.get()) != 0) {
+        return fail(errno != 0 ? errno : EIO); // a directory opens, then fails with EISDIR
+    }
+    return load(text, path);
+}
+
+} // namespace horizon::config

@@ -1,0 +1,40 @@
+// The transport-agnostic query engine: (query bytes, client) -> (answer bytes | drop).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "dns/snapshot.hpp"
+#include "dns/wire.hpp"
+#include "util/address.hpp"
+
+namespace horizon::dns {
+
+enum class Transport : uint8_t { Udp, Tcp };
+
+struct Client {
+    util::IpAddress addr;
+    Transport transport = Transport::Udp;
+};
+
+/// What happened to one query, for the caller's counters and query log.
+struct Outcome {
+    size_t size = 0; ///< bytes written to `out`; 0 = drop, send nothing
+    Rcode rcode = Rcode::NoError;
+    bool truncated = false;
+    const Cluster* cluster = nullptr; ///< the endpoint zone that answered, if any
+    Decision decision;
+    uint16_t qtype = 0;
+    size_t name_len = 0; ///< the question name is query[12, 12 + name_len) when name_len > 0
+};
+
+/// Biggest answer the engine writes (the TCP frame limit, RFC 7766 §8).
+constexpr size_t kMaxMessage = 65535;
+
+/// Answers one query. `out` should hold kMaxMessage bytes; UDP answers are truncated to the
+/// client's limit (RFC 6891 §6.2.5, RFC 1035 §4.2.1). Thread-safe: reads only the snapshot.
+Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
+               std::span<uint8_t> out);
+
+} // namespace horizon::dns

@@ -1,0 +1,171 @@
+// Builds the serving snapshot: answer records are rendered once with ldns, here, never per query.
+#include "dns/snapshot.hpp"
+
+#include <stdexcept>
+
+#include "dns/ldns.hpp"
+#include "dns/wire.hpp"
+
+namespace horizon::dns {
+
+namespace {
+
+constexpr std::string_view kNsName = "ns.horizon.invalid."; // RFC 6761 §6.4: .invalid is reserved
+constexpr std::string_view kMbox = "hostmaster.horizon.invalid.";
+
+/// Renders one record from presentation format into TYPE CLASS TTL RDLENGTH RDATA.
+std::vector<uint8_t> render(const std::string& text) {
+    ldns_rr* raw = nullptr;
+    if (ldns_rr_new_frm_str(&raw, text.c_str(), 0, nullptr, nullptr) != LDNS_STATUS_OK) {
+        throw std::runtime_error("cannot build record: " + text);
+    }
+    const RrPtr rr(raw);
+    const BufferPtr rdata(ldns_buffer_new(512));
+    for (size_t i = 0; i < ldns_rr_rd_count(rr.get()); ++i) {
+        if (ldns_rdf2buffer_wire(rdata.get(), ldns_rr_rdf(rr.get(), i)) != LDNS_STATUS_OK) {
+            throw std::runtime_error("cannot encode record: " + text);
+        }
+    }
+    const size_t rdlen = ldns_buffer_position(rdata.get());
+    std::vector<uint8_t> out;
+    out.resize(10);
+    const auto put16 = [&](size_t at, uint32_t v) {
+        out[at] = static_cast<uint8_t>(v >> 8);
+        out[at + 1] = static_cast<uint8_t>(v);
+    };
+    put16(0, ldns_rr_get_type(rr.get()));
+    put16(2, ldns_rr_get_class(rr.get()));
+    const uint32_t ttl = ldns_rr_ttl(rr.get());
+    put16(4, ttl >> 16);
+    put16(6, ttl & 0xFFFF);
+    put16(8, static_cast<uint32_t>(rdlen));
+    const auto* begin = ldns_buffer_begin(rdata.get());
+    out.insert(out.end(), begin, begin + rdlen);
+    return out;
+}
+
+RecordSet addresses(const std::vector<util::IpAddress>& ips, bool v4, uint32_t ttl) {
+    RecordSet set;
+    for (const auto& ip : ips) {
+        if (ip.is_v4() == v4) {
+            set.records.push_back(render(". " + std::to_string(ttl) + (v4 ? " IN A " : " IN AAAA ") +
+                                         ip.to_string()));
+        }
+    }
+    return set;
+}
+
+RecordSet soa(uint64_t serial, uint32_t ttl) {
+    const auto t = std::to_string(ttl);
+    return {{render(". " + t + " IN SOA " + std::string(kNsName) + " " + std::string(kMbox) + " " +
+                    std::to_string(serial % 4294967296ULL) + " 3600 600 86400 " + t)}};
+}
+
+RecordSet chaos_txt(const std::string& text) {
+    if (text.empty()) {
+        return {};
+    }
+    std::string quoted = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            quoted += '\\';
+        }
+        quoted += c;
+    }
+    return {{render(". 0 CH TXT " + quoted + "\"")}};
+}
+
+} // namespace
+
+std::string_view to_string(AnswerSet s) {
+    switch (s) {
+    case AnswerSet::Private: return "private";
+    case AnswerSet::Public: return "public";
+    case AnswerSet::NxDomain: return "nxdomain";
+    }
+    return "?";
+}
+
+std::string to_wire_name(std::string_view text) {
+    std::string out;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t dot = text.find('.', start);
+        if (dot == std::string_view::npos) {
+            dot = text.size();
+        }
+        const auto label = text.substr(start, dot - start);
+        out += static_cast<char>(label.size());
+        for (const char c : label) {
+            out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+        }
+        start = dot + 1;
+    }
+    out += '\0';
+    return out;
+}
+
+Decision Cluster::decide(const util::IpAddress& source) const {
+    const bool* hit = vpc.longest_match(source.unmapped());
+    Decision d;
+    d.inside = hit != nullptr && *hit;
+    switch (cfg.access_mode) {
+    case config::AccessMode::Public: d.set = AnswerSet::Public; break;
+    case config::AccessMode::PublicPrivate:
+        d.set = d.inside ? AnswerSet::Private : AnswerSet::Public;
+        break;
+    case config::AccessMode::Private:
+        d.set = d.inside || cfg.private_outside == config::PrivateOutside::PrivateIps
+                    ? AnswerSet::Private
+                    : AnswerSet::NxDomain;
+        break;
+    }
+    return d;
+}
+
+const Cluster* Snapshot::find_apex(std::string_view name) const {
+    // Walk the suffixes from the full name up: the first hit is the longest (closest) apex.
+    size_t at = 0;
+    while (at < name.size() && name[at] != 0) {
+        if (const auto it = by_apex_.find(name.substr(at)); it != by_apex_.end()) {
+            return &clusters[it->second];
+        }
+        at += static_cast<uint8_t>(name[at]) + 1U;
+    }
+    return nullptr;
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation) {
+    auto snap = std::make_shared<Snapshot>();
+    snap->server = cfg.server;
+    snap->generation = generation;
+    snap->chaos_identity = chaos_txt(cfg.server.identity);
+    snap->chaos_version = chaos_txt(cfg.server.version);
+    snap->clusters.reserve(cfg.clusters.size());
+    for (const auto& cc : cfg.clusters) {
+        Cluster& c = snap->clusters.emplace_back();
+        c.cfg = cc;
+        c.apex = to_wire_name(cc.endpoint);
+        for (size_t i = 0; c.apex[i] != 0; i += static_cast<uint8_t>(c.apex[i]) + 1U) {
+            ++c.apex_labels;
+        }
+        for (const auto& p : cc.vpc_cidrs) {
+            c.vpc.insert(p, true);
+        }
+        for (const auto& p : cc.vpc_exclude_cidrs) {
+            c.vpc.insert(p, false); // more specific than its vpc_cidrs entry, so it wins
+        }
+        const auto priv = static_cast<size_t>(AnswerSet::Private);
+        const auto pub = static_cast<size_t>(AnswerSet::Public);
+        c.a[priv] = addresses(cc.private_ips, true, cc.ttl);
+        c.aaaa[priv] = addresses(cc.private_ips, false, cc.ttl);
+        c.a[pub] = addresses(cc.public_ips, true, cc.ttl);
+        c.aaaa[pub] = addresses(cc.public_ips, false, cc.ttl);
+        c.soa = soa(generation, cc.ttl);
+        c.ns = {{render(". " + std::to_string(cc.ttl) + " IN NS " + std::string(kNsName))}};
+        snap->by_apex_.emplace(c.apex, snap->clusters.size() - 1);
+    }
+    return snap;
+}
+
+} // namespace horizon::dns

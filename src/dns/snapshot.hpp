@@ -1,0 +1,80 @@
+// The immutable serving snapshot: clusters with their view tries and precomputed answer records,
+// built once per configuration generation and shared read-only by every worker.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "util/prefix_trie.hpp"
+
+namespace horizon::dns {
+
+/// Records of one RRset in wire format without their owner name: TYPE, CLASS, TTL, RDLENGTH,
+/// RDATA each. The engine writes a compression pointer to the owner in front of each.
+struct RecordSet {
+    std::vector<std::vector<uint8_t>> records;
+
+    [[nodiscard]] bool empty() const { return records.empty(); }
+};
+
+/// Which addresses a source gets (EKS-FACTS §2).
+enum class AnswerSet : uint8_t {
+    Private,  ///< the EKS-owned ENIs
+    Public,   ///< the NLB
+    NxDomain, ///< private mode before Dec 2019: the public zone had no such name
+};
+
+std::string_view to_string(AnswerSet s);
+
+struct Decision {
+    bool inside = false; ///< the source counts as inside the cluster VPC
+    AnswerSet set = AnswerSet::Public;
+};
+
+struct Cluster {
+    config::ClusterConfig cfg;
+    std::string apex;               ///< lower-case wire-format endpoint name
+    unsigned apex_labels = 0;       ///< labels in the endpoint name
+    util::PrefixTrie<bool> vpc;     ///< true: a vpc_cidrs prefix; false: a vpc_exclude_cidrs one
+    RecordSet a[2];                 ///< indexed by AnswerSet Private/Public
+    RecordSet aaaa[2];
+    RecordSet soa; ///< the apex SOA; also the negative-answer SOA (RFC 2308 §3), and the parent
+                   ///< zone's for AnswerSet::NxDomain (only its owner differs)
+    RecordSet ns;
+
+    /// The view decision for a source address (IPv4-mapped IPv6 counts as IPv4).
+    [[nodiscard]] Decision decide(const util::IpAddress& source) const;
+};
+
+struct Snapshot {
+    config::ServerConfig server;
+    uint64_t generation = 0;
+    std::vector<Cluster> clusters;
+    RecordSet chaos_identity; ///< TXT CH records; empty = REFUSED
+    RecordSet chaos_version;
+
+    /// The cluster whose endpoint is `name` or an ancestor of it (lower-case wire format), or null.
+    [[nodiscard]] const Cluster* find_apex(std::string_view name) const;
+
+private:
+    friend std::shared_ptr<const Snapshot> build_snapshot(const config::Config&, uint64_t);
+
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, size_t, Hash, std::equal_to<>> by_apex_;
+};
+
+/// Builds the snapshot of a validated configuration; `generation` is the SOA serial.
+std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation);
+
+/// Lower-case wire format of a presentation name ("a.b." or "a.b").
+std::string to_wire_name(std::string_view text);
+
+} // namespace horizon::dns

@@ -1,0 +1,228 @@
+// Bounds-checked parsing of DNS queries (RFC 1035 §4.1, RFC 6891 §6) and the answer writer.
+#include "dns/wire.hpp"
+
+#include <cstring>
+
+namespace horizon::dns {
+
+namespace {
+
+uint16_t get16(std::span<const uint8_t> p, size_t at) {
+    return static_cast<uint16_t>((p[at] << 8) | p[at + 1]);
+}
+
+/// Skips a possibly compressed name in the answer/authority/additional sections. A pointer ends
+/// the name in place (RFC 1035 §4.1.4), so skipping never follows one and cannot loop.
+/// Returns false if the name runs off the packet or uses a reserved label type.
+bool skip_name(std::span<const uint8_t> p, size_t& pos, bool& is_root) {
+    size_t len = 0;
+    is_root = true;
+    while (pos < p.size()) {
+        const uint8_t l = p[pos];
+        if (l == 0) {
+            ++pos;
+            return true;
+        }
+        is_root = false;
+        if ((l & 0xC0) == 0xC0) { // pointer: two bytes, end of this name
+            if (pos + 2 > p.size()) {
+                return false;
+            }
+            pos += 2;
+            return true;
+        }
+        if ((l & 0xC0) != 0) { // RFC 6891 §5: extended label types are gone; reject
+            return false;
+        }
+        len += l + 1U;
+        if (len + 1 > kMaxNameLen) {
+            return false;
+        }
+        pos += l + 1U;
+    }
+    return false;
+}
+
+/// Parses an OPT RR's fixed part and options (RFC 6891 §6.1.2, §6.1.3).
+bool parse_opt(std::span<const uint8_t> p, size_t at, uint16_t rdlen, Query& q) {
+    q.edns.present = true;
+    q.edns.udp_size = get16(p, at);                     // CLASS = requestor's payload size
+    q.edns.version = p[at + 3];                         // TTL byte 2 = VERSION
+    q.edns.do_bit = (p[at + 4] & 0x80) != 0;            // TTL byte 3, top bit = DO
+    size_t o = at + 8;                                  // past CLASS, TTL, RDLENGTH
+    const size_t end = o + rdlen;
+    while (o < end) {
+        if (o + 4 > end) {
+            return false;
+        }
+        const uint16_t code = get16(p, o);
+        const uint16_t len = get16(p, o + 2);
+        if (o + 4 + len > end) { // RFC 6891 §7: a badly formatted option is FORMERR
+            return false;
+        }
+        if (code == kOptionNsid) {
+            q.edns.nsid = true; // RFC 5001 §2.3: the request carries an empty option
+        }
+        o += 4U + len;          // RFC 6891 §6.1.2: unknown options are ignored
+    }
+    return true;
+}
+
+} // namespace
+
+std::string_view to_string(Rcode r) {
+    switch (r) {
+    case Rcode::NoError: return "NOERROR";
+    case Rcode::FormErr: return "FORMERR";
+    case Rcode::ServFail: return "SERVFAIL";
+    case Rcode::NxDomain: return "NXDOMAIN";
+    case Rcode::NotImp: return "NOTIMP";
+    case Rcode::Refused: return "REFUSED";
+    case Rcode::BadVers: return "BADVERS";
+    }
+    return "RCODE?";
+}
+
+std::string type_to_string(uint16_t qtype) {
+    switch (qtype) {
+    case type::A: return "A";
+    case type::NS: return "NS";
+    case type::SOA: return "SOA";
+    case type::TXT: return "TXT";
+    case type::AAAA: return "AAAA";
+    case type::OPT: return "OPT";
+    case type::IXFR: return "IXFR";
+    case type::AXFR: return "AXFR";
+    case type::ANY: return "ANY";
+    default: return "TYPE" + std::to_string(qtype); // RFC 3597 §5
+    }
+}
+
+ParseStatus parse_query(std::span<const uint8_t> p, Query& q) {
+    // RFC 1035 §4.1.1: a message shorter than its header is not DNS; say nothing.
+    if (p.size() < kHeaderSize) {
+        return ParseStatus::Drop;
+    }
+    q.id = get16(p, 0);
+    q.flags = get16(p, 2);
+    q.edns = Edns{};
+    q.edns_error = false;
+    // A response (QR=1) is never answered: answering could start a loop between two servers.
+    if ((q.flags & flag::QR) != 0) {
+        return ParseStatus::Drop;
+    }
+    // RFC 1035 §4.1.1, RFC 8906 §3.1.4: only QUERY (opcode 0) is implemented.
+    if ((q.flags & flag::OpcodeMask) != 0) {
+        return ParseStatus::NotImp;
+    }
+    const uint16_t qdcount = get16(p, 4);
+    const uint16_t ancount = get16(p, 6);
+    const uint16_t nscount = get16(p, 8);
+    const uint16_t arcount = get16(p, 10);
+    // RFC 9619: a QUERY carries exactly one question.
+    if (qdcount != 1) {
+        return ParseStatus::FormErrHeader;
+    }
+
+    // The question name. It is the first name in the message, so a compression pointer can only
+    // point backwards into the header or at itself: both are malformed (RFC 1035 §4.1.4).
+    size_t pos = kHeaderSize;
+    size_t n = 0;
+    q.label_count = 0;
+    for (;;) {
+        if (pos >= p.size()) {
+            return ParseStatus::FormErrHeader;
+        }
+        const uint8_t l = p[pos];
+        if ((l & 0xC0) != 0) { // pointer or reserved label type
+            return ParseStatus::FormErrHeader;
+        }
+        if (n + l + 1 > kMaxNameLen || pos + l + 1 > p.size()) {
+            return ParseStatus::FormErrHeader;
+        }
+        q.lower[n] = l;
+        if (l == 0) {
+            ++n;
+            ++pos;
+            break;
+        }
+        q.labels[q.label_count++] = static_cast<uint8_t>(n);
+        for (size_t i = 1; i <= l; ++i) {
+            const uint8_t c = p[pos + i];
+            q.lower[n + i] = (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c;
+        }
+        n += l + 1U;
+        pos += l + 1U;
+    }
+    q.name_len = n;
+    if (pos + 4 > p.size()) {
+        return ParseStatus::FormErrHeader;
+    }
+    q.qtype = get16(p, pos);
+    q.qclass = get16(p, pos + 2);
+    pos += 4;
+    q.question_end = pos;
+
+    // The other sections: only OPT matters to us, but every record must be well formed.
+    const unsigned total = unsigned{ancount} + nscount + arcount;
+    unsigned opt_count = 0;
+    for (unsigned i = 0; i < total; ++i) {
+        bool root = false;
+        if (!skip_name(p, pos, root) || pos + 10 > p.size()) {
+            return ParseStatus::FormErrQuestion;
+        }
+        const uint16_t rtype = get16(p, pos);
+        const uint16_t rdlen = get16(p, pos + 8);
+        if (pos + 10 + rdlen > p.size()) {
+            return ParseStatus::FormErrQuestion;
+        }
+        if (rtype == type::OPT) {
+            // RFC 6891 §6.1.1: OPT only in the additional section, owner is the root, at most one.
+            const bool in_additional = i >= unsigned{ancount} + nscount;
+            if (!in_additional || !root || ++opt_count > 1 || !parse_opt(p, pos + 2, rdlen, q)) {
+                q.edns_error = true;
+                return ParseStatus::FormErrQuestion;
+            }
+        }
+        pos += 10U + rdlen;
+    }
+    // Trailing bytes after the last record are ignored, as most servers do.
+    return ParseStatus::Ok;
+}
+
+std::string name_to_text(std::string_view wire) {
+    std::string out;
+    size_t i = 0;
+    while (i < wire.size() && wire[i] != 0) {
+        const auto l = static_cast<uint8_t>(wire[i]);
+        for (size_t k = 1; k <= l && i + k < wire.size(); ++k) {
+            const auto c = static_cast<unsigned char>(wire[i + k]);
+            if (c == '.' || c == '\\') {
+                out += '\\';
+                out += static_cast<char>(c);
+            } else if (c < 0x21 || c > 0x7e) { // RFC 4343 §2.1 \DDD
+                char buf[5];
+                buf[0] = '\\';
+                buf[1] = static_cast<char>('0' + c / 100);
+                buf[2] = static_cast<char>('0' + c / 10 % 10);
+                buf[3] = static_cast<char>('0' + c % 10);
+                buf[4] = 0;
+                out += buf;
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+        out += '.';
+        i += l + 1U;
+    }
+    return out.empty() ? "." : out;
+}
+
+void Writer::bytes(std::span<const uint8_t> b) {
+    if (room(b.size()) && !b.empty()) {
+        std::memcpy(buf_.data() + pos_, b.data(), b.size());
+        pos_ += b.size();
+    }
+}
+
+} // namespace horizon::dns

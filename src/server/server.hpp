@@ -1,0 +1,32 @@
+// horizond's network server: worker threads, each with a libuv loop and its own SO_REUSEPORT
+// UDP and TCP sockets for every listen address, all answering from one shared snapshot.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "dns/snapshot.hpp"
+
+namespace horizon::server {
+
+class Server {
+public:
+    /// Binds every listener (so that "address in use" is reported before anything runs).
+    /// Returns null and sets `error` to one user-facing line on failure.
+    static std::unique_ptr<Server> create(std::shared_ptr<const dns::Snapshot> snapshot,
+                                          std::string& error);
+
+    /// Serves until SIGINT or SIGTERM; returns the process exit status.
+    int run();
+
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+private:
+    struct Impl;
+    explicit Server(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace horizon::server

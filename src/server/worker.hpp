@@ -1,0 +1,90 @@
+// One worker: a libuv loop with its UDP and TCP listeners. Internal to src/server.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dns/engine.hpp"
+#include "dns/snapshot.hpp"
+
+namespace horizon::server {
+
+/// The snapshot every worker answers from; replaced atomically (reload comes with the control
+/// plane). Workers re-read it when `generation` moves, so the hot path takes no lock.
+struct SnapshotHolder {
+    std::atomic<std::shared_ptr<const dns::Snapshot>> current;
+    std::atomic<uint64_t> generation{0};
+};
+
+/// Every handle a worker owns has `data` pointing to one of these, so that shutdown can close
+/// them all with one walk. close() must be safe to call twice.
+struct Owned {
+    Owned() = default;
+    Owned(const Owned&) = delete;
+    Owned& operator=(const Owned&) = delete;
+    virtual ~Owned() = default;
+    virtual void close() = 0;
+};
+
+/// Server-wide TCP connection accounting (tcp_max_connections covers all workers).
+struct TcpBudget {
+    std::atomic<unsigned> open{0};
+};
+
+struct ListenSocket {
+    int udp_fd = -1;
+    int tcp_fd = -1;
+    bool wildcard = false; ///< reply from the arrival address (IP_PKTINFO / IPV6_PKTINFO)
+    bool v6 = false;
+};
+
+class Worker {
+public:
+    Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget,
+           std::vector<ListenSocket> sockets);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    /// Runs the loop on the calling thread until stop(); returns false if set-up failed.
+    bool run();
+    /// Thread-safe: asks the loop to close everything and return.
+    void stop();
+
+    /// The current snapshot (refreshed when the holder's generation moves).
+    const dns::Snapshot& snapshot() {
+        if (holder_.generation.load(std::memory_order_acquire) != generation_) {
+            refresh();
+        }
+        return *snap_;
+    }
+    uv_loop_t* loop() { return &loop_; }
+    TcpBudget& tcp_budget() { return budget_; }
+    unsigned index() const { return index_; }
+    /// Logs one query when query_log is on.
+    void log_query(std::span<const uint8_t> query, const dns::Client& client,
+                   const dns::Outcome& outcome);
+
+private:
+    void refresh();
+
+    unsigned index_;
+    SnapshotHolder& holder_;
+    TcpBudget& budget_;
+    std::vector<ListenSocket> sockets_;
+    std::shared_ptr<const dns::Snapshot> snap_;
+    uint64_t generation_ = ~uint64_t{0};
+    uv_loop_t loop_{};
+    uv_async_t stop_{};
+};
+
+/// Starts serving UDP on a bound socket with the worker's loop. Owned by the loop (freed on close).
+bool start_udp(Worker& w, const ListenSocket& s);
+/// Starts accepting TCP on a bound socket with the worker's loop.
+bool start_tcp(Worker& w, const ListenSocket& s);
+
+} // namespace horizon::server

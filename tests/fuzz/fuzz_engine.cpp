@@ -1,0 +1,55 @@
+// libFuzzer target: arbitrary bytes through the engine, over UDP and TCP, from both views.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <variant>
+#include <vector>
+
+#include "config/config.hpp"
+#include "dns/engine.hpp"
+
+namespace {
+
+const horizon::dns::Snapshot& snapshot() {
+    static const auto snap = [] {
+        auto loaded = horizon::config::load(horizon::config::default_text(), "<default>");
+        const auto* cfg = std::get_if<horizon::config::Config>(&loaded);
+        if (cfg == nullptr) {
+            throw std::logic_error("the built-in default configuration does not load");
+        }
+        auto c = *cfg;
+        // A second cluster in private mode answering NXDOMAIN outside, and an IPv6 address.
+        auto extra = c.clusters.front();
+        extra.name = "priv";
+        extra.endpoint = "0123456789ABCDEF0123456789ABCDEF.yl4.eu-west-1.eks.amazonaws.com";
+        extra.access_mode = horizon::config::AccessMode::Private;
+        extra.private_outside = horizon::config::PrivateOutside::NxDomain;
+        extra.private_ips.push_back(*horizon::util::IpAddress::parse("fd00::10"));
+        c.clusters.push_back(extra);
+        return horizon::dns::build_snapshot(c, 7);
+    }();
+    return *snap;
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    static std::vector<uint8_t> out(horizon::dns::kMaxMessage);
+    const std::span<const uint8_t> in(data, size);
+    using horizon::dns::Transport;
+    for (const auto* src : {"127.10.0.5", "127.0.0.1", "::ffff:192.168.3.4", "2001:db8::1"}) {
+        for (const auto t : {Transport::Udp, Transport::Tcp}) {
+            const horizon::dns::Client client{*horizon::util::IpAddress::parse(src), t};
+            const auto o = horizon::dns::answer(snapshot(), in, client, out);
+            if (o.size > out.size() || (t == Transport::Udp && o.size > 4096)) {
+                __builtin_trap();
+            }
+            // Whatever we answer must itself parse as a DNS message header with QR=1.
+            if (o.size != 0 && (o.size < 12 || (out[2] & 0x80) == 0)) {
+                __builtin_trap();
+            }
+        }
+    }
+    return 0;
+}
