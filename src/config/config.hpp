@@ -63,7 +63,7 @@ using LoadResult = std::variant<Config, std::vector<Diagnostic>>;
 /// once; a TOML syntax error is reported alone.
 LoadResult load(std::string_view text, const std::string& path);
 
-/// Reads the file and calls `load`; an unreadable file is one diagnostic at 0:0... as path:1:1.
+/// Reads the file and calls `load`; an unreadable file gives one diagnostic at path:1:1.
 LoadResult load_file(const std::string& path);
 
 /// The built-in default configuration (config/default.toml compiled in).

@@ -26,9 +26,9 @@ inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view 
     } else if (unit == "s") {
         scale = 1000;
     } else if (unit == "m") {
-        scale = 60 * 1000;
+        scale = 60'000;
     } else if (unit == "h") {
-        scale = 60 * 60 * 1000;
+        scale = 3'600'000;
     } else {
         return std::nullopt;
     }

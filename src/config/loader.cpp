@@ -56,9 +56,9 @@ std::string derive_endpoint(std::string_view name, std::string_view region) {
                 static_cast<unsigned>(input.size()), digest.data());
     static constexpr std::string_view kHex = "0123456789ABCDEF";
     std::string out;
-    for (size_t i = 0; i < 16; ++i) {
-        out += kHex[digest[i] >> 4];
-        out += kHex[digest[i] & 0x0f];
+    for (const unsigned char byte : std::span(digest).first<16>()) {
+        out += kHex[byte >> 4];
+        out += kHex[byte & 0x0f];
     }
     return fmt::format("{}.gr7.{}.eks.amazonaws.com", out, region);
 }
@@ -138,9 +138,8 @@ using Reader = void (*)(Diagnostics& d, std::string_view key, const toml::node& 
 template <typename T>
 struct KeySpec {
     std::string_view name;
-    Presence presence;
-    Reader<T> read;
-    std::string_view missing = {}; ///< message when a required key is absent; "" = the usual one
+    Presence presence = Presence::Optional;
+    Reader<T> read = nullptr;
 };
 
 /// Edit distance, for "did you mean" on unknown keys; keys are short.
@@ -201,23 +200,22 @@ template <typename T>
 void read_section(Diagnostics& d, const toml::table& table, std::string_view where,
                   std::span<const KeySpec<T>> keys, T& out) {
     for (const auto& [key, node] : table) {
+        const std::string_view name = key.str(); // clang 14 cannot capture a structured binding
         const auto spec = std::find_if(keys.begin(), keys.end(),
-                                       [&](const KeySpec<T>& s) { return s.name == key.str(); });
+                                       [&](const KeySpec<T>& s) { return s.name == name; });
         if (spec != keys.end()) {
             spec->read(d, spec->name, node, out);
             continue;
         }
-        std::string message = fmt::format("unknown key {} {}", quoted(key.str()), where);
-        if (const auto guess = closest_key(key.str(), keys); !guess.empty()) {
+        std::string message = fmt::format("unknown key {} {}", quoted(name), where);
+        if (const auto guess = closest_key(name, keys); !guess.empty()) {
             message += fmt::format(" (did you mean '{}'?)", guess);
         }
         d.error(key.source().begin, std::move(message));
     }
     for (const auto& spec : keys) {
         if (spec.presence == Presence::Required && !table.contains(spec.name)) {
-            d.error(table, spec.missing.empty()
-                               ? fmt::format("missing required key '{}' {}", spec.name, where)
-                               : std::string(spec.missing));
+            d.error(table, fmt::format("missing required key '{}' {}", spec.name, where));
         }
     }
 }
@@ -328,9 +326,9 @@ void choice(Diagnostics& d, std::string_view key, const toml::node& node, T& out
         }
     }
     std::string expected;
-    for (size_t i = 0; i < std::size(Choices); ++i) {
-        const char* sep = i == 0 ? "" : i + 1 == std::size(Choices) ? " or " : ", ";
-        expected += fmt::format("{}\"{}\"", sep, Choices[i].text);
+    for (size_t left = std::size(Choices); const auto& c : Choices) {
+        --left;
+        expected += fmt::format("\"{}\"{}", c.text, left == 0 ? "" : left == 1 ? " or " : ", ");
     }
     d.error(node, fmt::format("invalid {} {} (expected {})", key, quoted(*s), expected));
 }
@@ -355,6 +353,17 @@ void positive_duration(Diagnostics& d, std::string_view key, const toml::node& n
     }
 }
 
+/// `addr` with every bit after the first `len` cleared.
+util::IpAddress network_of(util::IpAddress addr, unsigned len) {
+    unsigned bit = 0;
+    for (auto& byte : addr.bytes) {
+        const unsigned keep = std::min(8U, len - std::min(len, bit)); // this byte's prefix bits
+        byte &= static_cast<uint8_t>(0xFF00U >> keep);
+        bit += 8;
+    }
+    return addr;
+}
+
 enum class Empty : uint8_t { Allowed, Rejected };
 
 /// A list of CIDRs with no host bits set.
@@ -377,12 +386,11 @@ void cidrs(Diagnostics& d, std::string_view key, const toml::node& node, T& out)
         if (why == util::Cidr::Error::HostBits) {
             // Cidr::parse only reports host bits once address and length are both valid.
             const auto slash = item.text.find('/');
-            util::Cidr fixed{*util::IpAddress::parse(item.text.substr(0, slash)), 0};
             const auto digits = item.text.substr(slash + 1);
-            std::from_chars(digits.data(), digits.data() + digits.size(), fixed.len);
-            for (unsigned bit = fixed.len; bit < fixed.addr.bits(); ++bit) {
-                fixed.addr.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80U >> (bit % 8)));
-            }
+            unsigned len = 0;
+            std::from_chars(digits.data(), digits.data() + digits.size(), len);
+            const util::Cidr fixed{
+                network_of(*util::IpAddress::parse(item.text.substr(0, slash)), len), len};
             hint = fmt::format("host bits set; did you mean '{}'?", fixed.to_string());
         }
         d.error(*item.node,
@@ -466,13 +474,18 @@ void read_listen(Diagnostics& d, std::string_view key, const toml::node& node, S
     }
 }
 
-constexpr Choice<std::string_view> kLogLevels[] = {
-    {"trace", "trace"}, {"debug", "debug"},       {"info", "info"}, {"warn", "warn"},
-    {"error", "error"}, {"critical", "critical"}, {"off", "off"},
-};
+constexpr auto kLogLevels = std::to_array<Choice<std::string_view>>({
+    {"trace", "trace"},
+    {"debug", "debug"},
+    {"info", "info"},
+    {"warn", "warn"},
+    {"error", "error"},
+    {"critical", "critical"},
+    {"off", "off"},
+});
 
-constexpr KeySpec<ServerConfig> kServerKeys[] = {
-    {"listen", Presence::Required, read_listen},
+constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
+    {"listen", Presence::Optional, read_listen}, // absent: see default_listen()
     {"workers", Presence::Optional, integer<&ServerConfig::workers, 0, 256>},
     // RFC 6891 §6.2.5: below 512 is treated as 512; 4096 is the practical ceiling.
     {"udp_payload", Presence::Optional, integer<&ServerConfig::udp_payload, 512, 4096>},
@@ -483,7 +496,7 @@ constexpr KeySpec<ServerConfig> kServerKeys[] = {
     {"query_log", Presence::Optional, boolean<&ServerConfig::query_log>},
     {"identity", Presence::Optional, txt_string<&ServerConfig::identity>},
     {"version", Presence::Optional, txt_string<&ServerConfig::version>},
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // [[cluster]]
@@ -585,18 +598,18 @@ void read_endpoint(Diagnostics& d, std::string_view key, const toml::node& node,
     out.endpoint = name;
 }
 
-constexpr Choice<AccessMode> kAccessModes[] = {
+constexpr auto kAccessModes = std::to_array<Choice<AccessMode>>({
     {"public", AccessMode::Public},
     {"public+private", AccessMode::PublicPrivate},
     {"private", AccessMode::Private},
-};
+});
 
-constexpr Choice<PrivateOutside> kPrivateOutside[] = {
+constexpr auto kPrivateOutside = std::to_array<Choice<PrivateOutside>>({
     {"private-ips", PrivateOutside::PrivateIps},
     {"nxdomain", PrivateOutside::NxDomain},
-};
+});
 
-constexpr KeySpec<ClusterConfig> kClusterKeys[] = {
+constexpr auto kClusterKeys = std::to_array<KeySpec<ClusterConfig>>({
     {"name", Presence::Required, read_name},
     {"region", Presence::Required, read_region},
     {"endpoint", Presence::Optional, read_endpoint},
@@ -611,7 +624,7 @@ constexpr KeySpec<ClusterConfig> kClusterKeys[] = {
      choice<&ClusterConfig::private_outside, kPrivateOutside>},
     // RFC 2181 §8: a TTL is an unsigned number from 0 to 2^31 - 1.
     {"ttl", Presence::Optional, integer<&ClusterConfig::ttl, 0, 2147483647>},
-};
+});
 
 /// EKS's rules for publicAccessCidrs, with its messages: at most 40 blocks, and one error naming
 /// every block that does not parse, has host bits set, or is IPv6 on a cluster without IPv6.
@@ -669,7 +682,11 @@ struct Document {
     std::vector<const toml::table*> cluster_tables;
 };
 
-constexpr std::string_view kNoCluster = "no [[cluster]] defined (at least one is required)";
+/// Where the built-in default (config/default.toml) listens; used when `listen` is absent, so that
+/// every [server] key, like every optional key, defaults to its documented value.
+std::vector<util::Endpoint> default_listen() {
+    return {*util::Endpoint::parse("127.0.0.1:1053"), *util::Endpoint::parse("[::1]:1053")};
+}
 
 void read_server(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
     const auto* table = node.as_table();
@@ -690,9 +707,6 @@ void read_clusters(Diagnostics& d, std::string_view key, const toml::node& node,
                           : fmt::format("'{}' must be an array of tables ([[cluster]])", key));
         return;
     }
-    if (array->empty()) {
-        d.error(node, std::string(kNoCluster));
-    }
     for (const auto& element : *array) {
         const auto* table = element.as_table();
         if (table == nullptr) {
@@ -707,10 +721,10 @@ void read_clusters(Diagnostics& d, std::string_view key, const toml::node& node,
     }
 }
 
-constexpr KeySpec<Document> kTopLevelKeys[] = {
-    {"server", Presence::Required, read_server, "missing required table [server]"},
-    {"cluster", Presence::Required, read_clusters, kNoCluster},
-};
+constexpr auto kTopLevelKeys = std::to_array<KeySpec<Document>>({
+    {"server", Presence::Optional, read_server},
+    {"cluster", Presence::Optional, read_clusters}, // none: every query is REFUSED
+});
 
 /// Names and endpoints must be unique; an endpoint is a DNS name, so case-insensitively.
 void check_across_clusters(Diagnostics& d, const Document& doc) {
@@ -767,6 +781,10 @@ LoadResult load(std::string_view text, const std::string& path) {
     Document doc;
     read_section<Document>(d, root, "at top level", kTopLevelKeys, doc);
     check_across_clusters(d, doc);
+    const auto* server = root.get_as<toml::table>("server");
+    if (server == nullptr || !server->contains("listen")) {
+        doc.config.server.listen = default_listen();
+    }
     if (!d.empty()) {
         return d.take();
     }
@@ -782,9 +800,12 @@ LoadResult load_file(const std::string& path) {
     };
 
     struct Closer {
-        void operator()(std::FILE* f) const { std::fclose(f); }
+        void operator()(std::FILE* f) const {
+            std::fclose(f); // NOLINT(cppcoreguidelines-owning-memory)
+        }
     };
 
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): the unique_ptr owns it
     const std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb"));
     if (!file) {
         return fail(errno);

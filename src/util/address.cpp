@@ -152,7 +152,8 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text) {
     }
     unsigned p = 0;
     const auto* end = port.data() + port.size();
-    if (port.empty() || std::from_chars(port.data(), end, p).ptr != end || p > 65535) {
+    const auto [ptr, ec] = std::from_chars(port.data(), end, p);
+    if (port.empty() || ec != std::errc{} || ptr != end || p > 65535) {
         return std::nullopt;
     }
     return Endpoint{*ip, static_cast<uint16_t>(p)};

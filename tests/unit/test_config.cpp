@@ -1,17 +1,16 @@
 // Config loader tests: the built-in default, good edge cases, and every tests/data/bad config
 // against its exact expected diagnostics.
-#include <doctest/doctest.h>
-
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 #include <variant>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "config/config.hpp"
 #include "config/duration.hpp"
@@ -26,9 +25,13 @@ using horizon::util::Cidr;
 using horizon::util::IpAddress;
 namespace fs = std::filesystem;
 
-Cidr cidr(const char* text) { return Cidr::parse(text).value(); }
+Cidr cidr(const char* text) {
+    return Cidr::parse(text).value();
+}
 
-IpAddress ip(const char* text) { return IpAddress::parse(text).value(); }
+IpAddress ip(const char* text) {
+    return IpAddress::parse(text).value();
+}
 
 std::string join(const std::vector<Diagnostic>& diags) {
     std::string out;
@@ -80,11 +83,16 @@ std::string with(std::string text, const std::string& from, const std::string& t
 /// Changes the working directory for one scope, so diagnostics name files as `bad/NAME.toml`.
 class WorkingDirectory {
 public:
-    explicit WorkingDirectory(const fs::path& dir) : saved_(fs::current_path()) {
+    explicit WorkingDirectory(const fs::path& dir)
+        : saved_(fs::current_path()) {
         fs::current_path(dir);
     }
+
     WorkingDirectory(const WorkingDirectory&) = delete;
     WorkingDirectory& operator=(const WorkingDirectory&) = delete;
+    WorkingDirectory(WorkingDirectory&&) = delete;
+    WorkingDirectory& operator=(WorkingDirectory&&) = delete;
+
     ~WorkingDirectory() {
         std::error_code ignored;
         fs::current_path(saved_, ignored);
@@ -147,7 +155,7 @@ TEST_CASE("derive_endpoint: SHA-256 of name/region as 32 upper-case hex under gr
 
     const std::string suffix = ".gr7.us-west-2.eks.amazonaws.com";
     for (const char* name : {"a", "prod", "prod-2", "x_y", "A1"}) {
-        CAPTURE(name);
+        INFO(std::string(name));
         const std::string d = derive_endpoint(name, "us-west-2");
         REQUIRE(d.size() == 32 + suffix.size());
         CHECK(d.substr(32) == suffix);
@@ -166,10 +174,11 @@ TEST_CASE("good configurations and edge cases load") {
         std::string text;
         std::function<void(const Config&)> check;
     };
+
     std::string forty_cidrs = "public_access_cidrs = [";
     for (int i = 0; i < 40; ++i) {
-        forty_cidrs += (i == 0 ? "\"" : ", \"") + std::string("198.51.") + std::to_string(i) +
-                       ".0/24\"";
+        forty_cidrs +=
+            (i == 0 ? "\"" : ", \"") + std::string("198.51.") + std::to_string(i) + ".0/24\"";
     }
     forty_cidrs += "]\n";
     const std::string identity_255(255, 'i');
@@ -184,14 +193,15 @@ TEST_CASE("good configurations and edge cases load") {
          }},
         {"wildcard listen addresses, highest port",
          with(minimal("", ""), "\"127.0.0.1:1053\"",
-              "\"0.0.0.0:53\", \"[::]:53\", \"127.0.0.1:65535\""),
+              R"("0.0.0.0:53", "[::]:53", "127.0.0.1:65535")"),
          [](const Config& c) {
              REQUIRE(c.server.listen.size() == 3);
              CHECK(c.server.listen[0].to_string() == "0.0.0.0:53");
              CHECK(c.server.listen[1].to_string() == "[::]:53");
              CHECK(c.server.listen[2].port == 65535);
          }},
-        {"same address on two ports", with(minimal("", ""), "127.0.0.1:1053", "127.0.0.1:53\", \"127.0.0.1:54"),
+        {"same address on two ports",
+         with(minimal("", ""), "127.0.0.1:1053", "127.0.0.1:53\", \"127.0.0.1:54"),
          [](const Config& c) { CHECK(c.server.listen.size() == 2); }},
         {"duration in milliseconds", minimal("tcp_idle_timeout = \"500ms\"\n", ""),
          [](const Config& c) {
@@ -260,7 +270,7 @@ TEST_CASE("good configurations and edge cases load") {
          }},
         {"vpc_exclude_cidrs and IPv6 VPC",
          with(minimal("", "vpc_exclude_cidrs = [\"192.168.100.0/24\", \"2001:db8:0:1::/64\"]\n"),
-              "\"192.168.0.0/16\"", "\"192.168.0.0/16\", \"2001:db8::/56\""),
+              "\"192.168.0.0/16\"", R"("192.168.0.0/16", "2001:db8::/56")"),
          [](const Config& c) {
              const auto& k = c.clusters[0];
              CHECK(k.vpc_cidrs == std::vector{cidr("192.168.0.0/16"), cidr("2001:db8::/56")});
@@ -273,30 +283,66 @@ TEST_CASE("good configurations and edge cases load") {
          [](const Config& c) { CHECK(c.clusters[0].public_access_cidrs.empty()); }},
         {"IPv6 public access CIDR on a cluster with an IPv6 public address",
          with(minimal("", "public_access_cidrs = [\"0.0.0.0/0\", \"::/0\"]\n"), "\"203.0.113.10\"",
-              "\"203.0.113.10\", \"2001:db8::10\""),
+              R"("203.0.113.10", "2001:db8::10")"),
          [](const Config& c) {
              CHECK(c.clusters[0].public_access_cidrs ==
                    std::vector{cidr("0.0.0.0/0"), cidr("::/0")});
          }},
-        {"IPv6-only addresses",
-         with(minimal("", ""), "\"192.168.1.10\"", "\"fd00::10\""),
+        {"IPv6-only addresses", with(minimal("", ""), "\"192.168.1.10\"", "\"fd00::10\""),
          [](const Config& c) { CHECK(c.clusters[0].private_ips == std::vector{ip("fd00::10")}); }},
         {"100-character name with '_' and '-'",
          with(minimal("", ""), "\"aews\"", "\"a_b-" + std::string(96, 'c') + "\""),
          [](const Config& c) { CHECK(c.clusters[0].name.size() == 100); }},
         {"several clusters, inline-table form",
-         "[server]\nlisten = [\"127.0.0.1:53\"]\n"
          "cluster = [\n"
          "  { name = \"one\", region = \"us-east-1\", vpc_cidrs = [\"10.0.0.0/8\"],"
          " private_ips = [\"10.0.0.1\"], public_ips = [\"198.51.100.1\"] },\n"
          "  { name = \"two\", region = \"us-east-1\", vpc_cidrs = [\"10.0.0.0/8\"],"
          " private_ips = [\"10.0.0.1\"], public_ips = [\"198.51.100.1\"] },\n"
-         "]\n",
+         "]\n"
+         "[server]\nlisten = [\"127.0.0.1:53\"]\n",
          [](const Config& c) {
              REQUIRE(c.clusters.size() == 2);
              CHECK(c.clusters[0].name == "one");
              CHECK(c.clusters[1].name == "two");
              CHECK(c.clusters[0].endpoint != c.clusters[1].endpoint);
+         }},
+        {"no [server] table: every server key has its default value",
+         with(minimal("", ""), "[server]\nlisten = [\"127.0.0.1:1053\"]\n", ""),
+         [](const Config& c) {
+             const auto defaults = horizon::config::load(horizon::config::default_text(), "d");
+             const auto& d = std::get<Config>(defaults).server;
+             REQUIRE(c.server.listen.size() == 2);
+             CHECK(c.server.listen[0].to_string() == d.listen[0].to_string());
+             CHECK(c.server.listen[1].to_string() == d.listen[1].to_string());
+             CHECK(c.server.workers == d.workers);
+             CHECK(c.server.udp_payload == d.udp_payload);
+             CHECK(c.server.tcp_idle_timeout == d.tcp_idle_timeout);
+             CHECK(c.server.tcp_max_connections == d.tcp_max_connections);
+             CHECK(c.server.log_level == d.log_level);
+             CHECK(c.server.query_log == d.query_log);
+             CHECK(c.server.identity == d.identity);
+             CHECK(c.server.version == d.version);
+         }},
+        {"[server] without listen: the default listen addresses",
+         with(minimal("workers = 2\n", ""), "listen = [\"127.0.0.1:1053\"]\n", ""),
+         [](const Config& c) {
+             REQUIRE(c.server.listen.size() == 2);
+             CHECK(c.server.listen[0].to_string() == "127.0.0.1:1053");
+             CHECK(c.server.listen[1].to_string() == "[::1]:1053");
+             CHECK(c.server.workers == 2);
+         }},
+        {"no cluster at all", "[server]\nidentity = \"\"\n",
+         [](const Config& c) {
+             CHECK(c.clusters.empty());
+             CHECK(c.server.identity.empty());
+         }},
+        {"an empty cluster array", "cluster = []\n",
+         [](const Config& c) { CHECK(c.clusters.empty()); }},
+        {"an empty file", "",
+         [](const Config& c) {
+             CHECK(c.clusters.empty());
+             CHECK(c.server.listen.size() == 2);
          }},
         {"comments, blank lines and key order do not matter",
          "# comment\n\n[[cluster]]\npublic_ips = [\"203.0.113.10\"] # trailing\n"
@@ -308,8 +354,8 @@ TEST_CASE("good configurations and edge cases load") {
          }},
     };
     for (const auto& c : cases) {
-        CAPTURE(c.what);
-        INFO(c.text);
+        INFO(std::string(c.what));
+        INFO(std::string(c.text));
         const auto result = horizon::config::load(c.text, "good.toml");
         if (const Config* config = loaded(result)) {
             c.check(*config);
@@ -323,8 +369,8 @@ TEST_CASE("semantic errors are all reported, in file order, each at its node") {
           "x.toml:3:11: error: 'workers' must be between 0 and 256, got 999\n"
           "x.toml:4:13: error: invalid log_level 'loud' (expected \"trace\", \"debug\", \"info\", "
           "\"warn\", \"error\", \"critical\" or \"off\")\n"
-          "x.toml:11:7: error: 'ttl' must be between 0 and 2147483647, got -5\n"
-          "x.toml:12:1: error: unknown key 'extra' in [[cluster]]");
+          "x.toml:12:7: error: 'ttl' must be between 0 and 2147483647, got -5\n"
+          "x.toml:13:1: error: unknown key 'extra' in [[cluster]]");
 }
 
 TEST_CASE("a TOML syntax error is reported alone") {
@@ -404,9 +450,8 @@ TEST_CASE("parse_duration") {
     CHECK(parse_duration("1h") == milliseconds(3600000));
     CHECK(parse_duration("007s") == milliseconds(7000));
     for (const char* bad : {"", "10", "s", "ms", "-1s", "+1s", "1.5s", "1 s", " 1s", "1s ", "1S",
-                            "1d", "1m30s", "1sec", "99999999999999999999ms",
-                            "9999999999999999h"}) {
-        CAPTURE(bad);
+                            "1d", "1m30s", "1sec", "99999999999999999999ms", "9999999999999999h"}) {
+        INFO(std::string(bad));
         CHECK_FALSE(parse_duration(bad).has_value());
     }
 }

@@ -1,8 +1,8 @@
 // The engine, table-driven: every access mode x source kind x question kind, decoded with ldns.
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <cctype>
+
+#include <doctest/doctest.h>
 
 #include "dns_test_util.hpp"
 
@@ -72,6 +72,7 @@ struct Mode {
     dns::AnswerSet inside;
     dns::AnswerSet outside;
 };
+
 const Mode kModes[] = {
     {"pub", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.gr7.ap-northeast-2.eks.amazonaws.com",
      dns::AnswerSet::Public, dns::AnswerSet::Public},
@@ -88,6 +89,7 @@ struct Source {
     bool inside;
     const char* what;
 };
+
 const Source kSources[] = {
     {"127.10.0.5", true, "in-VPC IPv4 (loopback playing inside)"},
     {"192.168.3.4", true, "in-VPC IPv4"},
@@ -125,14 +127,22 @@ std::string mixed_case(std::string s) {
 }
 
 enum class Kind { A, AAAA, SOA, NS, TXT, ANY, Below, OtherZone, MixedCase };
+
 struct Question {
     Kind kind;
     const char* what;
 };
+
 const Question kQuestions[] = {
-    {Kind::A, "A"},         {Kind::AAAA, "AAAA"},           {Kind::SOA, "SOA"},
-    {Kind::NS, "NS"},       {Kind::TXT, "TXT (NODATA)"},    {Kind::ANY, "ANY (RFC 8482)"},
-    {Kind::Below, "below"}, {Kind::OtherZone, "other zone"}, {Kind::MixedCase, "mixed case A"},
+    {Kind::A, "A"},
+    {Kind::AAAA, "AAAA"},
+    {Kind::SOA, "SOA"},
+    {Kind::NS, "NS"},
+    {Kind::TXT, "TXT (NODATA)"},
+    {Kind::ANY, "ANY (RFC 8482)"},
+    {Kind::Below, "below"},
+    {Kind::OtherZone, "other zone"},
+    {Kind::MixedCase, "mixed case A"},
 };
 
 } // namespace
@@ -148,15 +158,32 @@ TEST_CASE("engine: every access mode x source x question") {
                 std::string qname = apex;
                 uint16_t qtype = LDNS_RR_TYPE_A;
                 switch (q.kind) {
-                case Kind::AAAA: qtype = LDNS_RR_TYPE_AAAA; break;
-                case Kind::SOA: qtype = LDNS_RR_TYPE_SOA; break;
-                case Kind::NS: qtype = LDNS_RR_TYPE_NS; break;
-                case Kind::TXT: qtype = LDNS_RR_TYPE_TXT; break;
-                case Kind::ANY: qtype = LDNS_RR_TYPE_ANY; break;
-                case Kind::Below: qname = "api.x." + apex; break;
-                case Kind::OtherZone: qname = "eks.amazonaws.com"; break;
-                case Kind::MixedCase: qname = mixed_case(apex); break;
-                default: break;
+                case Kind::AAAA:
+                    qtype = LDNS_RR_TYPE_AAAA;
+                    break;
+                case Kind::SOA:
+                    qtype = LDNS_RR_TYPE_SOA;
+                    break;
+                case Kind::NS:
+                    qtype = LDNS_RR_TYPE_NS;
+                    break;
+                case Kind::TXT:
+                    qtype = LDNS_RR_TYPE_TXT;
+                    break;
+                case Kind::ANY:
+                    qtype = LDNS_RR_TYPE_ANY;
+                    break;
+                case Kind::Below:
+                    qname = "api.x." + apex;
+                    break;
+                case Kind::OtherZone:
+                    qname = "eks.amazonaws.com";
+                    break;
+                case Kind::MixedCase:
+                    qname = mixed_case(apex);
+                    break;
+                default:
+                    break;
                 }
                 const auto query = make_query(qname, qtype);
                 const auto a = ask(snap(), query, src.addr);
@@ -191,9 +218,8 @@ TEST_CASE("engine: every access mode x source x question") {
                     CHECK(ldns_pkt_ancount(p.get()) == 0);
                     REQUIRE(ldns_pkt_nscount(p.get()) == 1);
                     CHECK(ldns_rr_get_type(ldns_rr_list_rr(ns, 0)) == LDNS_RR_TYPE_SOA);
-                    const std::string zone = set == dns::AnswerSet::NxDomain
-                                                 ? apex.substr(apex.find('.') + 1)
-                                                 : apex;
+                    const std::string zone =
+                        set == dns::AnswerSet::NxDomain ? apex.substr(apex.find('.') + 1) : apex;
                     CHECK(lower(owner_of(ns, 0)) == lower(zone) + ".");
                     continue;
                 }
@@ -226,7 +252,8 @@ TEST_CASE("engine: every access mode x source x question") {
                     REQUIRE(ldns_pkt_nscount(p.get()) == 1);
                     CHECK(ldns_rr_get_type(ldns_rr_list_rr(ns, 0)) == LDNS_RR_TYPE_SOA);
                     break;
-                default: break;
+                default:
+                    break;
                 }
             }
         }
@@ -240,8 +267,10 @@ TEST_CASE("engine: SOA fields follow the config generation and ttl") {
     char* text = ldns_rr2str(soa);
     const std::string s(text);
     free(text); // NOLINT(cppcoreguidelines-no-malloc)
-    CHECK(s.find("30\tIN\tSOA\tns.horizon.invalid. hostmaster.horizon.invalid. 42 3600 600 86400 30") !=
-          std::string::npos);
+    CHECK(
+        s.find(
+            "30\tIN\tSOA\tns.horizon.invalid. hostmaster.horizon.invalid. 42 3600 600 86400 30") !=
+        std::string::npos);
 }
 
 TEST_CASE("engine: a record set with no address of the asked family is NODATA") {
@@ -271,6 +300,7 @@ TEST_CASE("engine: CHAOS identity and version") {
         ldns_pkt_rcode rcode;
         const char* text;
     };
+
     for (const Case c : {Case{"id.server", LDNS_RCODE_NOERROR, "\"lab-1\""},
                          Case{"HOSTNAME.bind", LDNS_RCODE_NOERROR, "\"lab-1\""},
                          Case{"version.bind", LDNS_RCODE_NOERROR, "\"horizon-test\""},
@@ -278,7 +308,8 @@ TEST_CASE("engine: CHAOS identity and version") {
         CAPTURE(c.name);
         QueryOptions o;
         o.qclass = LDNS_RR_CLASS_CH;
-        const auto p = decode(ask(snap(), make_query(c.name, LDNS_RR_TYPE_TXT, o), "127.0.0.1").wire);
+        const auto p =
+            decode(ask(snap(), make_query(c.name, LDNS_RR_TYPE_TXT, o), "127.0.0.1").wire);
         CHECK(ldns_pkt_get_rcode(p.get()) == c.rcode);
         if (c.text != nullptr) {
             CHECK(rdata_of(ldns_pkt_answer(p.get()), LDNS_RR_TYPE_TXT) ==

@@ -15,7 +15,10 @@ const dns::Snapshot& snap() {
     return *s;
 }
 
-uint16_t rcode_of(const std::vector<uint8_t>& w) { return w[3] & 0x0F; }
+uint16_t rcode_of(const std::vector<uint8_t>& w) {
+    return w[3] & 0x0F;
+}
+
 uint16_t count(const std::vector<uint8_t>& w, int section) {
     return static_cast<uint16_t>((w[4 + 2 * section] << 8) | w[5 + 2 * section]);
 }
@@ -73,10 +76,18 @@ TEST_CASE("wire: opcodes other than QUERY get NOTIMP (RFC 8906 §3.1.4)") {
 
 TEST_CASE("wire: malformed questions get FORMERR") {
     auto q = make_query(kName, 1);
-    SUBCASE("QDCOUNT 0") { q[5] = 0; }
-    SUBCASE("QDCOUNT 2") { q[5] = 2; }
-    SUBCASE("question cut short") { q.resize(q.size() - 3); }
-    SUBCASE("name runs off the end") { q.resize(20); }
+    SUBCASE("QDCOUNT 0") {
+        q[5] = 0;
+    }
+    SUBCASE("QDCOUNT 2") {
+        q[5] = 2;
+    }
+    SUBCASE("question cut short") {
+        q.resize(q.size() - 3);
+    }
+    SUBCASE("name runs off the end") {
+        q.resize(20);
+    }
     SUBCASE("compression pointer in the question (a loop onto itself)") {
         q.resize(12);
         q.push_back(0xC0);
@@ -84,7 +95,9 @@ TEST_CASE("wire: malformed questions get FORMERR") {
         push16(q, 1);
         push16(q, 1);
     }
-    SUBCASE("reserved label type 0x40") { q[12] = 0x41; }
+    SUBCASE("reserved label type 0x40") {
+        q[12] = 0x41;
+    }
     SUBCASE("name longer than 255 bytes") {
         q.resize(12);
         for (int i = 0; i < 5; ++i) {
@@ -147,8 +160,8 @@ TEST_CASE("wire: EDNS version 1 gets BADVERS (RFC 6891 §6.1.3)") {
     o.version = 1;
     const auto a = ask(snap(), make_query(kName, 1, o), "127.0.0.1");
     const auto p = decode(a.wire);
-    CHECK(ldns_pkt_get_rcode(p.get()) == 0);            // low bits of 16
-    CHECK(ldns_pkt_edns_extended_rcode(p.get()) == 1);  // 16 >> 4
+    CHECK(ldns_pkt_get_rcode(p.get()) == 0);           // low bits of 16
+    CHECK(ldns_pkt_edns_extended_rcode(p.get()) == 1); // 16 >> 4
     CHECK(ldns_pkt_edns_version(p.get()) == 0);
     CHECK(ldns_pkt_ancount(p.get()) == 0);
     CHECK(a.outcome.rcode == dns::Rcode::BadVers);
@@ -160,9 +173,15 @@ TEST_CASE("wire: bad OPT records are FORMERR, answered with an OPT (RFC 6891 §6
         add_opt(q, {});
         add_opt(q, {});
     }
-    SUBCASE("OPT owner is not the root") { add_opt(q, {}, 'x'); }
-    SUBCASE("option length past the RDATA") { add_opt(q, {0, 3, 0, 9, 1}); }
-    SUBCASE("truncated option header") { add_opt(q, {0, 3, 0}); }
+    SUBCASE("OPT owner is not the root") {
+        add_opt(q, {}, 'x');
+    }
+    SUBCASE("option length past the RDATA") {
+        add_opt(q, {0, 3, 0, 9, 1});
+    }
+    SUBCASE("truncated option header") {
+        add_opt(q, {0, 3, 0});
+    }
     SUBCASE("OPT in the answer section") {
         add_opt(q, {});
         q[11] = 0;
@@ -186,11 +205,11 @@ TEST_CASE("wire: flags in the answer") {
     QueryOptions o;
     o.flags = 0x0030; // AD and CD set, RD clear
     const auto a = ask(snap(), make_query(kName, 1, o), "127.0.0.1");
-    CHECK((a.wire[2] & 0x01) == 0);    // RD copied (clear)
-    CHECK((a.wire[2] & 0x04) != 0);    // AA
-    CHECK((a.wire[3] & 0x80) == 0);    // RA: no recursion
-    CHECK((a.wire[3] & 0x20) == 0);    // AD: we validate nothing
-    CHECK((a.wire[3] & 0x10) != 0);    // CD copied
+    CHECK((a.wire[2] & 0x01) == 0); // RD copied (clear)
+    CHECK((a.wire[2] & 0x04) != 0); // AA
+    CHECK((a.wire[3] & 0x80) == 0); // RA: no recursion
+    CHECK((a.wire[3] & 0x20) == 0); // AD: we validate nothing
+    CHECK((a.wire[3] & 0x10) != 0); // CD copied
 }
 
 TEST_CASE("wire: zone transfers, other classes and meta types") {
