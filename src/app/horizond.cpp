@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -57,35 +58,22 @@ std::optional<util::IpAddress> loopback_inside(const dns::Cluster& c) {
 }
 
 void print_summary(const dns::Snapshot& snap) {
-    std::vector<std::string> listeners;
-    for (const auto& ep : snap.server.listen) {
-        listeners.push_back(ep.to_string() + " (udp+tcp)");
-    }
-    std::string all;
-    for (const auto& l : listeners) {
-        all += (all.empty() ? "" : ", ") + l;
-    }
-    spdlog::info("horizond {} listening on {} with {} worker(s)", HORIZON_VERSION, all,
+    spdlog::info("horizond {} listening on {} (udp+tcp each) with {} worker(s)", HORIZON_VERSION,
+                 join(snap.server.listen),
                  snap.server.workers == 0 ? std::string("one per core")
                                           : std::to_string(snap.server.workers));
     for (const auto& c : snap.clusters) {
+        const auto show = [&c](dns::AnswerSet set) {
+            return set == dns::AnswerSet::Private  ? join(c.cfg.private_ips)
+                   : set == dns::AnswerSet::Public ? join(c.cfg.public_ips)
+                                                   : std::string("NXDOMAIN");
+        };
         spdlog::info("cluster {} ({}): {} mode={} ttl={}", c.cfg.name, c.cfg.region, c.cfg.endpoint,
                      config::to_string(c.cfg.access_mode), c.cfg.ttl);
         spdlog::info("  in-VPC sources ({}{}{}) get {}", join(c.cfg.vpc_cidrs),
                      c.cfg.vpc_exclude_cidrs.empty() ? "" : " minus ",
-                     join(c.cfg.vpc_exclude_cidrs),
-                     c.cfg.access_mode == config::AccessMode::Public ? join(c.cfg.public_ips)
-                                                                     : join(c.cfg.private_ips));
-        const char* outside = c.cfg.access_mode == config::AccessMode::Public ? "public"
-                              : c.cfg.access_mode == config::AccessMode::PublicPrivate
-                                  ? "public"
-                              : c.cfg.private_outside == config::PrivateOutside::PrivateIps
-                                  ? "private"
-                                  : "nxdomain";
-        spdlog::info("  outside sources get {}",
-                     std::string_view(outside) == "public"    ? join(c.cfg.public_ips)
-                     : std::string_view(outside) == "private" ? join(c.cfg.private_ips)
-                                                              : std::string("NXDOMAIN"));
+                     join(c.cfg.vpc_exclude_cidrs), show(c.set_for(true)));
+        spdlog::info("  outside sources get {}", show(c.set_for(false)));
     }
     if (snap.clusters.empty() || snap.server.listen.empty()) {
         return;
@@ -115,6 +103,7 @@ int usage_error(const std::string& message) {
 } // namespace
 
 int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN); // a peer closing a TCP connection must not kill the server
     std::optional<std::string> config_path;
     bool check_only = false;
     const std::vector<std::string_view> args(argv + 1, argv + argc);

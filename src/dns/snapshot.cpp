@@ -105,22 +105,22 @@ std::string to_wire_name(std::string_view text) {
     return out;
 }
 
+AnswerSet Cluster::set_for(bool inside) const {
+    switch (cfg.access_mode) {
+    case config::AccessMode::Public: return AnswerSet::Public;
+    case config::AccessMode::PublicPrivate: return inside ? AnswerSet::Private : AnswerSet::Public;
+    case config::AccessMode::Private:
+        return inside || cfg.private_outside == config::PrivateOutside::PrivateIps
+                   ? AnswerSet::Private
+                   : AnswerSet::NxDomain;
+    }
+    return AnswerSet::Public;
+}
+
 Decision Cluster::decide(const util::IpAddress& source) const {
     const bool* hit = vpc.longest_match(source.unmapped());
-    Decision d;
-    d.inside = hit != nullptr && *hit;
-    switch (cfg.access_mode) {
-    case config::AccessMode::Public: d.set = AnswerSet::Public; break;
-    case config::AccessMode::PublicPrivate:
-        d.set = d.inside ? AnswerSet::Private : AnswerSet::Public;
-        break;
-    case config::AccessMode::Private:
-        d.set = d.inside || cfg.private_outside == config::PrivateOutside::PrivateIps
-                    ? AnswerSet::Private
-                    : AnswerSet::NxDomain;
-        break;
-    }
-    return d;
+    const bool inside = hit != nullptr && *hit;
+    return {inside, set_for(inside)};
 }
 
 const Cluster* Snapshot::find_apex(std::string_view name) const {

@@ -49,6 +49,8 @@ struct Cluster {
 
     /// The view decision for a source address (IPv4-mapped IPv6 counts as IPv4).
     [[nodiscard]] Decision decide(const util::IpAddress& source) const;
+    /// The decision table of EKS-FACTS §2: what a source inside/outside the VPC gets.
+    [[nodiscard]] AnswerSet set_for(bool inside) const;
 };
 
 struct Snapshot {
