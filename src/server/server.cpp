@@ -30,7 +30,11 @@ int bind_socket(const util::Endpoint& ep, int type, bool reuseport, std::string&
         return -1;
     }
     const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (type == SOCK_STREAM) {
+        // TCP: only lets us rebind past TIME_WAIT. Not for UDP, where SO_REUSEADDR would let us
+        // share a port with another program's SO_REUSEADDR socket instead of reporting it in use.
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
     if (reuseport) {
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
