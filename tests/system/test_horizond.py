@@ -1596,6 +1596,43 @@ def _():
         raise CheckFailed(f"exit {rc}, expected 1 with 'in use'\n{shown(cmd, err)}")
 
 
+@check("listen.wildcard-replies-from-arrival-address", server=False)
+def _():
+    # A wildcard listener must answer from the address each query was sent to (IP_PKTINFO):
+    # dig ignores a UDP reply from any other source, so the query would time out.
+    port = pick_port()
+    cfg = ENV.tmp / "wildcard.toml"
+    cfg.write_text(config_text(port).replace(f'listen = ["127.0.0.1:{port}", "[::1]:{port}"]',
+                                             f'listen = ["0.0.0.0:{port}", "[::]:{port}"]'))
+    log = ENV.tmp / "wildcard.log"
+    with open(log, "wb") as out:
+        p = subprocess.Popen([ENV.horizond, "--config", str(cfg)], stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def dig(server: str, src: str) -> DigResult:
+            cmd = ["dig", "-p", str(port), f"@{server}", "-b", src, "+tries=1", "+time=1",
+                   "+notcp", "-t", "A", "-q", PUBPRIV.endpoint]
+            r = run(cmd)
+            return parse_dig(cmd, r.stdout + r.stderr, r.returncode)
+
+        deadline = time.monotonic() + 10
+        while dig("127.0.0.1", OUTSIDE).status != "NOERROR":
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise CheckFailed("the wildcard horizond did not start:\n" +
+                                  log.read_text(errors="replace"))
+            time.sleep(0.05)
+        for server, src, inside in (("127.0.0.2", INSIDE, True), ("127.0.0.3", OUTSIDE, False),
+                                    ("127.10.0.1", INSIDE, True), ("::1", "::1", False)):
+            expect_view(dig(server, src), PUBPRIV, "A", inside, tcp=False)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+
+
 # ------------------------------------------------------------------------------------------------
 
 
