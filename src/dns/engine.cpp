@@ -117,6 +117,21 @@ void answer_chaos(const Snapshot& snap, const Query& q, Reply& r) {
     }
 }
 
+/// CHAOS TXT at an endpoint name explains the decision for the asking source (a lab aid, like
+/// id.server): one TXT record whose strings are Cluster::explain's lines.
+RecordSet explain_txt(const Snapshot& snap, const Cluster& c, const util::IpAddress& source) {
+    std::vector<uint8_t> rr = {0, type::TXT, 0, qclass::CH, 0, 0, 0, 0, 0, 0};
+    for (const auto& line : c.explain(source, snap.generation)) {
+        const size_t n = std::min<size_t>(line.size(), 255); // RFC 1035 §3.3: <character-string>
+        rr.push_back(static_cast<uint8_t>(n));
+        rr.insert(rr.end(), line.begin(), line.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    const size_t rdlen = rr.size() - 10;
+    rr[8] = static_cast<uint8_t>(rdlen >> 8);
+    rr[9] = static_cast<uint8_t>(rdlen);
+    return {{std::move(rr)}};
+}
+
 /// The endpoint zone: EKS-FACTS §2 decides the address set; RFC 1034 §4.3.2 the rest.
 void answer_endpoint(const Cluster& c, const Query& q, const Decision& d, Reply& r) {
     const unsigned below = q.label_count - c.apex_labels; // labels in front of the apex
@@ -167,6 +182,7 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         return o;
     }
     Reply r;
+    RecordSet explained; // the CHAOS explain answer, built per query (a rare, diagnostic path)
     switch (st) {
     case ParseStatus::NotImp:
         r.rcode = Rcode::NotImp;
@@ -189,7 +205,18 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         if (q.edns.present && q.edns.version > 0) {
             r.rcode = Rcode::BadVers; // RFC 6891 §6.1.3: we speak only version 0
         } else if (q.qclass == qclass::CH) {
-            answer_chaos(snap, q, r);
+            const Cluster* c = snap.find_apex(q.lower_name());
+            if (c != nullptr && q.label_count == c->apex_labels) {
+                o.cluster = c;
+                o.decision = c->decide(client.addr);
+                r.aa = true;
+                if (q.qtype == type::TXT || q.qtype == type::ANY) {
+                    explained = explain_txt(snap, *c, client.addr);
+                    r.answer = &explained;
+                }
+            } else {
+                answer_chaos(snap, q, r);
+            }
         } else if (q.qclass != qclass::IN) {
             r.rcode = Rcode::Refused;
         } else if (const Cluster* c = snap.find_apex(q.lower_name()); c == nullptr) {

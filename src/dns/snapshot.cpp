@@ -118,9 +118,39 @@ AnswerSet Cluster::set_for(bool inside) const {
 }
 
 Decision Cluster::decide(const util::IpAddress& source) const {
-    const bool* hit = vpc.longest_match(source.unmapped());
-    const bool inside = hit != nullptr && *hit;
-    return {inside, set_for(inside)};
+    const VpcPrefix* hit = vpc.longest_match(source.unmapped());
+    const bool inside = hit != nullptr && hit->inside;
+    return {inside, set_for(inside), hit != nullptr ? &hit->prefix : nullptr};
+}
+
+std::vector<std::string> Cluster::explain(const util::IpAddress& source,
+                                          uint64_t generation) const {
+    const Decision d = decide(source);
+    const auto set = static_cast<size_t>(d.set == AnswerSet::NxDomain ? AnswerSet::Public : d.set);
+    std::vector<std::string> out;
+    out.push_back("source " + source.to_string() + " cluster " + cfg.name);
+    if (d.inside) {
+        out.push_back("in-vpc yes: inside vpc_cidrs entry " + d.matched->to_string());
+    } else if (d.matched != nullptr) {
+        out.push_back("in-vpc no: inside vpc_exclude_cidrs entry " + d.matched->to_string());
+    } else {
+        out.push_back("in-vpc no: in no vpc_cidrs entry");
+    }
+    out.push_back("mode " + std::string(config::to_string(cfg.access_mode)) +
+                  " (endpointPublicAccess=" +
+                  (cfg.access_mode != config::AccessMode::Private ? "true" : "false") +
+                  ", endpointPrivateAccess=" +
+                  (cfg.access_mode != config::AccessMode::Public ? "true" : "false") + ")");
+    if (d.set == AnswerSet::NxDomain) {
+        out.push_back("answer nxdomain: private mode with private_outside = nxdomain");
+    } else {
+        out.push_back("answer " + std::string(to_string(d.set)) + " set (" +
+                      std::to_string(a[set].records.size()) + " A, " +
+                      std::to_string(aaaa[set].records.size()) + " AAAA)" +
+                      (d.set == AnswerSet::Private ? " = the EKS-owned ENIs" : " = the NLB"));
+    }
+    out.push_back("generation " + std::to_string(generation));
+    return out;
 }
 
 const Cluster* Snapshot::find_apex(std::string_view name) const {
@@ -150,10 +180,10 @@ std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64
             ++c.apex_labels;
         }
         for (const auto& p : cc.vpc_cidrs) {
-            c.vpc.insert(p, true);
+            c.vpc.insert(p, {p, true});
         }
         for (const auto& p : cc.vpc_exclude_cidrs) {
-            c.vpc.insert(p, false); // more specific than its vpc_cidrs entry, so it wins
+            c.vpc.insert(p, {p, false}); // more specific than its vpc_cidrs entry, so it wins
         }
         const auto priv = static_cast<size_t>(AnswerSet::Private);
         const auto pub = static_cast<size_t>(AnswerSet::Public);

@@ -34,13 +34,20 @@ std::string_view to_string(AnswerSet s);
 struct Decision {
     bool inside = false; ///< the source counts as inside the cluster VPC
     AnswerSet set = AnswerSet::Public;
+    const util::Cidr* matched = nullptr; ///< the vpc_cidrs / vpc_exclude_cidrs entry that decided
+};
+
+/// A prefix of the VPC trie: a vpc_cidrs entry (inside) or a vpc_exclude_cidrs one.
+struct VpcPrefix {
+    util::Cidr prefix;
+    bool inside = true;
 };
 
 struct Cluster {
     config::ClusterConfig cfg;
     std::string apex;               ///< lower-case wire-format endpoint name
     unsigned apex_labels = 0;       ///< labels in the endpoint name
-    util::PrefixTrie<bool> vpc;     ///< true: a vpc_cidrs prefix; false: a vpc_exclude_cidrs one
+    util::PrefixTrie<VpcPrefix> vpc;
     RecordSet a[2];                 ///< indexed by AnswerSet Private/Public
     RecordSet aaaa[2];
     RecordSet soa; ///< the apex SOA; also the negative-answer SOA (RFC 2308 §3), and the parent
@@ -51,6 +58,10 @@ struct Cluster {
     [[nodiscard]] Decision decide(const util::IpAddress& source) const;
     /// The decision table of EKS-FACTS §2: what a source inside/outside the VPC gets.
     [[nodiscard]] AnswerSet set_for(bool inside) const;
+    /// Why `source` gets what it gets, in a few human lines (CHAOS TXT explain and the admin
+    /// API). Names the answer set and counts its addresses; never lists private addresses.
+    [[nodiscard]] std::vector<std::string> explain(const util::IpAddress& source,
+                                                   uint64_t generation) const;
 };
 
 struct Snapshot {

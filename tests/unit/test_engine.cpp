@@ -328,3 +328,34 @@ identity = ""
         CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_REFUSED);
     }
 }
+
+TEST_CASE("engine: CHAOS TXT at an endpoint explains the decision without listing private IPs") {
+    QueryOptions o;
+    o.qclass = LDNS_RR_CLASS_CH;
+    const std::string both = kModes[1].name;
+    struct Case {
+        const char* source;
+        std::vector<std::string> want;
+    };
+    for (const auto& c :
+         {Case{"127.10.0.5",
+               {"in-vpc yes: inside vpc_cidrs entry 127.10.0.0/16", "answer private set (2 A, 1 AAAA)"}},
+          Case{"192.168.99.5",
+               {"in-vpc no: inside vpc_exclude_cidrs entry 192.168.99.0/24", "answer public set"}},
+          Case{"127.0.0.1", {"in-vpc no: in no vpc_cidrs entry", "answer public set", "generation 42",
+                             "mode public+private"}}}) {
+        CAPTURE(c.source);
+        const auto a = ask(snap(), make_query(both, LDNS_RR_TYPE_TXT, o), c.source);
+        const auto p = decode(a.wire);
+        CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_NOERROR);
+        CHECK(ldns_pkt_aa(p.get()));
+        REQUIRE(ldns_pkt_ancount(p.get()) == 1);
+        char* text = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_answer(p.get()), 0));
+        const std::string s(text);
+        free(text); // NOLINT(cppcoreguidelines-no-malloc)
+        for (const auto& w : c.want) {
+            CHECK_MESSAGE(s.find(w) != std::string::npos, s, " lacks ", w);
+        }
+        CHECK(s.find("192.168.1.10") == std::string::npos);
+    }
+}
