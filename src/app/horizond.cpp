@@ -11,13 +11,14 @@
 
 #include "config/config.hpp"
 #include "dns/snapshot.hpp"
+#include "server/runtime.hpp"
 #include "server/server.hpp"
 
 namespace {
 
 using namespace horizon;
 
-constexpr std::string_view kUsage = R"(usage: horizond [--config FILE]
+constexpr std::string_view kUsage = R"(usage: horizond [--config FILE] [--state-dir DIR]
        horizond --check-config FILE
        horizond --help | --version
 
@@ -25,8 +26,13 @@ Answers EKS-style cluster endpoint names split-horizon: private ENI IPs to sourc
 cluster VPC, public NLB IPs to everyone else, per the access mode of each [[cluster]].
 
   --config FILE        serve FILE (TOML) instead of the built-in default (config/default.toml)
+  --state-dir DIR      where runtime changes (update-cluster-config) are saved; overrides
+                       [server] state_dir (default /var/lib/horizon as root, else
+                       $XDG_STATE_HOME/horizon); must exist and be writable
   --check-config FILE  validate FILE, print every error as file:line:col, and exit
                        (0 = valid, 2 = errors)
+
+Signals: SIGHUP reloads the configuration (so does a change of the file); SIGINT/SIGTERM stop.
   --help               this text
   --version            print the version
 
@@ -105,6 +111,7 @@ int usage_error(const std::string& message) {
 int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN); // a peer closing a TCP connection must not kill the server
     std::optional<std::string> config_path;
+    std::string state_dir;
     bool check_only = false;
     const std::vector<std::string_view> args(argv + 1, argv + argc);
     for (size_t i = 0; i < args.size(); ++i) {
@@ -128,6 +135,13 @@ int main(int argc, char** argv) {
             config_path = std::string(args[++i]);
             continue;
         }
+        if (a == "--state-dir") {
+            if (i + 1 >= args.size()) {
+                return usage_error("--state-dir needs a DIR");
+            }
+            state_dir = std::string(args[++i]);
+            continue;
+        }
         return usage_error("unknown argument '" + std::string(a) + "'");
     }
 
@@ -141,7 +155,7 @@ int main(int argc, char** argv) {
                      errors->size());
         return 2;
     }
-    const auto& cfg = std::get<config::Config>(loaded);
+    auto& cfg = std::get<config::Config>(loaded);
     if (check_only) {
         std::printf("%s: configuration is valid (%zu cluster(s), %zu listener(s))\n",
                     config_path->c_str(), cfg.clusters.size(), cfg.server.listen.size());
@@ -152,19 +166,22 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(cfg.server.log_level));
 
-    std::shared_ptr<const dns::Snapshot> snap;
-    try {
-        snap = dns::build_snapshot(cfg, 1);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "horizond: error: %s\n", e.what());
-        return 2;
-    }
     std::string error;
-    auto server = server::Server::create(snap, error);
+    auto runtime = server::Runtime::create(cfg, {config_path, state_dir}, error);
+    if (!runtime) {
+        std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
+        return 1;
+    }
+    auto server = server::Server::create(*runtime, error);
     if (!server) {
         std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
         return 1;
     }
-    print_summary(*snap);
+    runtime->start();
+    print_summary(*runtime->holder().current.load());
+    if (cfg.server.admin_listen) {
+        spdlog::info("admin API on http://{} (state in {})", cfg.server.admin_listen->to_string(),
+                     runtime->state_path());
+    }
     return server->run();
 }

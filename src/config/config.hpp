@@ -2,7 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -22,6 +25,16 @@ struct ServerConfig {
     bool query_log = false;
     std::string identity = "horizon"; ///< CHAOS id.server / hostname.bind and NSID; "" = off
     std::string version;              ///< CHAOS version.bind; "" = REFUSED
+    /// The admin HTTP listener (health, metrics, the EKS-shaped API); nullopt = none.
+    std::optional<util::Endpoint> admin_listen =
+        util::Endpoint{util::IpAddress::v4(127, 0, 0, 1), 8053};
+    /// Bearer token for mutating admin requests on a non-loopback address: `admin_token` as
+    /// written, or the trimmed content of `admin_token_file` (read by the loader). "" = none.
+    std::string admin_token;
+    std::string admin_token_file; ///< as written; "" = none
+    /// As written: "" means the default (/var/lib/horizon as root, else $XDG_STATE_HOME/horizon
+    /// or ~/.local/state/horizon), which the caller resolves.
+    std::string state_dir;
 };
 
 enum class AccessMode : uint8_t { Public, PublicPrivate, Private };
@@ -39,6 +52,8 @@ struct ClusterConfig {
     std::vector<util::Cidr> public_access_cidrs; ///< gates connections only, never answers
     PrivateOutside private_outside = PrivateOutside::PrivateIps;
     uint32_t ttl = 60;
+    std::chrono::milliseconds update_duration{0}; ///< how long an endpoint access update takes
+    std::string kubernetes_version = "1.31";      ///< "MAJOR.MINOR", shown by describe-cluster
 };
 
 struct Config {
@@ -74,7 +89,34 @@ std::string derive_endpoint(std::string_view name, std::string_view region);
 
 std::string_view to_string(AccessMode m);
 
+/// The inverse of to_string(AccessMode); nullopt for anything else.
+std::optional<AccessMode> parse_access_mode(std::string_view text);
+
 /// "private-ips" or "nxdomain", as written in the configuration.
 std::string_view to_string(PrivateOutside p);
+
+/// EKS allows at most this many publicAccessCidrs (quota L-93A74D60, not adjustable).
+inline constexpr size_t kMaxPublicAccessCidrs = 40;
+
+/// EKS's rules for publicAccessCidrs, shared by the loader and the control API so that both accept
+/// the same lists and say the same thing: at most kMaxPublicAccessCidrs blocks; each one a CIDR
+/// with no host bits set, and IPv6 only on a cluster with an IPv6 address.
+struct PublicAccessCidrsCheck {
+    std::vector<util::Cidr> valid; ///< the valid blocks, in order
+    std::vector<size_t> invalid;   ///< indexes of the invalid blocks in the input
+    bool too_many = false;         ///< more than kMaxPublicAccessCidrs blocks
+    /// "The following CIDRs are invalid in publicAccessCidrs: A, B" (control characters
+    /// escaped), or "" when every block is valid.
+    std::string invalid_message;
+};
+
+PublicAccessCidrsCheck check_public_access_cidrs(std::span<const std::string_view> blocks,
+                                                 bool cluster_has_ipv6);
+
+/// "publicAccessCidrs can contain at most 40 CIDR blocks" (EKS's exact text is unknown).
+std::string too_many_public_access_cidrs_message();
+
+/// Whether any private or public address of the cluster is IPv6 (an IPv6 or dual-stack cluster).
+bool has_ipv6(const ClusterConfig& c);
 
 } // namespace horizon::config

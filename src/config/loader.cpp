@@ -39,6 +39,15 @@ std::string_view to_string(AccessMode m) {
     return "?";
 }
 
+std::optional<AccessMode> parse_access_mode(std::string_view text) {
+    for (const auto m : {AccessMode::Public, AccessMode::PublicPrivate, AccessMode::Private}) {
+        if (to_string(m) == text) {
+            return m;
+        }
+    }
+    return std::nullopt;
+}
+
 std::string_view to_string(PrivateOutside p) {
     switch (p) {
     case PrivateOutside::PrivateIps:
@@ -333,23 +342,57 @@ void choice(Diagnostics& d, std::string_view key, const toml::node& node, T& out
     d.error(node, fmt::format("invalid {} {} (expected {})", key, quoted(*s), expected));
 }
 
-/// A duration string that must be greater than zero.
-template <auto Member, typename T>
-void positive_duration(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+/// A duration string such as "10s" (zero included), or nullopt after reporting why not.
+std::optional<std::chrono::milliseconds> read_duration(Diagnostics& d, std::string_view key,
+                                                       const toml::node& node) {
     const auto* s = node.as_string();
     if (s == nullptr) {
         d.error(node, fmt::format("'{}' must be a duration string such as \"10s\"", key));
-        return;
+        return std::nullopt;
     }
     const auto duration = parse_duration(s->get());
     if (!duration) {
         d.error(node, fmt::format("invalid duration {} (expected e.g. \"500ms\", \"10s\", \"6m\", "
                                   "\"1h\")",
                                   quoted(s->get())));
-    } else if (duration->count() == 0) {
+    }
+    return duration;
+}
+
+/// A duration string that must be greater than zero.
+template <auto Member, typename T>
+void positive_duration(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    const auto duration = read_duration(d, key, node);
+    if (!duration) {
+        return;
+    }
+    if (duration->count() == 0) {
         d.error(node, fmt::format("'{}' must be greater than zero", key));
     } else {
         out.*Member = *duration;
+    }
+}
+
+/// A duration string from zero up to `MaxHours` hours.
+template <auto Member, int64_t MaxHours, typename T>
+void bounded_duration(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    const auto duration = read_duration(d, key, node);
+    if (!duration) {
+        return;
+    }
+    if (*duration > std::chrono::hours(MaxHours)) {
+        d.error(node, fmt::format("'{}' must be at most \"{}h\", got {}", key, MaxHours,
+                                  quoted(node.as_string()->get())));
+    } else {
+        out.*Member = *duration;
+    }
+}
+
+/// Any string, kept as written.
+template <auto Member, typename T>
+void plain_string(Diagnostics& d, std::string_view key, const toml::node& node, T& out) {
+    if (const auto* s = read_string(d, key, node)) {
+        out.*Member = *s;
     }
 }
 
@@ -474,6 +517,53 @@ void read_listen(Diagnostics& d, std::string_view key, const toml::node& node, S
     }
 }
 
+/// "" (no admin listener) or one IP:PORT.
+void read_admin_listen(Diagnostics& d, std::string_view key, const toml::node& node,
+                       ServerConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    if (s->empty()) {
+        out.admin_listen.reset();
+        return;
+    }
+    const auto endpoint = util::Endpoint::parse(*s);
+    if (!endpoint) {
+        d.error(node, fmt::format("invalid {} {} (expected IP:PORT, [IPv6]:PORT, or \"\" for no "
+                                  "admin listener)",
+                                  key, quoted(*s)));
+    } else if (endpoint->port == 0) {
+        d.error(node,
+                fmt::format("invalid {} {} (port must be between 1 and 65535)", key, quoted(*s)));
+    } else {
+        out.admin_listen = *endpoint;
+    }
+}
+
+/// A bearer token travels in an HTTP header (RFC 6750 §2.1): visible ASCII, no spaces.
+bool is_token(std::string_view token) {
+    return !token.empty() &&
+           std::all_of(token.begin(), token.end(), [](char ch) { return ch > ' ' && ch < 0x7f; });
+}
+
+constexpr std::string_view kTokenRule =
+    "printable ASCII without spaces (it is compared with an HTTP bearer token)";
+
+/// The token itself never appears in a message: it is a secret.
+void read_admin_token(Diagnostics& d, std::string_view key, const toml::node& node,
+                      ServerConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    if (!s->empty() && !is_token(*s)) {
+        d.error(node, fmt::format("'{}' must be {}", key, kTokenRule));
+        return;
+    }
+    out.admin_token = *s;
+}
+
 constexpr auto kLogLevels = std::to_array<Choice<std::string_view>>({
     {"trace", "trace"},
     {"debug", "debug"},
@@ -496,6 +586,10 @@ constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
     {"query_log", Presence::Optional, boolean<&ServerConfig::query_log>},
     {"identity", Presence::Optional, txt_string<&ServerConfig::identity>},
     {"version", Presence::Optional, txt_string<&ServerConfig::version>},
+    {"admin_listen", Presence::Optional, read_admin_listen},
+    {"admin_token", Presence::Optional, read_admin_token},
+    {"admin_token_file", Presence::Optional, plain_string<&ServerConfig::admin_token_file>},
+    {"state_dir", Presence::Optional, plain_string<&ServerConfig::state_dir>},
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -598,6 +692,34 @@ void read_endpoint(Diagnostics& d, std::string_view key, const toml::node& node,
     out.endpoint = name;
 }
 
+/// "MAJOR.MINOR" such as "1.31", as `aws eks describe-cluster` shows `version`.
+void read_kubernetes_version(Diagnostics& d, std::string_view key, const toml::node& node,
+                             ClusterConfig& out) {
+    if (node.is_floating_point() || node.is_integer()) {
+        // 1.30 as a TOML number is the float 1.3: never guess, ask for the string.
+        d.error(node, fmt::format("'{}' must be a string such as \"1.31\" (quote it)", key));
+        return;
+    }
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    const auto is_number = [](std::string_view part) {
+        return !part.empty() && part.size() <= 3 && (part.size() == 1 || part.front() != '0') &&
+               std::all_of(part.begin(), part.end(),
+                           [](char ch) { return ch >= '0' && ch <= '9'; });
+    };
+    const auto dot = s->find('.');
+    const std::string_view text = *s;
+    if (dot == std::string::npos || !is_number(text.substr(0, dot)) ||
+        !is_number(text.substr(dot + 1))) {
+        d.error(node, fmt::format("invalid {} {} (expected MAJOR.MINOR such as \"1.31\")", key,
+                                  quoted(*s)));
+        return;
+    }
+    out.kubernetes_version = *s;
+}
+
 constexpr auto kAccessModes = std::to_array<Choice<AccessMode>>({
     {"public", AccessMode::Public},
     {"public+private", AccessMode::PublicPrivate},
@@ -624,13 +746,15 @@ constexpr auto kClusterKeys = std::to_array<KeySpec<ClusterConfig>>({
      choice<&ClusterConfig::private_outside, kPrivateOutside>},
     // RFC 2181 §8: a TTL is an unsigned number from 0 to 2^31 - 1.
     {"ttl", Presence::Optional, integer<&ClusterConfig::ttl, 0, 2147483647>},
+    // A lab never needs a longer update; the bound keeps now + duration far from overflow.
+    {"update_duration", Presence::Optional, bounded_duration<&ClusterConfig::update_duration, 24>},
+    {"kubernetes_version", Presence::Optional, read_kubernetes_version},
 });
 
-/// EKS's rules for publicAccessCidrs, with its messages: at most 40 blocks, and one error naming
-/// every block that does not parse, has host bits set, or is IPv6 on a cluster without IPv6.
-void check_public_access_cidrs(Diagnostics& d, const toml::table& table, ClusterConfig& c) {
+/// EKS's rules for publicAccessCidrs (check_public_access_cidrs, shared with the control API):
+/// the count at the array, one error naming every invalid block at the first of them.
+void read_public_access_cidrs(Diagnostics& d, const toml::table& table, ClusterConfig& c) {
     static constexpr std::string_view kKey = "public_access_cidrs";
-    static constexpr size_t kMaxBlocks = 40;
     const toml::node* node = table.get(kKey);
     if (node == nullptr) {
         c.public_access_cidrs = {*util::Cidr::parse("0.0.0.0/0")};
@@ -640,34 +764,23 @@ void check_public_access_cidrs(Diagnostics& d, const toml::table& table, Cluster
     if (!items) {
         return;
     }
-    if (node->as_array()->size() > kMaxBlocks) {
-        d.error(*node,
-                fmt::format("publicAccessCidrs can contain at most {} CIDR blocks", kMaxBlocks));
-    }
-    const auto is_v6 = [](const util::IpAddress& ip) { return !ip.is_v4(); };
-    const bool has_v6 = std::any_of(c.private_ips.begin(), c.private_ips.end(), is_v6) ||
-                        std::any_of(c.public_ips.begin(), c.public_ips.end(), is_v6);
-    std::string invalid;
-    const toml::node* first_invalid = nullptr;
+    std::vector<std::string_view> blocks;
     for (const auto& item : *items) {
-        const auto cidr = util::Cidr::parse(item.text);
-        if (cidr && (cidr->addr.is_v4() || has_v6)) {
-            c.public_access_cidrs.push_back(*cidr);
-            continue;
-        }
-        invalid += (first_invalid == nullptr ? "" : ", ") + escaped(item.text);
-        if (first_invalid == nullptr) {
-            first_invalid = item.node;
-        }
+        blocks.push_back(item.text);
     }
-    if (first_invalid != nullptr) {
-        d.error(*first_invalid, "The following CIDRs are invalid in publicAccessCidrs: " + invalid);
+    auto check = check_public_access_cidrs(blocks, has_ipv6(c));
+    if (node->as_array()->size() > kMaxPublicAccessCidrs) {
+        d.error(*node, too_many_public_access_cidrs_message());
     }
+    if (!check.invalid.empty()) {
+        d.error(*(*items)[check.invalid.front()].node, check.invalid_message);
+    }
+    c.public_access_cidrs = std::move(check.valid);
 }
 
 /// The checks that need the whole cluster table read.
 void finish_cluster(Diagnostics& d, const toml::table& table, ClusterConfig& c) {
-    check_public_access_cidrs(d, table, c);
+    read_public_access_cidrs(d, table, c);
     if (!table.contains("endpoint") && !c.name.empty() && !c.region.empty()) {
         c.endpoint = derive_endpoint(c.name, c.region);
     }
@@ -688,6 +801,98 @@ std::vector<util::Endpoint> default_listen() {
     return {*util::Endpoint::parse("127.0.0.1:1053"), *util::Endpoint::parse("[::1]:1053")};
 }
 
+/// Whether two TCP listeners would fight over one port: same family and port, and the same
+/// address or a wildcard.
+bool same_tcp_port(const util::Endpoint& a, const util::Endpoint& b) {
+    if (a.port != b.port || a.addr.family != b.addr.family) {
+        return false;
+    }
+    const util::IpAddress any{a.addr.family, {}};
+    return a.addr == b.addr || a.addr == any || b.addr == any;
+}
+
+/// Reads a small file whole; `limit` guards against pointing it at a log or a device.
+/// Returns 0 or an errno value (EFBIG past `limit`).
+int read_small_file(const std::string& path, size_t limit, std::string& out) {
+    struct Closer {
+        void operator()(std::FILE* f) const {
+            std::fclose(f); // NOLINT(cppcoreguidelines-owning-memory)
+        }
+    };
+
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): the unique_ptr owns it
+    const std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb"));
+    if (!file) {
+        return errno;
+    }
+    errno = 0;
+    std::array<char, 4096> buffer{};
+    size_t n = 0;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
+        out.append(buffer.data(), n);
+        if (out.size() > limit) {
+            return EFBIG;
+        }
+    }
+    if (std::ferror(file.get()) != 0) {
+        return errno != 0 ? errno : EIO;
+    }
+    return 0;
+}
+
+/// The [server] checks that need several keys: one token source, the token file read now (so
+/// that --check-config and a reload catch a missing secret), no admin port shared with DNS.
+void finish_server(Diagnostics& d, const toml::table& table, ServerConfig& s) {
+    const toml::node* file_node = table.get("admin_token_file");
+    if (!s.admin_token.empty() && !s.admin_token_file.empty()) {
+        d.error(*file_node, "set either admin_token or admin_token_file, not both");
+    } else if (!s.admin_token_file.empty()) {
+        static constexpr size_t kLimit = 4096;
+        std::string text;
+        const int err = read_small_file(s.admin_token_file, kLimit, text);
+        const auto first = text.find_first_not_of(" \t\r\n");
+        const auto last = text.find_last_not_of(" \t\r\n");
+        const std::string token =
+            first == std::string::npos ? "" : text.substr(first, last - first + 1);
+        const std::string file = quoted(s.admin_token_file);
+        if (err == EFBIG) {
+            d.error(*file_node, fmt::format("admin_token_file {} is larger than {} bytes (expected "
+                                            "a token)",
+                                            file, kLimit));
+        } else if (err != 0) {
+            d.error(*file_node, fmt::format("cannot read admin_token_file {}: {}", file,
+                                            std::generic_category().message(err)));
+        } else if (token.empty()) {
+            d.error(*file_node, fmt::format("admin_token_file {} is empty", file));
+        } else if (!is_token(token)) {
+            d.error(*file_node,
+                    fmt::format("the token in admin_token_file {} must be {}", file, kTokenRule));
+        } else {
+            s.admin_token = token;
+        }
+    }
+    if (!s.admin_listen) {
+        return;
+    }
+    const auto listen = table.contains("listen") ? s.listen : default_listen();
+    for (const auto& dns : listen) {
+        if (same_tcp_port(*s.admin_listen, dns)) {
+            if (const toml::node* at = table.get("admin_listen")) {
+                d.error(*at, fmt::format("admin_listen '{}' clashes with the DNS listen address "
+                                         "'{}' (both need TCP port {})",
+                                         s.admin_listen->to_string(), dns.to_string(), dns.port));
+            } else {
+                d.error(*table.get("listen"),
+                        fmt::format("the DNS listen address '{}' clashes with the default "
+                                    "admin_listen '{}' (both need TCP port {}; set admin_listen to "
+                                    "another address, or \"\" for none)",
+                                    dns.to_string(), s.admin_listen->to_string(), dns.port));
+            }
+            break;
+        }
+    }
+}
+
 void read_server(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
     const auto* table = node.as_table();
     if (table == nullptr) {
@@ -695,6 +900,7 @@ void read_server(Diagnostics& d, std::string_view key, const toml::node& node, D
         return;
     }
     read_section<ServerConfig>(d, *table, "in [server]", kServerKeys, out.config.server);
+    finish_server(d, *table, out.config.server);
 }
 
 void read_clusters(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
@@ -767,6 +973,37 @@ void check_across_clusters(Diagnostics& d, const Document& doc) {
 }
 
 } // namespace
+
+PublicAccessCidrsCheck check_public_access_cidrs(std::span<const std::string_view> blocks,
+                                                 bool cluster_has_ipv6) {
+    PublicAccessCidrsCheck out;
+    out.too_many = blocks.size() > kMaxPublicAccessCidrs;
+    std::string list;
+    for (size_t i = 0; i < blocks.size(); ++i) {
+        const auto cidr = util::Cidr::parse(blocks[i]);
+        if (cidr && (cidr->addr.is_v4() || cluster_has_ipv6)) {
+            out.valid.push_back(*cidr);
+            continue;
+        }
+        list += (out.invalid.empty() ? "" : ", ") + escaped(blocks[i]);
+        out.invalid.push_back(i);
+    }
+    if (!out.invalid.empty()) {
+        out.invalid_message = "The following CIDRs are invalid in publicAccessCidrs: " + list;
+    }
+    return out;
+}
+
+std::string too_many_public_access_cidrs_message() {
+    return fmt::format("publicAccessCidrs can contain at most {} CIDR blocks",
+                       kMaxPublicAccessCidrs);
+}
+
+bool has_ipv6(const ClusterConfig& c) {
+    const auto is_v6 = [](const util::IpAddress& ip) { return !ip.is_v4(); };
+    return std::any_of(c.private_ips.begin(), c.private_ips.end(), is_v6) ||
+           std::any_of(c.public_ips.begin(), c.public_ips.end(), is_v6);
+}
 
 LoadResult load(std::string_view text, const std::string& path) {
     Diagnostics d(path);

@@ -165,7 +165,8 @@ const Cluster* Snapshot::find_apex(std::string_view name) const {
     return nullptr;
 }
 
-std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation) {
+std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation,
+                                               const std::vector<unsigned>& slots) {
     auto snap = std::make_shared<Snapshot>();
     snap->server = cfg.server;
     snap->generation = generation;
@@ -175,6 +176,8 @@ std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64
     for (const auto& cc : cfg.clusters) {
         Cluster& c = snap->clusters.emplace_back();
         c.cfg = cc;
+        const size_t index = snap->clusters.size() - 1;
+        c.slot = index < slots.size() ? slots[index] : static_cast<unsigned>(index);
         c.apex = to_wire_name(cc.endpoint);
         for (size_t i = 0; c.apex[i] != 0; i += static_cast<uint8_t>(c.apex[i]) + 1U) {
             ++c.apex_labels;

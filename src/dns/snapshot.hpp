@@ -48,6 +48,7 @@ struct Cluster {
     std::string apex;               ///< lower-case wire-format endpoint name
     unsigned apex_labels = 0;       ///< labels in the endpoint name
     util::PrefixTrie<VpcPrefix> vpc;
+    unsigned slot = 0;              ///< stable per cluster name across reloads (metrics)
     RecordSet a[2];                 ///< indexed by AnswerSet Private/Public
     RecordSet aaaa[2];
     RecordSet soa; ///< the apex SOA; also the negative-answer SOA (RFC 2308 §3), and the parent
@@ -75,7 +76,8 @@ struct Snapshot {
     [[nodiscard]] const Cluster* find_apex(std::string_view name) const;
 
 private:
-    friend std::shared_ptr<const Snapshot> build_snapshot(const config::Config&, uint64_t);
+    friend std::shared_ptr<const Snapshot> build_snapshot(const config::Config&, uint64_t,
+                                                          const std::vector<unsigned>&);
 
     struct Hash {
         using is_transparent = void;
@@ -84,8 +86,10 @@ private:
     std::unordered_map<std::string, size_t, Hash, std::equal_to<>> by_apex_;
 };
 
-/// Builds the snapshot of a validated configuration; `generation` is the SOA serial.
-std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation);
+/// Builds the snapshot of a validated configuration; `generation` is the SOA serial. `slots`
+/// gives each cluster's metric slot by position (missing: its position).
+std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation,
+                                               const std::vector<unsigned>& slots = {});
 
 /// Lower-case wire format of a presentation name ("a.b." or "a.b").
 std::string to_wire_name(std::string_view text);

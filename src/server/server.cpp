@@ -11,6 +11,8 @@
 #include <cstring>
 #include <thread>
 
+#include "server/admin_http.hpp"
+#include "server/runtime.hpp"
 #include "server/worker.hpp"
 
 namespace horizon::server {
@@ -76,16 +78,38 @@ int bind_socket(const util::Endpoint& ep, int type, bool reuseport, std::string&
 } // namespace
 
 struct Server::Impl {
-    SnapshotHolder holder;
+    Runtime* runtime = nullptr;
     TcpBudget budget;
+    std::vector<std::unique_ptr<WorkerMetrics>> metrics;
     std::vector<std::unique_ptr<Worker>> workers;
+    std::unique_ptr<AdminHttp> admin;
 
-    ~Impl() = default;
+    std::string render_metrics() {
+        std::vector<const WorkerMetrics*> all;
+        for (const auto& m : metrics) {
+            all.push_back(m.get());
+        }
+        return render_prometheus(all, runtime->gauges(budget.open.load()));
+    }
 };
 
-Worker::Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget,
+namespace {
+
+uint64_t monotonic_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+} // namespace
+
+Worker::Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget, WorkerMetrics& metrics,
                std::vector<ListenSocket> sockets)
-    : index_(index), holder_(holder), budget_(budget), sockets_(std::move(sockets)) {
+    : index_(index)
+    , holder_(holder)
+    , budget_(budget)
+    , metrics_(metrics)
+    , sockets_(std::move(sockets)) {
     uv_loop_init(&loop_);
     uv_async_init(&loop_, &stop_, [](uv_async_t* a) {
         uv_walk(
@@ -130,6 +154,18 @@ bool Worker::run() {
 
 void Worker::stop() { uv_async_send(&stop_); }
 
+dns::Outcome Worker::answer(std::span<const uint8_t> query, const dns::Client& client,
+                            std::span<uint8_t> out) {
+    const dns::Snapshot& snap = snapshot();
+    const uint64_t start = monotonic_ns();
+    const dns::Outcome o = dns::answer(snap, query, client, out);
+    metrics_.count(o, client.transport, monotonic_ns() - start);
+    if (snap.server.query_log) {
+        log_query(query, client, o);
+    }
+    return o;
+}
+
 void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client,
                        const dns::Outcome& o) {
     const char* transport = client.transport == dns::Transport::Udp ? "udp" : "tcp";
@@ -159,13 +195,12 @@ void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
-std::unique_ptr<Server> Server::create(std::shared_ptr<const dns::Snapshot> snapshot,
-                                       std::string& error) {
+std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error) {
     auto impl = std::make_unique<Impl>();
-    const auto& cfg = snapshot->server;
-    unsigned n = cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());
-    impl->holder.current.store(std::move(snapshot));
-    impl->holder.generation.store(impl->holder.current.load()->generation);
+    impl->runtime = &runtime;
+    const auto& cfg = runtime.file_config().server;
+    const unsigned n =
+        cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());
 
     std::vector<std::vector<ListenSocket>> per_worker(n);
     const auto close_all = [&] {
@@ -204,8 +239,19 @@ std::unique_ptr<Server> Server::create(std::shared_ptr<const dns::Snapshot> snap
             }
         }
     }
+    if (cfg.admin_listen) {
+        Impl* raw = impl.get();
+        impl->admin = AdminHttp::create(*cfg.admin_listen, cfg.admin_token, runtime,
+                                        [raw] { return raw->render_metrics(); }, error);
+        if (!impl->admin) {
+            close_all();
+            return nullptr;
+        }
+    }
     for (unsigned w = 0; w < n; ++w) {
-        impl->workers.push_back(std::make_unique<Worker>(w, impl->holder, impl->budget,
+        impl->metrics.push_back(std::make_unique<WorkerMetrics>());
+        impl->workers.push_back(std::make_unique<Worker>(w, runtime.holder(), impl->budget,
+                                                         *impl->metrics.back(),
                                                          std::move(per_worker[w])));
     }
     return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -217,9 +263,16 @@ int Server::run() {
         uv_signal_t sigint{};
         uv_signal_t sigterm{};
         uv_async_t failed{}; // a worker could not start its listeners
+        uv_signal_t sighup{};
+        uv_timer_t tick{};     // completes due endpoint updates
+        uv_fs_event_t watch{}; // the config file's directory (ConfigMap-style symlink swaps)
+        uv_timer_t settle{};   // reload once a burst of file events has settled
         Server* server = nullptr;
 
         void stop_all() {
+            if (server->impl_->admin) {
+                server->impl_->admin->stop();
+            }
             for (auto& w : server->impl_->workers) {
                 w->stop();
             }
@@ -239,6 +292,44 @@ int Server::run() {
     uv_signal_start(&m.sigterm, on_signal, SIGTERM);
     uv_async_init(&m.loop, &m.failed,
                   [](uv_async_t* a) { static_cast<MainLoop*>(a->loop->data)->stop_all(); });
+    uv_signal_init(&m.loop, &m.sighup);
+    uv_signal_start(
+        &m.sighup,
+        [](uv_signal_t* s, int) {
+            spdlog::info("received SIGHUP, reloading");
+            static_cast<MainLoop*>(s->loop->data)->server->impl_->runtime->reload(false);
+        },
+        SIGHUP);
+    uv_timer_init(&m.loop, &m.tick);
+    uv_timer_start(
+        &m.tick,
+        [](uv_timer_t* t) { static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->tick(); },
+        100, 100);
+    uv_timer_init(&m.loop, &m.settle);
+    if (const auto& path = impl_->runtime->config_path()) {
+        // Watch the directory, not the file: editors and Kubernetes replace files by rename.
+        const auto slash = path->rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : path->substr(0, slash + 1);
+        uv_fs_event_init(&m.loop, &m.watch);
+        const int rc = uv_fs_event_start(
+            &m.watch,
+            [](uv_fs_event_t* h, const char*, int, int) {
+                uv_timer_start(
+                    &static_cast<MainLoop*>(h->loop->data)->settle,
+                    [](uv_timer_t* t) {
+                        static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(true);
+                    },
+                    200, 0);
+            },
+            dir.c_str(), 0);
+        if (rc != 0) {
+            spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP", dir,
+                         uv_strerror(rc));
+        }
+    }
+    if (impl_->admin) {
+        impl_->admin->start();
+    }
 
     std::atomic<bool> failed{false};
     std::vector<std::thread> threads;

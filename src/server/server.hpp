@@ -5,16 +5,16 @@
 #include <memory>
 #include <string>
 
-#include "dns/snapshot.hpp"
 
 namespace horizon::server {
 
+class Runtime;
+
 class Server {
 public:
-    /// Binds every listener (so that "address in use" is reported before anything runs).
-    /// Returns null and sets `error` to one user-facing line on failure.
-    static std::unique_ptr<Server> create(std::shared_ptr<const dns::Snapshot> snapshot,
-                                          std::string& error);
+    /// Binds every listener, the admin one too (so that "address in use" is reported before
+    /// anything runs). Returns null and sets `error` to one user-facing line on failure.
+    static std::unique_ptr<Server> create(Runtime& runtime, std::string& error);
 
     /// Serves until SIGINT or SIGTERM; returns the process exit status.
     int run();

@@ -109,11 +109,7 @@ void TcpConnection::on_data(const char* data, size_t len) {
         }
         const std::span<const uint8_t> query(input.data() + at + 2, frame);
         at += 2 + frame;
-        const dns::Snapshot& snap = worker->snapshot();
-        const dns::Outcome o = dns::answer(snap, query, client, answer);
-        if (snap.server.query_log) {
-            worker->log_query(query, client, o);
-        }
+        const dns::Outcome o = worker->answer(query, client, answer);
         if (o.size > 0) {
             send(answer.data(), o.size);
             if (closing) {
@@ -190,6 +186,7 @@ void on_connection(uv_stream_t* server, int status) noexcept {
     }
     const unsigned limit = w.snapshot().server.tcp_max_connections;
     if (w.tcp_budget().open.load(std::memory_order_relaxed) > limit) {
+        w.metrics().tcp_rejected.add();
         spdlog::debug("tcp: connection limit ({}) reached; closing a new connection", limit);
         c->close();
         return;
@@ -199,6 +196,7 @@ void on_connection(uv_stream_t* server, int status) noexcept {
     uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len);
     c->client = {util::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer)),
                  dns::Transport::Tcp};
+    w.metrics().tcp_accepted.add();
     uv_tcp_nodelay(&c->tcp, 1);
     c->restart_idle_timer();
     c->start_reading();

@@ -114,20 +114,17 @@ struct UdpListener final : Owned {
             }
             return false;
         }
-        const dns::Snapshot& snap = worker->snapshot();
         unsigned replies = 0;
         for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
             if ((in[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+                worker->metrics().dropped[static_cast<size_t>(Drop::UdpOversize)].add();
                 continue; // bigger than any sane query
             }
             const dns::Client client{
                 util::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peers[i])),
                 dns::Transport::Udp};
             const std::span<const uint8_t> query(queries[i].data(), in[i].msg_len);
-            const dns::Outcome o = dns::answer(snap, query, client, answers[replies]);
-            if (snap.server.query_log) {
-                worker->log_query(query, client, o);
-            }
+            const dns::Outcome o = worker->answer(query, client, answers[replies]);
             if (o.size == 0) {
                 continue;
             }
@@ -155,6 +152,7 @@ struct UdpListener final : Owned {
                     continue;
                 }
                 // A full send buffer or an unreachable peer loses this datagram only.
+                worker->metrics().dropped[static_cast<size_t>(Drop::SendFailed)].add();
                 ++sent;
                 continue;
             }

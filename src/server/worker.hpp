@@ -10,6 +10,7 @@
 
 #include "dns/engine.hpp"
 #include "dns/snapshot.hpp"
+#include "server/metrics.hpp"
 
 namespace horizon::server {
 
@@ -44,7 +45,7 @@ struct ListenSocket {
 
 class Worker {
 public:
-    Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget,
+    Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget, WorkerMetrics& metrics,
            std::vector<ListenSocket> sockets);
     ~Worker();
     Worker(const Worker&) = delete;
@@ -64,6 +65,11 @@ public:
     }
     uv_loop_t* loop() { return &loop_; }
     TcpBudget& tcp_budget() { return budget_; }
+    WorkerMetrics& metrics() { return metrics_; }
+    /// Answers one query, counting it (and the time the engine took) in this worker's metrics
+    /// and writing the query log line when query_log is on.
+    dns::Outcome answer(std::span<const uint8_t> query, const dns::Client& client,
+                        std::span<uint8_t> out);
     unsigned index() const { return index_; }
     /// Logs one query when query_log is on.
     void log_query(std::span<const uint8_t> query, const dns::Client& client,
@@ -75,6 +81,7 @@ private:
     unsigned index_;
     SnapshotHolder& holder_;
     TcpBudget& budget_;
+    WorkerMetrics& metrics_;
     std::vector<ListenSocket> sockets_;
     std::shared_ptr<const dns::Snapshot> snap_;
     uint64_t generation_ = ~uint64_t{0};

@@ -52,6 +52,7 @@ struct Endpoint {
     uint16_t port = 0;
 
     [[nodiscard]] std::string to_string() const;
+    bool operator==(const Endpoint&) const = default;
     /// Fills `out` and returns its length.
     unsigned to_sockaddr(sockaddr_storage& out) const;
     static std::optional<Endpoint> parse(std::string_view text);

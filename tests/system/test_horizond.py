@@ -109,6 +109,8 @@ def config_text(port: int) -> str:
         "tcp_max_connections = 4",
         f'identity = "{IDENTITY}"',
         f'version = "{VERSION}"',
+        'admin_listen = ""',  # the control plane has its own test
+        f'state_dir = "{ENV.tmp}"',
     ]
     for c in MODES:
         out += [

@@ -1,0 +1,179 @@
+// Admin HTTP: /healthz, /readyz, /metrics and the EKS REST API (paths, JSON bodies, errors as
+// status + x-amzn-ErrorType + {"__type", "message"}) so that the AWS CLI works against it.
+#include "server/admin_http.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+namespace horizon::server {
+
+namespace {
+
+void reply(httplib::Response& res, const control::ApiResult& r) {
+    res.status = r.status;
+    if (!r.error_type.empty()) {
+        res.set_header("x-amzn-ErrorType", r.error_type);
+    }
+    res.set_content(r.body.dump(2) + "\n", "application/json");
+}
+
+control::ApiResult error(int status, const std::string& type, const std::string& message) {
+    return {status, {{"__type", type}, {"message", message}}, type};
+}
+
+} // namespace
+
+struct AdminHttp::Impl {
+    httplib::Server http;
+    std::thread thread;
+    Runtime* runtime = nullptr;
+    std::string token;
+    bool loopback = true;
+    MetricsFn metrics;
+
+    /// Mutating requests on a non-loopback admin address need the bearer token.
+    bool allowed(const httplib::Request& req, httplib::Response& res) const {
+        if (loopback) {
+            return true; // the lab's own machine; the AWS CLI's SigV4 header is not verified
+        }
+        if (!token.empty() && req.get_header_value("Authorization") == "Bearer " + token) {
+            return true;
+        }
+        reply(res, error(403, "AccessDeniedException",
+                         token.empty() ? "mutating requests on a non-loopback admin_listen need "
+                                         "[server] admin_token or admin_token_file"
+                                       : "missing or wrong bearer token (Authorization: Bearer …)"));
+        return false;
+    }
+
+    void routes() {
+        http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("ok\n", "text/plain");
+        });
+        http.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(runtime->readiness(), "application/json");
+        });
+        http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(metrics(), "text/plain; version=0.0.4");
+        });
+        http.Get("/clusters", [this](const httplib::Request&, httplib::Response& res) {
+            reply(res, runtime->call([](control::ControlPlane& cp, control::TimePoint) {
+                return cp.list_clusters();
+            }));
+        });
+        http.Get(R"(/clusters/([^/]+))", [this](const httplib::Request& req,
+                                                 httplib::Response& res) {
+            const std::string name = req.matches[1];
+            reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
+                return cp.describe_cluster(name);
+            }));
+        });
+        http.Post(R"(/clusters/([^/]+)/update-config)", [this](const httplib::Request& req,
+                                                                httplib::Response& res) {
+            if (!allowed(req, res)) {
+                return;
+            }
+            const std::string name = req.matches[1];
+            nlohmann::json body;
+            try {
+                body = nlohmann::json::parse(req.body.empty() ? std::string("{}") : req.body);
+            } catch (const std::exception& e) {
+                reply(res, error(400, "InvalidParameterException",
+                                 std::string("request body is not valid JSON: ") + e.what()));
+                return;
+            }
+            reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
+                return cp.update_cluster_config(name, body, now);
+            }));
+        });
+        http.Get(R"(/clusters/([^/]+)/updates)", [this](const httplib::Request& req,
+                                                         httplib::Response& res) {
+            const std::string name = req.matches[1];
+            reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
+                return cp.list_updates(name);
+            }));
+        });
+        http.Get(R"(/clusters/([^/]+)/updates/([^/]+))", [this](const httplib::Request& req,
+                                                                 httplib::Response& res) {
+            const std::string name = req.matches[1];
+            const std::string id = req.matches[2];
+            reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
+                return cp.describe_update(name, id);
+            }));
+        });
+        http.Get(R"(/clusters/([^/]+)/explain)", [this](const httplib::Request& req,
+                                                         httplib::Response& res) {
+            const std::string name = req.matches[1];
+            if (!req.has_param("source")) {
+                reply(res, error(400, "InvalidParameterException",
+                                 "explain needs ?source=<IP address>"));
+                return;
+            }
+            reply(res, runtime->explain(name, req.get_param_value("source")));
+        });
+        http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+            if (res.body.empty()) {
+                const std::string type =
+                    res.status == 404 ? "ResourceNotFoundException" : "BadRequestException";
+                res.set_header("x-amzn-ErrorType", type);
+                res.set_content(nlohmann::json{{"__type", type},
+                                               {"message", "no such operation: " + req.method +
+                                                               " " + req.path}}
+                                        .dump(2) +
+                                    "\n",
+                                "application/json");
+            }
+        });
+        http.set_exception_handler(
+            [](const httplib::Request&, httplib::Response& res, const std::exception_ptr& ep) {
+                std::string what = "internal error";
+                try {
+                    std::rethrow_exception(ep);
+                } catch (const std::exception& e) {
+                    what = e.what();
+                } catch (...) {
+                }
+                spdlog::error("admin: {}", what);
+                reply(res, error(500, "ServerException", what));
+            });
+    }
+};
+
+AdminHttp::AdminHttp(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AdminHttp::~AdminHttp() { stop(); }
+
+std::unique_ptr<AdminHttp> AdminHttp::create(const util::Endpoint& listen, std::string token,
+                                             Runtime& runtime, MetricsFn metrics,
+                                             std::string& error_line) {
+    auto impl = std::make_unique<Impl>();
+    impl->runtime = &runtime;
+    impl->token = std::move(token);
+    impl->metrics = std::move(metrics);
+    const auto a = listen.addr.unmapped();
+    impl->loopback = a.is_v4() ? a.bytes[0] == 127
+                               : a == *util::IpAddress::parse("::1");
+    impl->routes();
+    if (!impl->http.bind_to_port(listen.addr.to_string(), listen.port)) {
+        error_line = "cannot listen on admin address " + listen.to_string() +
+                     " (tcp): address in use or not available (change [server] admin_listen, or "
+                     "set it to \"\" to run without the admin API)";
+        return nullptr;
+    }
+    return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(impl)));
+}
+
+void AdminHttp::start() {
+    impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
+}
+
+void AdminHttp::stop() {
+    if (impl_ && impl_->thread.joinable()) {
+        impl_->http.stop();
+        impl_->thread.join();
+    }
+}
+
+} // namespace horizon::server

@@ -1,0 +1,264 @@
+// Runtime: control model + reload + persistence, publishing immutable snapshots to the workers.
+#include "server/runtime.hpp"
+
+#include "control/state_file.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace horizon::server {
+
+namespace {
+
+std::string now_text() {
+    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+bool read_text(const std::string& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return false;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+} // namespace
+
+Runtime::Runtime(config::Config file, std::string state_path, control::ControlPlane cp,
+                 std::optional<std::string> config_path)
+    : file_(std::move(file))
+    , state_path_(std::move(state_path))
+    , cp_(std::move(cp))
+    , config_path_(std::move(config_path)) {}
+
+std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, std::string& error) {
+    // --state-dir, else [server] state_dir, else the default: an explicit directory must exist,
+    // the default one is created.
+    const std::string configured =
+        !options.state_dir.empty() ? options.state_dir : cfg.server.state_dir;
+    const std::string dir = control::resolve_state_dir(configured);
+    if (dir.empty()) {
+        error = "no state directory: set [server] state_dir or pass --state-dir";
+        return nullptr;
+    }
+    if (!control::prepare_state_dir(dir, configured.empty(), error)) {
+        return nullptr;
+    }
+    const std::string state_path = control::state_file_path(dir);
+    nlohmann::json saved;
+    if (!control::read_state_file(state_path, saved, error)) {
+        error += " (move the file away to start from the configuration alone)";
+        return nullptr;
+    }
+    std::vector<std::string> log;
+    try {
+        control::ControlPlane cp(cfg, saved, control::Clock::now(), log);
+        std::string text;
+        if (options.config_path) {
+            read_text(*options.config_path, text);
+        }
+        auto rt = std::unique_ptr<Runtime>(
+            new Runtime(std::move(cfg), state_path, std::move(cp), options.config_path));
+        rt->loaded_text_ = std::move(text);
+        for (const auto& line : log) {
+            spdlog::info("{}", line);
+        }
+        const std::lock_guard lock(rt->mu_);
+        rt->cp_.tick(control::Clock::now());
+        rt->publish_locked(false); // saved by start(), once the listeners are bound
+        return rt;
+    } catch (const std::exception& e) {
+        error = "cannot use saved state " + state_path + ": " + e.what() +
+                " (move the file away to start from the configuration alone)";
+        return nullptr;
+    }
+}
+
+void Runtime::publish_locked(bool save) {
+    const config::Config eff = cp_.effective();
+    std::vector<unsigned> slots;
+    for (const auto& c : eff.clusters) {
+        auto it = std::find(slot_names_.begin(), slot_names_.end(), c.name);
+        if (it == slot_names_.end()) {
+            slot_names_.push_back(c.name);
+            it = slot_names_.end() - 1;
+        }
+        slots.push_back(static_cast<unsigned>(it - slot_names_.begin()));
+    }
+    const uint64_t gen = cp_.generation();
+    if (!holder_.current.load() || holder_.generation.load() != gen) {
+        holder_.current.store(dns::build_snapshot(eff, gen, slots), std::memory_order_release);
+        holder_.generation.store(gen, std::memory_order_release);
+        if (save) {
+            spdlog::info("serving configuration generation {}", gen);
+        }
+    }
+    if (save) {
+        persist_locked();
+    }
+}
+
+void Runtime::start() {
+    const std::lock_guard lock(mu_);
+    spdlog::info("serving configuration generation {}", cp_.generation());
+    persist_locked();
+}
+
+void Runtime::persist_locked() {
+    std::string error;
+    if (!control::write_file_atomically(state_path_, cp_.save().dump(2) + "\n", error)) {
+        spdlog::error("cannot save runtime state to {}: {}", state_path_, error);
+    }
+}
+
+control::ApiResult Runtime::call(const Call& fn) {
+    const std::lock_guard lock(mu_);
+    const auto now = control::Clock::now();
+    control::ApiResult r = fn(cp_, now);
+    if (r.status < 300) {
+        cp_.tick(now); // a 0s update completes at once
+        publish_locked();
+    }
+    return r;
+}
+
+void Runtime::tick() {
+    const std::lock_guard lock(mu_);
+    if (cp_.tick(control::Clock::now())) {
+        publish_locked();
+    }
+}
+
+void Runtime::reload(bool only_if_changed) {
+    std::string text;
+    const std::string path = config_path_.value_or("<built-in default>");
+    if (config_path_) {
+        if (!read_text(*config_path_, text)) {
+            const std::lock_guard lock(mu_);
+            ++reloads_failed_;
+            last_reload_at_ = now_text();
+            last_reload_errors_ = {path + ": cannot read the file: " + std::strerror(errno)};
+            spdlog::error("reload failed: {}; still serving generation {}",
+                          last_reload_errors_.front(), cp_.generation());
+            return;
+        }
+    } else {
+        text = std::string(config::default_text());
+    }
+    const std::lock_guard lock(mu_);
+    if (only_if_changed && text == loaded_text_) {
+        return;
+    }
+    loaded_text_ = text;
+    last_reload_at_ = now_text();
+    auto loaded = config::load(text, path);
+    if (auto* errors = std::get_if<std::vector<config::Diagnostic>>(&loaded)) {
+        ++reloads_failed_;
+        last_reload_errors_.clear();
+        for (const auto& d : *errors) {
+            last_reload_errors_.push_back(d.to_string());
+            spdlog::error("{}", d.to_string());
+        }
+        spdlog::error("reload of {} failed with {} error(s); still serving generation {}", path,
+                      errors->size(), cp_.generation());
+        return;
+    }
+    auto cfg = std::get<config::Config>(std::move(loaded));
+    if (cfg.server.listen != file_.server.listen || cfg.server.workers != file_.server.workers ||
+        cfg.server.admin_listen != file_.server.admin_listen) {
+        spdlog::warn("reload: listen, workers and admin_listen take effect only at restart");
+    }
+    std::vector<std::string> log;
+    cp_.reload(cfg, control::Clock::now(), log);
+    for (const auto& line : log) {
+        spdlog::info("{}", line);
+    }
+    file_ = std::move(cfg);
+    ++reloads_ok_;
+    last_reload_errors_.clear();
+    cp_.tick(control::Clock::now());
+    publish_locked();
+    spdlog::info("reloaded {}", path);
+}
+
+control::ApiResult Runtime::explain(const std::string& cluster, const std::string& source) {
+    const auto addr = util::IpAddress::parse(source);
+    if (!addr) {
+        return {400,
+                {{"__type", "InvalidParameterException"},
+                 {"message", "source must be an IPv4 or IPv6 address, got '" + source + "'"}},
+                "InvalidParameterException"};
+    }
+    const auto snap = holder_.current.load();
+    for (const auto& c : snap->clusters) {
+        if (c.cfg.name != cluster) {
+            continue;
+        }
+        const dns::Decision d = c.decide(*addr);
+        const auto& ips = d.set == dns::AnswerSet::Private ? c.cfg.private_ips : c.cfg.public_ips;
+        nlohmann::json addresses = nlohmann::json::array();
+        if (d.set != dns::AnswerSet::NxDomain) {
+            for (const auto& ip : ips) {
+                addresses.push_back(ip.to_string());
+            }
+        }
+        return {200,
+                {{"explain",
+                  {{"cluster", cluster},
+                   {"source", addr->to_string()},
+                   {"inVpc", d.inside},
+                   {"matchedCidr", d.matched != nullptr ? nlohmann::json(d.matched->to_string())
+                                                        : nlohmann::json(nullptr)},
+                   {"accessMode", config::to_string(c.cfg.access_mode)},
+                   {"answerSet", dns::to_string(d.set)},
+                   {"addresses", addresses},
+                   {"generation", snap->generation},
+                   {"reason", c.explain(*addr, snap->generation)}}}},
+                ""};
+    }
+    return {404,
+            {{"__type", "ResourceNotFoundException"},
+             {"message", "No cluster found for name: " + cluster + "."}},
+            "ResourceNotFoundException"};
+}
+
+std::string Runtime::readiness() {
+    const std::lock_guard lock(mu_);
+    nlohmann::json j = {{"ready", holder_.current.load() != nullptr},
+                        {"generation", holder_.generation.load()},
+                        {"lastReload",
+                         {{"ok", last_reload_errors_.empty()},
+                          {"at", last_reload_at_.empty() ? nlohmann::json(nullptr)
+                                                         : nlohmann::json(last_reload_at_)},
+                          {"errors", last_reload_errors_}}}};
+    return j.dump(2) + "\n";
+}
+
+ServerGauges Runtime::gauges(uint64_t tcp_open) {
+    const std::lock_guard lock(mu_);
+    ServerGauges g;
+    g.generation = holder_.generation.load();
+    g.tcp_open = tcp_open;
+    g.reloads_ok = reloads_ok_;
+    g.reloads_failed = reloads_failed_;
+    g.last_reload_ok = last_reload_errors_.empty();
+    for (const auto& [status, n] : cp_.updates_by_status()) {
+        g.updates_by_status.emplace_back(status, n);
+    }
+    g.cluster_slots = slot_names_;
+    return g;
+}
+
+} // namespace horizon::server

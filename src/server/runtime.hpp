@@ -1,0 +1,77 @@
+// The runtime state behind the serving snapshot: the EKS control model, reloads of the config
+// file, persistence of API changes, and the gauges that /readyz and /metrics report.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "control/control_plane.hpp"
+#include "server/metrics.hpp"
+#include "server/worker.hpp"
+
+namespace horizon::server {
+
+class Runtime {
+public:
+    struct Options {
+        std::optional<std::string> config_path; ///< none: the built-in default
+        std::string state_dir;                  ///< --state-dir, "" = from config or default
+    };
+
+    /// Resolves and checks the state directory, loads the saved state, builds the first
+    /// snapshot. Returns null with one user-facing line in `error` on failure.
+    static std::unique_ptr<Runtime> create(config::Config cfg, Options options, std::string& error);
+
+    SnapshotHolder& holder() { return holder_; }
+    /// Call once the server is bound: saves the state (resumed or dropped changes included).
+    void start();
+    [[nodiscard]] const config::Config& file_config() const { return file_; }
+    [[nodiscard]] const std::string& state_path() const { return state_path_; }
+    [[nodiscard]] const std::optional<std::string>& config_path() const { return config_path_; }
+
+    using Call = std::function<control::ApiResult(control::ControlPlane&, control::TimePoint)>;
+    /// Runs one admin API call under the lock; publishes and persists whatever it changed.
+    control::ApiResult call(const Call& fn);
+
+    /// Completes due updates (called from the main loop's timer).
+    void tick();
+    /// Re-reads the config file; an invalid one keeps the current snapshot serving.
+    /// `only_if_changed`: skip when the file's bytes are what was loaded last (file watch).
+    void reload(bool only_if_changed);
+
+    /// The admin API's explain: the decision for `source`, or a 404/400 result.
+    control::ApiResult explain(const std::string& cluster, const std::string& source);
+    /// /readyz body.
+    [[nodiscard]] std::string readiness();
+    /// Gauges for /metrics.
+    [[nodiscard]] ServerGauges gauges(uint64_t tcp_open);
+
+private:
+    Runtime(config::Config file, std::string state_path, control::ControlPlane cp,
+            std::optional<std::string> config_path);
+    /// A new snapshot from the control plane's effective config (when its generation moved);
+    /// with `save`, also logs it and persists the state.
+    void publish_locked(bool save = true);
+    void persist_locked();
+
+    std::mutex mu_;
+    config::Config file_;
+    std::string state_path_;
+    control::ControlPlane cp_;
+    std::optional<std::string> config_path_;
+    std::string loaded_text_; ///< the config file's bytes as last loaded
+    SnapshotHolder holder_;
+    std::vector<std::string> slot_names_; ///< metric slot -> cluster name, grows only
+    uint64_t reloads_ok_ = 0;
+    uint64_t reloads_failed_ = 0;
+    std::vector<std::string> last_reload_errors_;
+    std::string last_reload_at_;
+};
+
+} // namespace horizon::server
