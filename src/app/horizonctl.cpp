@@ -6,10 +6,6 @@
 // "An error occurred (<Type>) when calling the <Operation> operation: <message>". Exit status as
 // the AWS CLI v2's: 0, 252 usage or parameter error, 254 service error, 255 anything else
 // (connection, waiter failure).
-#include <httplib.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -17,20 +13,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <httplib.h>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <sys/ioctl.h>
 #include <thread>
+#include <unistd.h>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "control/shorthand.hpp"
 
@@ -103,7 +101,8 @@ struct Shape {
     std::span<const Member> members;
 };
 
-template <size_t N> constexpr Shape shape_of(const std::array<Member, N>& members) {
+template <size_t N>
+constexpr Shape shape_of(const std::array<Member, N>& members) {
     return Shape{std::span<const Member>(members)};
 }
 
@@ -227,8 +226,7 @@ std::string iso8601(double epoch) {
     std::array<char, 64> buf{};
     size_t n = std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
     if (micros != 0) {
-        n += static_cast<size_t>(
-            std::snprintf(buf.data() + n, buf.size() - n, ".%06ld", micros));
+        n += static_cast<size_t>(std::snprintf(buf.data() + n, buf.size() - n, ".%06ld", micros));
     }
     const long off = tm.tm_gmtoff;
     const long abs_off = off < 0 ? -off : off;
@@ -440,11 +438,11 @@ std::string align_left(const std::string& text, long length, const std::string& 
                        const std::string& right_edge) {
     constexpr long kLeftPadding = 2;
     const long text_len = text_length(text);
-    const long computed = text_len + kLeftPadding + text_length(left_edge) + text_length(right_edge);
+    const long computed =
+        text_len + kLeftPadding + text_length(left_edge) + text_length(right_edge);
     const long padding = length - computed >= 0 ? kLeftPadding : 0;
     return left_edge + spaces(padding) + text +
-           spaces(length - text_length(left_edge) - padding - text_len -
-                  text_length(right_edge)) +
+           spaces(length - text_length(left_edge) - padding - text_len - text_length(right_edge)) +
            right_edge;
 }
 
@@ -528,10 +526,12 @@ public:
     void new_section(const std::string& title, long indent) {
         sections_.push_back(Section{title, {}, {}, indent, {}});
     }
+
     void add_header(const std::vector<std::string>& headers) {
         sections_.back().update_widths(headers);
         sections_.back().headers = headers;
     }
+
     void add_row(const std::vector<std::string>& row) {
         sections_.back().rows.push_back(row);
         sections_.back().update_widths(row);
@@ -631,7 +631,8 @@ public:
         : table_(table) {}
 
     bool build(const std::string* title, const Json& current, long indent = 0) {
-        if (current.empty() || current.is_null() || (current.is_boolean() && !current.get<bool>()) ||
+        if (current.empty() || current.is_null() ||
+            (current.is_boolean() && !current.get<bool>()) ||
             (current.is_string() && current.get_ref<const std::string&>().empty())) {
             return false; // Python's `not current`
         }
@@ -833,6 +834,7 @@ std::optional<double> parse_duration(std::string_view text) {
         std::string_view suffix;
         double seconds;
     };
+
     for (const Unit u : {Unit{"ms", 0.001}, Unit{"s", 1}, Unit{"m", 60}, Unit{"h", 3600}}) {
         if (text.size() > u.suffix.size() && text.ends_with(u.suffix)) {
             const auto v = parse_seconds(text.substr(0, text.size() - u.suffix.size()));
@@ -850,8 +852,8 @@ std::optional<Failure> parse_args(int argc, char** argv, Args& a) {
     std::vector<std::pair<std::string, std::string>> options;
     std::vector<std::string> unknown;
     static const std::set<std::string, std::less<>> kGlobalsWithValue{
-        "--endpoint-url", "--output",  "--token", "--cli-connect-timeout", "--cli-read-timeout",
-        "--region",       "--profile"};
+        "--endpoint-url",     "--output", "--token",  "--cli-connect-timeout",
+        "--cli-read-timeout", "--region", "--profile"};
     static const std::set<std::string, std::less<>> kFlags{"--debug", "--no-cli-pager", "--help",
                                                            "-h", "--version"};
     for (size_t i = 0; i < argl.size(); ++i) {
@@ -971,12 +973,11 @@ std::optional<Failure> parse_args(int argc, char** argv, Args& a) {
         for (const std::string& u : unknown) {
             list += (list.empty() ? "" : ", ") + u;
         }
-        return Failure{kExitUsage,
-                       "usage: horizonctl [options] <command> [parameters]\n"
-                       "To see help text, you can run:\n\n"
-                       "  horizonctl --help\n\n"
-                       "Unknown options: " +
-                           list};
+        return Failure{kExitUsage, "usage: horizonctl [options] <command> [parameters]\n"
+                                   "To see help text, you can run:\n\n"
+                                   "  horizonctl --help\n\n"
+                                   "Unknown options: " +
+                                       list};
     }
     return std::nullopt;
 }
@@ -1038,15 +1039,17 @@ std::string encode(std::string_view s) {
 }
 
 struct Reply {
-    Json body;          ///< the parsed body on success
-    std::string error;  ///< the error type, "" on success
+    Json body;         ///< the parsed body on success
+    std::string error; ///< the error type, "" on success
     std::string message;
 };
 
 class Api {
 public:
     Api(Url url, const Args& args)
-        : url_(std::move(url)), args_(args), client_(url_.origin) {
+        : url_(std::move(url))
+        , args_(args)
+        , client_(url_.origin) {
         const auto to_duration = [](double secs) {
             return std::chrono::microseconds(
                 secs <= 0 ? std::chrono::microseconds::rep{24LL * 3600 * 1000000}
@@ -1193,8 +1196,8 @@ std::string uuid4() {
 /// `wait update-successful`: botocore's waiter with the acceptors update.status == Successful
 /// (success), Failed or Cancelled (failure), polled every `--delay` until `--timeout`.
 std::optional<Failure> wait_update(Api& api, const Args& a, const std::string& path) {
-    const auto timeout = parse_duration(a.params.contains("--timeout") ? a.params.at("--timeout")
-                                                                      : "30m");
+    const auto timeout =
+        parse_duration(a.params.contains("--timeout") ? a.params.at("--timeout") : "30m");
     const auto delay = parse_duration(a.params.contains("--delay") ? a.params.at("--delay") : "1s");
     if (!timeout) {
         return usage_error("argument --timeout: invalid duration '" + a.params.at("--timeout") +
@@ -1218,10 +1221,10 @@ std::optional<Failure> wait_update(Api& api, const Args& a, const std::string& p
                                            "): " + r.message};
         }
         const Json& update = r.body.contains("update") ? r.body["update"] : Json();
-        const std::string status = update.is_object() && update.contains("status") &&
-                                            update["status"].is_string()
-                                        ? update["status"].get<std::string>()
-                                        : "";
+        const std::string status =
+            update.is_object() && update.contains("status") && update["status"].is_string()
+                ? update["status"].get<std::string>()
+                : "";
         if (status == "Successful") {
             return std::nullopt;
         }
@@ -1240,9 +1243,8 @@ std::optional<Failure> wait_update(Api& api, const Args& a, const std::string& p
             }
             return Failure{kExitOther, msg};
         }
-        const auto next =
-            std::chrono::steady_clock::now() +
-            std::chrono::microseconds(static_cast<int64_t>(*delay * 1e6));
+        const auto next = std::chrono::steady_clock::now() +
+                          std::chrono::microseconds(static_cast<int64_t>(*delay * 1e6));
         if (next > deadline) {
             return Failure{kExitOther, std::string(prefix) + "Max attempts exceeded"};
         }
@@ -1275,8 +1277,8 @@ int run(int argc, char** argv) {
         return 0;
     }
     std::string why;
-    const std::string endpoint = a.endpoint_url.empty() ? std::string(kDefaultEndpoint)
-                                                        : a.endpoint_url;
+    const std::string endpoint =
+        a.endpoint_url.empty() ? std::string(kDefaultEndpoint) : a.endpoint_url;
     auto url = parse_url(endpoint, why);
     if (!url) {
         return fail({kExitUsage, "Bad value for --endpoint-url \"" + endpoint + "\": " + why});
@@ -1297,15 +1299,15 @@ int run(int argc, char** argv) {
         path = cluster_path();
         shape = &kDescribeClusterResponse;
     } else if (cmd.name == "update-cluster-config") {
-        const auto vpc = horizon::control::parse_resources_vpc_config(param("--resources-vpc-config"));
+        const auto vpc =
+            horizon::control::parse_resources_vpc_config(param("--resources-vpc-config"));
         if (!vpc.ok()) {
             return fail({kExitUsage, vpc.message});
         }
         Json request = Json::object();
         request["resourcesVpcConfig"] = vpc.value;
-        request["clientRequestToken"] = a.params.contains("--client-request-token")
-                                            ? param("--client-request-token")
-                                            : uuid4();
+        request["clientRequestToken"] =
+            a.params.contains("--client-request-token") ? param("--client-request-token") : uuid4();
         method = "POST";
         path = cluster_path() + "/update-config";
         body = request.dump(-1, ' ', false, Json::error_handler_t::replace);

@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 #include <variant>
 #include <vector>
@@ -128,6 +130,11 @@ TEST_CASE("the built-in default configuration loads with its documented values")
     CHECK(s.query_log == false);
     CHECK(s.identity == "horizon");
     CHECK(s.version.empty());
+    REQUIRE(s.admin_listen.has_value());
+    CHECK(s.admin_listen->to_string() == "127.0.0.1:8053");
+    CHECK(s.admin_token.empty());
+    CHECK(s.admin_token_file.empty());
+    CHECK(s.state_dir.empty());
 
     REQUIRE(config->clusters.size() == 1);
     const auto& c = config->clusters[0];
@@ -142,6 +149,8 @@ TEST_CASE("the built-in default configuration loads with its documented values")
     CHECK(c.public_access_cidrs == std::vector{cidr("0.0.0.0/0")});
     CHECK(c.private_outside == PrivateOutside::PrivateIps);
     CHECK(c.ttl == 60);
+    CHECK(c.update_duration == std::chrono::milliseconds(0));
+    CHECK(c.kubernetes_version == "1.31");
 }
 
 TEST_CASE("derive_endpoint: SHA-256 of name/region as 32 upper-case hex under gr7.<region>") {
@@ -267,7 +276,38 @@ TEST_CASE("good configurations and edge cases load") {
              CHECK(k.public_access_cidrs == std::vector{cidr("0.0.0.0/0")});
              CHECK(k.vpc_exclude_cidrs.empty());
              CHECK(k.ttl == 60);
+             CHECK(k.update_duration == std::chrono::milliseconds(0));
+             CHECK(k.kubernetes_version == "1.31");
          }},
+        {"update_duration and kubernetes_version",
+         minimal("", "update_duration = \"6m\"\nkubernetes_version = \"1.30\"\n"),
+         [](const Config& c) {
+             CHECK(c.clusters[0].update_duration == std::chrono::minutes(6));
+             CHECK(c.clusters[0].kubernetes_version == "1.30");
+         }},
+        {"update_duration at its bounds", minimal("", "update_duration = \"24h\"\n"),
+         [](const Config& c) { CHECK(c.clusters[0].update_duration == std::chrono::hours(24)); }},
+        {"update_duration zero", minimal("", "update_duration = \"0ms\"\n"),
+         [](const Config& c) {
+             CHECK(c.clusters[0].update_duration == std::chrono::milliseconds(0));
+         }},
+        {"admin listener off, token, state directory",
+         minimal("admin_listen = \"\"\nadmin_token = \"s3cret-Token_1\"\n"
+                 "state_dir = \"/tmp/horizon state\"\n",
+                 ""),
+         [](const Config& c) {
+             CHECK_FALSE(c.server.admin_listen.has_value());
+             CHECK(c.server.admin_token == "s3cret-Token_1");
+             CHECK(c.server.admin_token_file.empty());
+             CHECK(c.server.state_dir == "/tmp/horizon state");
+         }},
+        {"IPv6 admin listener; the DNS port on another address is fine",
+         with(minimal("admin_listen = \"[::1]:1053\"\n", ""), "127.0.0.1:1053", "127.0.0.1:53"),
+         [](const Config& c) {
+             REQUIRE(c.server.admin_listen.has_value());
+             CHECK(c.server.admin_listen->to_string() == "[::1]:1053");
+         }},
+
         {"vpc_exclude_cidrs and IPv6 VPC",
          with(minimal("", "vpc_exclude_cidrs = [\"192.168.100.0/24\", \"2001:db8:0:1::/64\"]\n"),
               "\"192.168.0.0/16\"", R"("192.168.0.0/16", "2001:db8::/56")"),
@@ -323,6 +363,11 @@ TEST_CASE("good configurations and edge cases load") {
              CHECK(c.server.query_log == d.query_log);
              CHECK(c.server.identity == d.identity);
              CHECK(c.server.version == d.version);
+             REQUIRE(c.server.admin_listen.has_value());
+             CHECK(c.server.admin_listen->to_string() == d.admin_listen->to_string());
+             CHECK(c.server.admin_token == d.admin_token);
+             CHECK(c.server.admin_token_file == d.admin_token_file);
+             CHECK(c.server.state_dir == d.state_dir);
          }},
         {"[server] without listen: the default listen addresses",
          with(minimal("workers = 2\n", ""), "listen = [\"127.0.0.1:1053\"]\n", ""),
@@ -409,6 +454,51 @@ TEST_CASE("load_file") {
     }
 }
 
+TEST_CASE("admin_token_file: its trimmed content is the token, re-read on every load") {
+    const fs::path path =
+        fs::temp_directory_path() / ("horizon_test_token_" + std::to_string(::getpid()));
+    const std::string text =
+        minimal("admin_token = \"\"\nadmin_token_file = \"" + path.string() + "\"\n", "");
+    std::ofstream(path) << "  \tfirst-token\r\n\n";
+    const auto first = horizon::config::load(text, "t.toml");
+    std::ofstream(path) << "second-token";
+    const auto second = horizon::config::load(text, "t.toml");
+    fs::remove(path);
+    const Config* a = loaded(first);
+    const Config* b = loaded(second);
+    REQUIRE(a != nullptr);
+    REQUIRE(b != nullptr);
+    CHECK(a->server.admin_token == "first-token");
+    CHECK(a->server.admin_token_file == path.string());
+    CHECK(b->server.admin_token == "second-token");
+}
+
+TEST_CASE("check_public_access_cidrs: the rules the loader and the control API share") {
+    using horizon::config::check_public_access_cidrs;
+    const std::vector<std::string_view> blocks = {"203.0.113.0/24", "10.0.0.1/8", "bogus",
+                                                  "2001:db8::/32", "bad\x01"};
+    const auto v4 = check_public_access_cidrs(blocks, false);
+    CHECK(v4.valid == std::vector{cidr("203.0.113.0/24")});
+    CHECK(v4.invalid == std::vector<size_t>{1, 2, 3, 4});
+    CHECK_FALSE(v4.too_many);
+    CHECK(v4.invalid_message == "The following CIDRs are invalid in publicAccessCidrs: 10.0.0.1/8, "
+                                "bogus, 2001:db8::/32, bad\\x01");
+    const auto v6 = check_public_access_cidrs(blocks, true);
+    CHECK(v6.valid == std::vector{cidr("203.0.113.0/24"), cidr("2001:db8::/32")});
+    CHECK(v6.invalid == std::vector<size_t>{1, 2, 4});
+
+    std::vector<std::string> texts;
+    for (int i = 0; i < 41; ++i) {
+        texts.push_back("198.51." + std::to_string(i) + ".0/24");
+    }
+    std::vector<std::string_view> many(texts.begin(), texts.end());
+    CHECK(check_public_access_cidrs(many, false).too_many);
+    CHECK(check_public_access_cidrs(std::span(many).first(40), false).too_many == false);
+    CHECK(horizon::config::too_many_public_access_cidrs_message() ==
+          "publicAccessCidrs can contain at most 40 CIDR blocks");
+    CHECK(check_public_access_cidrs({}, false).invalid_message.empty());
+}
+
 TEST_CASE("every tests/data/bad config gives exactly its .expected diagnostics") {
     const WorkingDirectory cwd(HORIZON_TEST_DATA);
     std::vector<std::string> names;
@@ -462,6 +552,11 @@ TEST_CASE("names of enum values as written in the configuration") {
     CHECK(horizon::config::to_string(AccessMode::Private) == "private");
     CHECK(horizon::config::to_string(PrivateOutside::PrivateIps) == "private-ips");
     CHECK(horizon::config::to_string(PrivateOutside::NxDomain) == "nxdomain");
+    for (const auto m : {AccessMode::Public, AccessMode::PublicPrivate, AccessMode::Private}) {
+        CHECK(horizon::config::parse_access_mode(horizon::config::to_string(m)) == m);
+    }
+    CHECK_FALSE(horizon::config::parse_access_mode("Public").has_value());
+    CHECK_FALSE(horizon::config::parse_access_mode("").has_value());
 }
 
 TEST_CASE("Diagnostic::to_string is compiler-style") {
