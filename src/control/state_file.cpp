@@ -70,7 +70,9 @@ bool write_all(int fd, const std::string& content) {
 bool write_file_atomically(const std::string& path, const std::string& content,
                            std::string& error) {
     // One fixed temporary name: a crash may leave it behind, and the next write reuses it.
-    const std::string tmp = path + ".tmp";
+    // Per process, so that two writers never interleave in one temporary file; the rename
+    // still replaces `path` atomically.
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (fd.get() < 0) {
         error = "cannot create " + tmp + ": " + message_of(errno);

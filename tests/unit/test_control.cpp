@@ -815,21 +815,23 @@ TEST_CASE("write_file_atomically: writes, replaces, fails cleanly") {
     CHECK(read_text(path) == std::string(100000, 'x'));
     REQUIRE(write_file_atomically(path.string(), "", error));
     CHECK(read_text(path).empty());
-    CHECK_FALSE(fs::exists(path.string() + ".tmp"));
+    const std::string tmp_suffix = ".tmp." + std::to_string(::getpid());
+    CHECK_FALSE(fs::exists(path.string() + tmp_suffix));
     CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
 
     const std::string missing = (dir.path() / "missing" / "state.json").string();
     CHECK_FALSE(write_file_atomically(missing, "x", error));
-    CHECK(error == "cannot create " + missing + ".tmp: No such file or directory");
+    CHECK(error == "cannot create " + missing + tmp_suffix + ": No such file or directory");
     CHECK_FALSE(fs::exists(missing));
 
     // Renaming onto a directory fails after the write: the temporary file is removed.
     const fs::path occupied = dir.path() / "occupied";
     fs::create_directories(occupied / "child");
     CHECK_FALSE(write_file_atomically(occupied.string(), "x", error));
-    CHECK(error.rfind("cannot rename " + occupied.string() + ".tmp to " + occupied.string(), 0) ==
-          0);
-    CHECK_FALSE(fs::exists(occupied.string() + ".tmp"));
+    CHECK(error.rfind("cannot rename " + occupied.string() + tmp_suffix + " to " +
+                          occupied.string(),
+                      0) == 0);
+    CHECK_FALSE(fs::exists(occupied.string() + tmp_suffix));
 }
 
 TEST_CASE("state file: read back what was saved; missing is no state; garbage is an error") {
