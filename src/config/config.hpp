@@ -56,9 +56,45 @@ struct ClusterConfig {
     std::string kubernetes_version = "1.31";      ///< "MAJOR.MINOR", shown by describe-cluster
 };
 
+/// A conditional forwarding rule: names at or below `zone` go to `upstreams` (longest suffix).
+struct ForwardZone {
+    std::string zone; ///< presentation form, no trailing dot ("cluster.local")
+    std::vector<util::Endpoint> upstreams;
+};
+
+/// [resolver]: forwarding with a cache, for names outside our zones (issue 4).
+struct ResolverConfig {
+    /// Forwarding is on only when this is not empty. "system" in the file expands to the
+    /// nameservers of /etc/resolv.conf other than horizond itself (done by the loader).
+    std::vector<util::Endpoint> upstreams;
+    std::vector<ForwardZone> forward;
+    /// Sources allowed recursion; default (when absent): loopback + every cluster's vpc_cidrs.
+    std::vector<util::Cidr> allow_recursion;
+    std::chrono::milliseconds timeout{1500}; ///< per upstream attempt
+    size_t cache_size = 10000;              ///< entries (LRU beyond)
+    uint32_t max_ttl = 86400;
+    uint32_t min_ttl = 0;
+    uint32_t negative_ttl = 3600; ///< cap for RFC 2308 negative caching
+
+    [[nodiscard]] bool enabled() const { return !upstreams.empty() || !forward.empty(); }
+};
+
+/// A view a zone is served to: sources classified in-VPC, or everyone else.
+enum class View : uint8_t { Vpc, Public };
+
+/// [[zone]]: an RFC 1035 master file served to the listed views (issue 4).
+struct ZoneConfig {
+    std::string file;
+    std::string origin; ///< presentation form, no trailing dot
+    bool vpc = true;    ///< served to the vpc view
+    bool pub = true;    ///< served to the public view
+};
+
 struct Config {
     ServerConfig server;
     std::vector<ClusterConfig> clusters;
+    ResolverConfig resolver;
+    std::vector<ZoneConfig> zones;
 };
 
 /// One problem found while loading, printed compiler-style.
