@@ -19,6 +19,7 @@ constexpr std::string_view kChaosNames[] = {
 struct Reply {
     Rcode rcode = Rcode::NoError;
     bool aa = false;
+    bool ra = false; ///< RFC 1035 §4.1.1: recursion available to this client
     bool echo_question = true;
     bool opt = false; ///< append our OPT (the query had EDNS)
     const RecordSet* answer = nullptr;
@@ -64,6 +65,7 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
                    const Reply& r, size_t limit, bool& truncated) {
     uint16_t flags = flag::QR | (q.flags & (flag::OpcodeMask | flag::RD | flag::CD));
     flags |= static_cast<uint16_t>(r.aa ? flag::AA : 0);
+    flags |= static_cast<uint16_t>(r.ra ? flag::RA : 0);
     flags |= static_cast<uint16_t>(static_cast<uint16_t>(r.rcode) & 0xF);
     w.u16(q.id);
     w.u16(flags);
@@ -202,6 +204,7 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         o.qtype = q.qtype;
         o.name_len = q.name_len;
         r.opt = q.edns.present;
+        r.ra = snap.recursion_allowed(client.addr);
         if (q.edns.present && q.edns.version > 0) {
             r.rcode = Rcode::BadVers; // RFC 6891 §6.1.3: we speak only version 0
         } else if (q.qclass == qclass::CH) {
@@ -220,7 +223,12 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         } else if (q.qclass != qclass::IN) {
             r.rcode = Rcode::Refused;
         } else if (const Cluster* c = snap.find_apex(q.lower_name()); c == nullptr) {
-            r.rcode = Rcode::Refused; // RFC 8906 §3.1.3: not authoritative, no recursion
+            if (r.ra) {
+                o.forward = true; // not ours, and this client may recurse through us
+                o.rcode = Rcode::NoError;
+                return o;
+            }
+            r.rcode = Rcode::Refused; // RFC 8906 §3.1.3: not authoritative, no recursion for it
         } else if (q.qtype == type::AXFR || q.qtype == type::IXFR) {
             r.rcode = Rcode::Refused; // zone transfers are not offered (RFC 5936 §2.2.1)
         } else if (q.qtype == type::MAILA || q.qtype == type::MAILB) {

@@ -20,7 +20,10 @@ struct Client {
 
 /// What happened to one query, for the caller's counters and query log.
 struct Outcome {
-    size_t size = 0; ///< bytes written to `out`; 0 = drop, send nothing
+    size_t size = 0; ///< bytes written to `out`; 0 = drop, send nothing (or forward)
+    /// Not ours and the client may recurse: nothing was written; the caller forwards the query
+    /// (RFC 1034 §4.3.1: RA is set in the answer that comes back).
+    bool forward = false;
     Rcode rcode = Rcode::NoError;
     bool truncated = false;
     const Cluster* cluster = nullptr; ///< the endpoint zone that answered, if any

@@ -172,6 +172,10 @@ std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64
     snap->generation = generation;
     snap->chaos_identity = chaos_txt(cfg.server.identity);
     snap->chaos_version = chaos_txt(cfg.server.version);
+    snap->forwarding = cfg.resolver.enabled();
+    for (const auto& p : cfg.resolver.allow_recursion) {
+        snap->recursion.insert(p, true);
+    }
     snap->clusters.reserve(cfg.clusters.size());
     for (const auto& cc : cfg.clusters) {
         Cluster& c = snap->clusters.emplace_back();

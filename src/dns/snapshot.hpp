@@ -71,6 +71,13 @@ struct Snapshot {
     std::vector<Cluster> clusters;
     RecordSet chaos_identity; ///< TXT CH records; empty = REFUSED
     RecordSet chaos_version;
+    bool forwarding = false;          ///< [resolver] has upstreams: recursion is offered
+    util::PrefixTrie<bool> recursion; ///< allow_recursion (true entries only)
+
+    /// Whether `source` may recurse through us (never when forwarding is off).
+    [[nodiscard]] bool recursion_allowed(const util::IpAddress& source) const {
+        return forwarding && recursion.longest_match(source.unmapped()) != nullptr;
+    }
 
     /// The cluster whose endpoint is `name` or an ancestor of it (lower-case wire format), or null.
     [[nodiscard]] const Cluster* find_apex(std::string_view name) const;

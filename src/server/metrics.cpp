@@ -40,6 +40,9 @@ size_t query_index(unsigned slot, unsigned view, unsigned transport, unsigned rc
 } // namespace
 
 void WorkerMetrics::count(const dns::Outcome& o, dns::Transport t, uint64_t ns) {
+    if (o.forward) {
+        return; // counted when the forwarded answer comes back
+    }
     if (o.size == 0) {
         dropped[static_cast<size_t>(Drop::NotAQuery)].add();
         return;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "server/admin_http.hpp"
+#include "server/api_endpoint.hpp"
 #include "server/runtime.hpp"
 #include "server/worker.hpp"
 
@@ -83,13 +84,15 @@ struct Server::Impl {
     std::vector<std::unique_ptr<WorkerMetrics>> metrics;
     std::vector<std::unique_ptr<Worker>> workers;
     std::unique_ptr<AdminHttp> admin;
+    std::unique_ptr<ApiEndpoint> api; ///< [cluster.api] listeners, on their own thread
 
     std::string render_metrics() {
         std::vector<const WorkerMetrics*> all;
         for (const auto& m : metrics) {
             all.push_back(m.get());
         }
-        return render_prometheus(all, runtime->gauges(budget.open.load()));
+        return render_prometheus(all, runtime->gauges(budget.open.load())) +
+               (api ? api->render_metrics() : std::string());
     }
 };
 
@@ -169,7 +172,7 @@ dns::Outcome Worker::answer(std::span<const uint8_t> query, const dns::Client& c
 void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client,
                        const dns::Outcome& o) {
     const char* transport = client.transport == dns::Transport::Udp ? "udp" : "tcp";
-    if (o.size == 0) {
+    if (o.size == 0 && !o.forward) {
         spdlog::info("query from {} {}: dropped ({} bytes)", client.addr.to_string(), transport,
                      query.size());
         return;
@@ -181,7 +184,8 @@ void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client
                        : "-";
     if (o.cluster == nullptr) {
         spdlog::info("query from {} {}: {} {} -> {}{}", client.addr.to_string(), transport, name,
-                     dns::type_to_string(o.qtype), dns::to_string(o.rcode),
+                     dns::type_to_string(o.qtype),
+                     o.forward ? std::string_view("forwarded") : dns::to_string(o.rcode),
                      o.truncated ? " TC" : "");
         return;
     }
@@ -239,10 +243,16 @@ std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error) {
             }
         }
     }
+    impl->api = ApiEndpoint::create(runtime, error);
+    if (!impl->api) {
+        close_all();
+        return nullptr;
+    }
     if (cfg.admin_listen) {
         Impl* raw = impl.get();
-        impl->admin = AdminHttp::create(*cfg.admin_listen, cfg.admin_token, runtime,
-                                        [raw] { return raw->render_metrics(); }, error);
+        impl->admin = AdminHttp::create(
+            *cfg.admin_listen, cfg.admin_token, runtime, [raw] { return raw->render_metrics(); },
+            error, [raw](const std::string& cluster) { return raw->api->connections(cluster); });
         if (!impl->admin) {
             close_all();
             return nullptr;
@@ -273,6 +283,7 @@ int Server::run() {
             if (server->impl_->admin) {
                 server->impl_->admin->stop();
             }
+            server->impl_->api->stop();
             for (auto& w : server->impl_->workers) {
                 w->stop();
             }
@@ -327,6 +338,7 @@ int Server::run() {
                          uv_strerror(rc));
         }
     }
+    impl_->api->start();
     if (impl_->admin) {
         impl_->admin->start();
     }

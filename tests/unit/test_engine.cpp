@@ -359,3 +359,36 @@ TEST_CASE("engine: CHAOS TXT at an endpoint explains the decision without listin
         CHECK(s.find("192.168.1.10") == std::string::npos);
     }
 }
+
+TEST_CASE("engine: recursion is offered only to allow_recursion sources, and only when forwarding") {
+    auto loaded = config::load(std::string(config::default_text()), "default");
+    auto cfg = std::get<config::Config>(loaded);
+    const std::string endpoint = cfg.clusters.front().endpoint;
+    const auto plain = dns::build_snapshot(cfg, 1);
+    cfg.resolver.upstreams.push_back(*util::Endpoint::parse("127.0.0.1:5300"));
+    cfg.resolver.allow_recursion = {*util::Cidr::parse("127.10.0.0/16")};
+    const auto fwd = dns::build_snapshot(cfg, 1);
+
+    // Without forwarding: REFUSED for everyone, RA never set.
+    auto a = ask(*plain, make_query("example.com", LDNS_RR_TYPE_A), "127.10.0.5");
+    CHECK_FALSE(a.outcome.forward);
+    CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_REFUSED);
+    CHECK((a.wire[3] & 0x80) == 0);
+
+    // With forwarding: an allowed source is forwarded (nothing written) ...
+    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.10.0.5");
+    CHECK(a.outcome.forward);
+    CHECK(a.outcome.size == 0);
+    // ... and sees RA on our own authoritative answers.
+    a = ask(*fwd, make_query(endpoint, LDNS_RR_TYPE_A), "127.10.0.5");
+    CHECK((a.wire[3] & 0x80) != 0);
+    CHECK((a.wire[2] & 0x04) != 0);
+    // Anyone else: REFUSED for other names (never an open resolver), no RA, endpoint still answered.
+    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.0.0.1");
+    CHECK_FALSE(a.outcome.forward);
+    CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_REFUSED);
+    CHECK((a.wire[3] & 0x80) == 0);
+    a = ask(*fwd, make_query(endpoint, LDNS_RR_TYPE_A), "127.0.0.1");
+    CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_NOERROR);
+    CHECK((a.wire[3] & 0x80) == 0);
+}
