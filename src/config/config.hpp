@@ -40,6 +40,44 @@ struct ServerConfig {
 enum class AccessMode : uint8_t { Public, PublicPrivate, Private };
 enum class PrivateOutside : uint8_t { PrivateIps, NxDomain };
 
+/// What the API endpoint does with a connection it does not allow (EKS-FACTS §2: EKS drops it,
+/// so the client times out).
+enum class DenyAction : uint8_t {
+    Drop,  ///< accept, then stay silent until the client gives up or hold_timeout passes
+    Reset, ///< close at once with a TCP RST
+};
+
+/// Where allowed API connections are proxied: "host:port" as written, host a name or an address.
+struct ApiUpstream {
+    std::string host; ///< an IP address (no brackets) or a host name
+    uint16_t port = 0;
+
+    [[nodiscard]] std::string to_string() const;
+    bool operator==(const ApiUpstream&) const = default;
+};
+
+/// [cluster.api]: a TCP endpoint on the cluster's public_ips (the NLB side) and private_ips (the
+/// ENI side) that admits connections as EKS does, and proxies them or answers them itself.
+struct ApiConfig {
+    uint16_t port = 443;
+    std::optional<ApiUpstream> upstream; ///< none: the built-in HTTPS responder
+    /// CIDRs the cluster security group admits to the private side. The loader fills in the
+    /// cluster's vpc_cidrs when the key is absent; the control plane's ingress rules replace it.
+    std::vector<util::Cidr> security_group_ingress;
+    /// The address in-VPC sources are seen as on the public side (a NAT gateway's public IP).
+    std::optional<util::IpAddress> vpc_egress_ip;
+    DenyAction deny = DenyAction::Drop;
+    std::chrono::milliseconds hold_timeout{30000}; ///< a dropped connection is reset after this
+    unsigned max_connections = 512;                ///< open connections per side
+    unsigned max_held = 256;                       ///< dropped connections held at once
+    /// On a configuration change, reset established connections the new configuration denies
+    /// (EKS keeps them: they survive until the client reconnects).
+    bool reset_on_update = false;
+};
+
+/// "drop" or "reset", as written in the configuration.
+std::string_view to_string(DenyAction a);
+
 struct ClusterConfig {
     std::string name;
     std::string region;
@@ -54,6 +92,7 @@ struct ClusterConfig {
     uint32_t ttl = 60;
     std::chrono::milliseconds update_duration{0}; ///< how long an endpoint access update takes
     std::string kubernetes_version = "1.31";      ///< "MAJOR.MINOR", shown by describe-cluster
+    std::optional<ApiConfig> api;                 ///< [cluster.api]; none = no API endpoint
 };
 
 /// A conditional forwarding rule: names at or below `zone` go to `upstreams` (longest suffix).

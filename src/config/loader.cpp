@@ -48,6 +48,15 @@ std::optional<AccessMode> parse_access_mode(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view to_string(DenyAction a) {
+    return a == DenyAction::Drop ? "drop" : "reset";
+}
+
+std::string ApiUpstream::to_string() const {
+    return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                               : fmt::format("{}:{}", host, port);
+}
+
 std::string_view to_string(PrivateOutside p) {
     switch (p) {
     case PrivateOutside::PrivateIps:
@@ -720,6 +729,135 @@ void read_kubernetes_version(Diagnostics& d, std::string_view key, const toml::n
     out.kubernetes_version = *s;
 }
 
+// ---------------------------------------------------------------------------------------------
+// [cluster.api]
+
+/// "host:port", "[IPv6]:port" or "IP:port"; the host a name or an address.
+std::optional<ApiUpstream> parse_api_upstream(std::string_view text) {
+    if (const auto endpoint = util::Endpoint::parse(text)) {
+        if (endpoint->port == 0) {
+            return std::nullopt;
+        }
+        return ApiUpstream{endpoint->addr.to_string(), endpoint->port};
+    }
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return std::nullopt;
+    }
+    const std::string_view host = text.substr(0, colon);
+    const std::string_view digits = text.substr(colon + 1);
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc() || end != digits.data() + digits.size() || port == 0 || port > 65535) {
+        return std::nullopt;
+    }
+    // A host name (RFC 1123 §2.1): letters, digits, '-' and '.', at most 253 characters.
+    const bool name_ok = host.size() <= 253 && host.front() != '.' && host.front() != '-' &&
+                         std::all_of(host.begin(), host.end(), [](char ch) {
+                             return is_alnum(ch) || ch == '-' || ch == '.';
+                         });
+    if (!name_ok) {
+        return std::nullopt;
+    }
+    return ApiUpstream{std::string(host), static_cast<uint16_t>(port)};
+}
+
+void read_api_upstream(Diagnostics& d, std::string_view key, const toml::node& node,
+                       ApiConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    if (s->empty()) {
+        return; // "": the built-in responder, as when the key is absent
+    }
+    out.upstream = parse_api_upstream(*s);
+    if (!out.upstream) {
+        d.error(node, fmt::format("invalid upstream {} (expected HOST:PORT, IP:PORT or "
+                                  "[IPv6]:PORT, e.g. \"127.0.0.1:6443\" for a kind API server)",
+                                  quoted(*s)));
+    }
+}
+
+void read_vpc_egress_ip(Diagnostics& d, std::string_view key, const toml::node& node,
+                        ApiConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    const auto ip = util::IpAddress::parse(*s);
+    if (!ip) {
+        d.error(node, fmt::format("invalid {} {} (expected an IPv4 or IPv6 address)", key,
+                                  quoted(*s)));
+        return;
+    }
+    out.vpc_egress_ip = ip->unmapped();
+}
+
+/// A duration above zero and at most an hour: a held connection must always be let go.
+void read_hold_timeout(Diagnostics& d, std::string_view key, const toml::node& node,
+                       ApiConfig& out) {
+    const auto duration = read_duration(d, key, node);
+    if (!duration) {
+        return;
+    }
+    if (duration->count() == 0 || *duration > std::chrono::hours(1)) {
+        d.error(node, fmt::format("'{}' must be greater than zero and at most \"1h\", got {}", key,
+                                  quoted(node.as_string()->get())));
+        return;
+    }
+    out.hold_timeout = *duration;
+}
+
+constexpr auto kDenyActions = std::to_array<Choice<DenyAction>>({
+    {"drop", DenyAction::Drop},
+    {"reset", DenyAction::Reset},
+});
+
+constexpr auto kApiKeys = std::to_array<KeySpec<ApiConfig>>({
+    {"port", Presence::Optional, integer<&ApiConfig::port, 1, 65535>},
+    {"upstream", Presence::Optional, read_api_upstream},
+    {"security_group_ingress", Presence::Optional,
+     cidrs<&ApiConfig::security_group_ingress, Empty::Allowed>},
+    {"vpc_egress_ip", Presence::Optional, read_vpc_egress_ip},
+    {"deny", Presence::Optional, choice<&ApiConfig::deny, kDenyActions>},
+    {"hold_timeout", Presence::Optional, read_hold_timeout},
+    {"max_connections", Presence::Optional, integer<&ApiConfig::max_connections, 1, 100000>},
+    {"max_held", Presence::Optional, integer<&ApiConfig::max_held, 0, 100000>},
+    {"reset_on_update", Presence::Optional, boolean<&ApiConfig::reset_on_update>},
+});
+
+void read_api(Diagnostics& d, std::string_view key, const toml::node& node, ClusterConfig& out) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+        d.error(node, fmt::format("'{}' must be a table ([cluster.api] after its [[cluster]])",
+                                  key));
+        return;
+    }
+    out.api.emplace();
+    read_section<ApiConfig>(d, *table, "in [cluster.api]", kApiKeys, *out.api);
+}
+
+/// [cluster.api] checks that need the whole cluster: the security group's default (EKS's cluster
+/// security group admits the VPC's members; here, its vpc_cidrs), and one side per address.
+void finish_api(Diagnostics& d, const toml::table& table, ClusterConfig& c) {
+    const auto* api = table.get_as<toml::table>("api");
+    if (!c.api || api == nullptr) {
+        return;
+    }
+    if (!api->contains("security_group_ingress")) {
+        c.api->security_group_ingress = c.vpc_cidrs;
+    }
+    for (const auto& ip : c.public_ips) {
+        if (std::find(c.private_ips.begin(), c.private_ips.end(), ip) != c.private_ips.end()) {
+            d.error(*api, fmt::format("address '{}' is in both public_ips and private_ips; the API "
+                                      "endpoint tells the sides apart by the address a connection "
+                                      "arrives on",
+                                      ip.to_string()));
+        }
+    }
+}
+
 constexpr auto kAccessModes = std::to_array<Choice<AccessMode>>({
     {"public", AccessMode::Public},
     {"public+private", AccessMode::PublicPrivate},
@@ -749,6 +887,7 @@ constexpr auto kClusterKeys = std::to_array<KeySpec<ClusterConfig>>({
     // A lab never needs a longer update; the bound keeps now + duration far from overflow.
     {"update_duration", Presence::Optional, bounded_duration<&ClusterConfig::update_duration, 24>},
     {"kubernetes_version", Presence::Optional, read_kubernetes_version},
+    {"api", Presence::Optional, read_api},
 });
 
 /// EKS's rules for publicAccessCidrs (check_public_access_cidrs, shared with the control API):
@@ -784,6 +923,7 @@ void finish_cluster(Diagnostics& d, const toml::table& table, ClusterConfig& c) 
     if (!table.contains("endpoint") && !c.name.empty() && !c.region.empty()) {
         c.endpoint = derive_endpoint(c.name, c.region);
     }
+    finish_api(d, table, c);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -932,6 +1072,59 @@ constexpr auto kTopLevelKeys = std::to_array<KeySpec<Document>>({
     {"cluster", Presence::Optional, read_clusters}, // none: every query is REFUSED
 });
 
+/// No two API endpoint sockets on one address and port: not two clusters, not a DNS or admin
+/// listener.
+void check_api_addresses(Diagnostics& d, const Document& doc) {
+    struct Bound {
+        util::Endpoint at;
+        size_t cluster;
+    };
+    std::vector<Bound> seen;
+    const auto& server = doc.config.server;
+    for (size_t i = 0; i < doc.config.clusters.size(); ++i) {
+        const auto& c = doc.config.clusters[i];
+        const auto* api = doc.cluster_tables[i]->get_as<toml::table>("api");
+        if (!c.api || api == nullptr) {
+            continue;
+        }
+        const toml::node& at = api->contains("port") ? *api->get("port") : *api;
+        bool reported = false;
+        for (const auto* ips : {&c.public_ips, &c.private_ips}) {
+            for (const auto& ip : *ips) {
+                const util::Endpoint ep{ip, c.api->port};
+                const auto other = std::find_if(seen.begin(), seen.end(), [&](const Bound& b) {
+                    return b.at == ep && b.cluster != i;
+                });
+                if (other != seen.end() && !reported) {
+                    d.error(at, fmt::format("API endpoint address {} is also one of cluster {} "
+                                            "(line {}); give the clusters different addresses or "
+                                            "ports",
+                                            ep.to_string(),
+                                            quoted(doc.config.clusters[other->cluster].name),
+                                            doc.cluster_tables[other->cluster]->source().begin.line));
+                    reported = true;
+                }
+                seen.push_back({ep, i});
+                for (const auto& dns : server.listen) {
+                    if (same_tcp_port(ep, dns) && !reported) {
+                        d.error(at, fmt::format("API endpoint address {} clashes with the DNS "
+                                                "listen address '{}' (both need TCP port {})",
+                                                ep.to_string(), dns.to_string(), ep.port));
+                        reported = true;
+                    }
+                }
+                if (server.admin_listen && same_tcp_port(ep, *server.admin_listen) && !reported) {
+                    d.error(at, fmt::format("API endpoint address {} clashes with admin_listen "
+                                            "'{}' (both need TCP port {})",
+                                            ep.to_string(), server.admin_listen->to_string(),
+                                            ep.port));
+                    reported = true;
+                }
+            }
+        }
+    }
+}
+
 /// Names and endpoints must be unique; an endpoint is a DNS name, so case-insensitively.
 void check_across_clusters(Diagnostics& d, const Document& doc) {
     // Where a cluster's key is, or its table's header when the key is absent (derived endpoint).
@@ -1022,6 +1215,7 @@ LoadResult load(std::string_view text, const std::string& path) {
     if (server == nullptr || !server->contains("listen")) {
         doc.config.server.listen = default_listen();
     }
+    check_api_addresses(d, doc);
     if (!d.empty()) {
         return d.take();
     }

@@ -127,6 +127,16 @@ EndpointAccess effective_access(const ClusterState& c) {
     return c.api_change ? c.api_change->value : access_of(c.file);
 }
 
+/// The security group's inbound rules in force: the API's, else the file's.
+std::vector<SgRule> sg_rules(const ClusterState& c) {
+    return c.sg_change ? c.sg_change->rules : file_rules(c.file);
+}
+
+/// Compared as sets, like publicAccessCidrs.
+bool same_cidrs(const std::vector<util::Cidr>& a, const std::vector<util::Cidr>& b) {
+    return sorted_set(texts_of(a)) == sorted_set(texts_of(b));
+}
+
 const Update* in_progress(const ClusterState& c) {
     const auto it = std::find_if(c.updates.begin(), c.updates.end(), [](const Update& u) {
         return u.status == UpdateStatus::InProgress;
@@ -471,6 +481,15 @@ json saved_cluster(const ClusterState& c) {
     for (const auto& u : c.updates) {
         out["updates"].push_back(saved_update(u));
     }
+    if (c.sg_change) {
+        json rules = json::array();
+        for (const auto& r : c.sg_change->rules) {
+            rules.push_back(saved_rule_json(r));
+        }
+        out["securityGroup"] = {{"rules", rules},
+                                {"base", texts_of(c.sg_change->base)},
+                                {"atMs", to_ms(c.sg_change->at)}};
+    }
     return out;
 }
 
@@ -594,6 +613,28 @@ public:
         if (running > 1) {
             fail(where + ".updates", "more than one update in progress");
         }
+        if (object.contains("securityGroup")) {
+            const std::string at = where + ".securityGroup";
+            const json& sg = *object.find("securityGroup");
+            SgChange change;
+            const json& rules = array(sg, at, "rules");
+            for (size_t i = 0; i < rules.size(); ++i) {
+                change.rules.push_back(saved_rule(rules[i], fmt::format("{}.rules[{}]", at, i)));
+            }
+            const auto base = strings_of(member(sg, at, "base"));
+            if (!base) {
+                fail(at + ".base", "expected an array of strings");
+            }
+            for (const auto& text : *base) {
+                const auto cidr = util::Cidr::parse(text);
+                if (!cidr) {
+                    fail(at + ".base", fmt::format("invalid CIDR \"{}\"", text));
+                }
+                change.base.push_back(*cidr);
+            }
+            change.at = time(sg, at, "atMs");
+            c.sg_change = std::move(change);
+        }
         return c;
     }
 };
@@ -652,6 +693,24 @@ void reconcile(ClusterState& c, std::vector<std::string>& log) {
                                   "changed since it was requested (from {} to {}); the file wins",
                                   c.file.name, u.id, describe(u.target), describe(u.base),
                                   describe(file)));
+    }
+    if (c.sg_change) {
+        const auto file_sg = file_ingress(c.file);
+        if (same_cidrs(c.sg_change->base, file_sg)) {
+            log.push_back(fmt::format("cluster {}: keeping the security group rules changed through "
+                                      "the API at {} over the file's security_group_ingress [{}], "
+                                      "unchanged since",
+                                      c.file.name, iso_time(c.sg_change->at),
+                                      join(texts_of(file_sg))));
+        } else {
+            log.push_back(fmt::format("cluster {}: the file's security_group_ingress changed since "
+                                      "the API changed the security group at {} (from [{}] to "
+                                      "[{}]); the file wins, dropping {} API rule(s)",
+                                      c.file.name, iso_time(c.sg_change->at),
+                                      join(texts_of(c.sg_change->base)), join(texts_of(file_sg)),
+                                      c.sg_change->rules.size()));
+            c.sg_change.reset();
+        }
     }
     if (!c.api_change) {
         return;
@@ -913,6 +972,9 @@ config::Config ControlPlane::effective() const {
         const EndpointAccess access = effective_access(c);
         cluster.access_mode = access.mode;
         cluster.public_access_cidrs = access.cidrs;
+        if (cluster.api) {
+            cluster.api->security_group_ingress = admitted_cidrs(sg_rules(c), cluster.api->port);
+        }
         out.clusters.push_back(std::move(cluster));
     }
     return out;
@@ -951,6 +1013,145 @@ json ControlPlane::save() const {
     return {{"format", kStateFormat}, {"generation", generation_}, {"clusters", clusters}};
 }
 
+std::string ControlPlane::cluster_of_security_group(const std::string& group_id) const {
+    for (const auto& c : clusters_) {
+        if (aws_id("sg", c.file, "cluster-security-group") == group_id) {
+            return c.file.name;
+        }
+    }
+    return "";
+}
+
+namespace {
+
+/// EC2's limit of inbound rules per security group (quota L-0EA8095F, default 60).
+constexpr size_t kMaxSgRules = 60;
+
+ApiResult ec2_error(const Ec2Error& e) {
+    return error(400, e.code, e.message);
+}
+
+/// A request naming a GroupId must name this cluster's group.
+std::optional<ApiResult> check_group(const json& request, const std::string& group_id) {
+    const auto it = request.is_object() ? request.find("GroupId") : request.end();
+    if (it == request.end() || (it->is_string() && it->get<std::string>() == group_id)) {
+        return std::nullopt;
+    }
+    const std::string given = it->is_string() ? it->get<std::string>() : it->dump();
+    return error(400, "InvalidGroup.NotFound",
+                 fmt::format("The security group '{}' does not exist", given));
+}
+
+} // namespace
+
+ApiResult ControlPlane::describe_security_group_rules(const std::string& name) const {
+    const ClusterState* c = find(name);
+    if (c == nullptr) {
+        return cluster_not_found(name);
+    }
+    const std::string group = aws_id("sg", c->file, "cluster-security-group");
+    const std::string owner = account_id(c->file);
+    json rules = json::array();
+    for (const auto& r : sg_rules(*c)) {
+        rules.push_back(rule_json(r, group, owner));
+    }
+    return {200, {{"SecurityGroupRules", rules}}, ""};
+}
+
+ApiResult ControlPlane::authorize_security_group_ingress(const std::string& name,
+                                                         const json& request, TimePoint now) {
+    ClusterState* c = find(name);
+    if (c == nullptr) {
+        return cluster_not_found(name);
+    }
+    const std::string group = aws_id("sg", c->file, "cluster-security-group");
+    if (auto rejected = check_group(request, group)) {
+        return *rejected;
+    }
+    auto parsed = read_sg_request(request);
+    if (const auto* e = std::get_if<Ec2Error>(&parsed)) {
+        return ec2_error(*e);
+    }
+    auto& req = std::get<SgRequest>(parsed);
+    if (!req.rule_ids.empty()) {
+        return ec2_error({"InvalidParameterValue",
+                          "SecurityGroupRuleIds can only be given to revoke rules"});
+    }
+    std::vector<SgRule> rules = sg_rules(*c);
+    std::vector<SgRule> added;
+    for (auto& r : req.rules) {
+        const auto same = [&](const SgRule& x) { return x.same_permission(r); };
+        if (std::any_of(rules.begin(), rules.end(), same) ||
+            std::any_of(added.begin(), added.end(), same)) {
+            return ec2_error({"InvalidPermission.Duplicate",
+                              fmt::format("the specified rule \"{}\" already exists",
+                                          r.describe())});
+        }
+        r.id = new_rule_id();
+        added.push_back(r);
+    }
+    if (rules.size() + added.size() > kMaxSgRules) {
+        return ec2_error({"RulesPerSecurityGroupLimitExceeded",
+                          "The maximum number of rules per security group has been reached."});
+    }
+    rules.insert(rules.end(), added.begin(), added.end());
+    c->sg_change = SgChange{std::move(rules), file_ingress(c->file), floor_ms(now)};
+    ++generation_;
+    const std::string owner = account_id(c->file);
+    json out = json::array();
+    for (const auto& r : added) {
+        out.push_back(rule_json(r, group, owner));
+    }
+    return {200, {{"Return", true}, {"SecurityGroupRules", out}}, ""};
+}
+
+ApiResult ControlPlane::revoke_security_group_ingress(const std::string& name, const json& request,
+                                                      TimePoint now) {
+    ClusterState* c = find(name);
+    if (c == nullptr) {
+        return cluster_not_found(name);
+    }
+    const std::string group = aws_id("sg", c->file, "cluster-security-group");
+    if (auto rejected = check_group(request, group)) {
+        return *rejected;
+    }
+    auto parsed = read_sg_request(request);
+    if (const auto* e = std::get_if<Ec2Error>(&parsed)) {
+        return ec2_error(*e);
+    }
+    const auto& req = std::get<SgRequest>(parsed);
+    std::vector<SgRule> rules = sg_rules(*c);
+    std::vector<SgRule> revoked;
+    for (const auto& id : req.rule_ids) {
+        const auto it = std::find_if(rules.begin(), rules.end(),
+                                     [&](const SgRule& r) { return r.id == id; });
+        if (it == rules.end()) {
+            return ec2_error({"InvalidSecurityGroupRuleId.NotFound",
+                              fmt::format("The security group rule ID '{}' does not exist", id)});
+        }
+        revoked.push_back(*it);
+        rules.erase(it);
+    }
+    for (const auto& wanted : req.rules) {
+        const auto it = std::find_if(rules.begin(), rules.end(),
+                                     [&](const SgRule& r) { return r.same_permission(wanted); });
+        if (it == rules.end()) {
+            return ec2_error({"InvalidPermission.NotFound",
+                              "The specified rule does not exist in this security group."});
+        }
+        revoked.push_back(*it);
+        rules.erase(it);
+    }
+    c->sg_change = SgChange{std::move(rules), file_ingress(c->file), floor_ms(now)};
+    ++generation_;
+    const std::string owner = account_id(c->file);
+    json out = json::array();
+    for (const auto& r : revoked) {
+        out.push_back(rule_json(r, group, owner));
+    }
+    return {200, {{"Return", true}, {"RevokedSecurityGroupRules", out}}, ""};
+}
+
 std::map<std::string, uint64_t> ControlPlane::updates_by_status() const {
     std::map<std::string, uint64_t> out;
     for (const auto s : kStatuses) {
@@ -962,6 +1163,15 @@ std::map<std::string, uint64_t> ControlPlane::updates_by_status() const {
         }
     }
     return out;
+}
+
+std::string ControlPlane::new_rule_id() {
+    std::array<unsigned char, 9> b{};
+    const uint64_t high = rng_();
+    for (size_t i = 0; i < b.size(); ++i) {
+        b[i] = static_cast<unsigned char>(i < 8 ? high >> (8 * i) : rng_());
+    }
+    return "sgr-" + hex_of(b, 17);
 }
 
 std::string ControlPlane::new_update_id() {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "control/api_security_group.hpp"
 
 namespace horizon::control {
 
@@ -60,12 +61,22 @@ struct ApiChange {
     std::string update_id;
 };
 
+/// The cluster security group's inbound rules as changed through the API (authorize/revoke),
+/// in force over the file's security_group_ingress. Unlike an endpoint update it applies at once,
+/// as EC2 security group changes do.
+struct SgChange {
+    std::vector<SgRule> rules;
+    std::vector<util::Cidr> base; ///< the file's security_group_ingress it was based on
+    TimePoint at;                 ///< the last change
+};
+
 /// One cluster: its file config and its runtime state.
 struct ClusterState {
     config::ClusterConfig file;
     TimePoint created_at; ///< first seen: describe-cluster's createdAt, kept in the state
     std::optional<ApiChange> api_change;
     std::vector<Update> updates; ///< oldest first
+    std::optional<SgChange> sg_change;
 };
 
 // Precedence between the configuration file and API changes
@@ -77,7 +88,8 @@ struct ClusterState {
 //   - edited since: the file wins; the API change is dropped, an update still in progress is
 //     Cancelled (errorCode ConfigurationConflict), and the log says which and why.
 // So a reload never silently discards an API change, and an edited file value is never silently
-// ignored. Values are compared as sets: reordering CIDRs in the file is not an edit. A cluster
+// ignored. Values are compared as sets: reordering CIDRs in the file is not an edit. The security
+// group's rules follow the same rule against the file's [cluster.api] security_group_ingress. A cluster
 // removed from the file loses its state (logged). An update in progress survives save()/restore:
 // if it came due meanwhile it completes at the first tick().
 
@@ -119,6 +131,20 @@ public:
     /// Everything to persist ({"format": 1, ...}); the constructor takes it back.
     [[nodiscard]] nlohmann::json save() const;
 
+    /// DescribeSecurityGroupRules for the cluster security group:
+    /// {"SecurityGroupRules": [...]} as `aws ec2 describe-security-group-rules` prints it.
+    [[nodiscard]] ApiResult describe_security_group_rules(const std::string& name) const;
+    /// AuthorizeSecurityGroupIngress on the cluster security group with EC2's request JSON (see
+    /// read_sg_request): {"Return": true, "SecurityGroupRules": [the new rules]}. Applies at once.
+    ApiResult authorize_security_group_ingress(const std::string& name,
+                                               const nlohmann::json& request, TimePoint now);
+    /// RevokeSecurityGroupIngress by permission or by SecurityGroupRuleIds: {"Return": true,
+    /// "RevokedSecurityGroupRules": [...]}; 400 InvalidPermission.NotFound if one does not exist.
+    ApiResult revoke_security_group_ingress(const std::string& name,
+                                            const nlohmann::json& request, TimePoint now);
+    /// The cluster whose clusterSecurityGroupId (describe-cluster) is `group_id`, or "".
+    [[nodiscard]] std::string cluster_of_security_group(const std::string& group_id) const;
+
     /// Bumps on every change of effective() (a completed update, a reload) and at construction,
     /// continuing from the saved value, so that it only ever grows (it is the SOA serial).
     [[nodiscard]] uint64_t generation() const { return generation_; }
@@ -130,6 +156,7 @@ private:
     [[nodiscard]] const ClusterState* find(const std::string& name) const;
     ClusterState* find(const std::string& name);
     std::string new_update_id();
+    std::string new_rule_id(); ///< "sgr-" and 17 random hex digits
 
     config::ServerConfig server_;
     std::vector<ClusterState> clusters_; ///< in file order
