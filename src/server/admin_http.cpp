@@ -32,6 +32,94 @@ struct AdminHttp::Impl {
     std::string token;
     bool loopback = true;
     MetricsFn metrics;
+    ConnectionsFn connections;
+
+    /// The request body as JSON ("" = {}), or false after replying 400.
+    static bool json_body(const httplib::Request& req, httplib::Response& res,
+                          nlohmann::json& body) {
+        try {
+            body = nlohmann::json::parse(req.body.empty() ? std::string("{}") : req.body);
+            return true;
+        } catch (const std::exception& e) {
+            reply(res, error(400, "InvalidParameterException",
+                             std::string("request body is not valid JSON: ") + e.what()));
+            return false;
+        }
+    }
+
+    using SgCall = control::ApiResult (control::ControlPlane::*)(const std::string&,
+                                                                 const nlohmann::json&,
+                                                                 control::TimePoint);
+
+    /// The cluster security group's routes: by cluster name (/clusters/NAME/security-group/...)
+    /// or by group ID (/security-groups/sg-.../...), the ID being describe-cluster's
+    /// clusterSecurityGroupId.
+    void security_group_routes() {
+        const auto by_group = [](control::ControlPlane& cp, const std::string& id,
+                                 std::string& name) -> std::optional<control::ApiResult> {
+            name = cp.cluster_of_security_group(id);
+            if (!name.empty()) {
+                return std::nullopt;
+            }
+            const bool malformed = !id.starts_with("sg-");
+            return error(400, malformed ? "InvalidGroupId.Malformed" : "InvalidGroup.NotFound",
+                         malformed ? "Invalid id: \"" + id + "\" (expecting \"sg-...\")"
+                                   : "The security group '" + id + "' does not exist");
+        };
+        for (const bool group : {false, true}) {
+            const std::string prefix =
+                group ? R"(/security-groups/([^/]+))" : R"(/clusters/([^/]+)/security-group)";
+            http.Get(prefix, [this, group, by_group](const httplib::Request& req,
+                                                     httplib::Response& res) {
+                const std::string key = req.matches[1];
+                reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
+                    std::string name = key;
+                    if (group) {
+                        if (auto rejected = by_group(cp, key, name)) {
+                            return *rejected;
+                        }
+                    }
+                    return cp.describe_security_group_rules(name);
+                }));
+            });
+            for (const auto& [verb, fn] :
+                 {std::pair<std::string, SgCall>{
+                      "authorize-ingress", &control::ControlPlane::authorize_security_group_ingress},
+                  std::pair<std::string, SgCall>{
+                      "revoke-ingress", &control::ControlPlane::revoke_security_group_ingress}}) {
+                const SgCall call = fn;
+                http.Post(prefix + "/" + verb, [this, group, by_group, call](
+                                                   const httplib::Request& req,
+                                                   httplib::Response& res) {
+                    if (!allowed(req, res)) {
+                        return;
+                    }
+                    nlohmann::json body;
+                    if (!json_body(req, res, body)) {
+                        return;
+                    }
+                    const std::string key = req.matches[1];
+                    reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
+                        std::string name = key;
+                        if (group) {
+                            if (auto rejected = by_group(cp, key, name)) {
+                                return *rejected;
+                            }
+                        }
+                        return (cp.*call)(name, body, now);
+                    }));
+                });
+            }
+        }
+        http.Get(R"(/clusters/([^/]+)/connections)", [this](const httplib::Request& req,
+                                                             httplib::Response& res) {
+            if (!connections) {
+                reply(res, error(404, "ResourceNotFoundException", "no API endpoint"));
+                return;
+            }
+            reply(res, connections(req.matches[1]));
+        });
+    }
 
     /// Mutating requests on a non-loopback admin address need the bearer token.
     bool allowed(const httplib::Request& req, httplib::Response& res) const {
@@ -113,6 +201,7 @@ struct AdminHttp::Impl {
             }
             reply(res, runtime->explain(name, req.get_param_value("source")));
         });
+        security_group_routes();
         http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
             if (res.body.empty()) {
                 const std::string type =
@@ -147,11 +236,12 @@ AdminHttp::~AdminHttp() { stop(); }
 
 std::unique_ptr<AdminHttp> AdminHttp::create(const util::Endpoint& listen, std::string token,
                                              Runtime& runtime, MetricsFn metrics,
-                                             std::string& error_line) {
+                                             std::string& error_line, ConnectionsFn connections) {
     auto impl = std::make_unique<Impl>();
     impl->runtime = &runtime;
     impl->token = std::move(token);
     impl->metrics = std::move(metrics);
+    impl->connections = std::move(connections);
     const auto a = listen.addr.unmapped();
     impl->loopback = a.is_v4() ? a.bytes[0] == 127
                                : a == *util::IpAddress::parse("::1");

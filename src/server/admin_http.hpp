@@ -15,12 +15,14 @@ class AdminHttp {
 public:
     /// Renders /metrics (called on an HTTP thread).
     using MetricsFn = std::function<std::string()>;
+    /// The API endpoint's connections of one cluster (called on an HTTP thread).
+    using ConnectionsFn = std::function<control::ApiResult(const std::string& cluster)>;
 
     /// Binds `listen` (so that "in use" is reported at start-up); serving starts with start().
     /// Returns null with one user-facing line in `error`.
     static std::unique_ptr<AdminHttp> create(const util::Endpoint& listen, std::string token,
                                              Runtime& runtime, MetricsFn metrics,
-                                             std::string& error);
+                                             std::string& error, ConnectionsFn connections = {});
     void start();
     void stop();
     ~AdminHttp();

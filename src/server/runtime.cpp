@@ -104,6 +104,9 @@ void Runtime::publish_locked(bool save) {
         if (save) {
             spdlog::info("serving configuration generation {}", gen);
         }
+        if (publish_hook_) {
+            publish_hook_();
+        }
     }
     if (save) {
         persist_locked();
@@ -244,6 +247,11 @@ std::string Runtime::readiness() {
                                                          : nlohmann::json(last_reload_at_)},
                           {"errors", last_reload_errors_}}}};
     return j.dump(2) + "\n";
+}
+
+void Runtime::set_publish_hook(std::function<void()> hook) {
+    const std::lock_guard lock(mu_);
+    publish_hook_ = std::move(hook);
 }
 
 ServerGauges Runtime::gauges(uint64_t tcp_open) {

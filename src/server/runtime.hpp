@@ -51,6 +51,9 @@ public:
     [[nodiscard]] std::string readiness();
     /// Gauges for /metrics.
     [[nodiscard]] ServerGauges gauges(uint64_t tcp_open);
+    /// Called after each new snapshot is published, under the runtime's lock: it must neither
+    /// block nor call back into the Runtime. An empty function removes it.
+    void set_publish_hook(std::function<void()> hook);
 
 private:
     Runtime(config::Config file, std::string state_path, control::ControlPlane cp,
@@ -72,6 +75,7 @@ private:
     uint64_t reloads_failed_ = 0;
     std::vector<std::string> last_reload_errors_;
     std::string last_reload_at_;
+    std::function<void()> publish_hook_; ///< the API endpoint's notify
 };
 
 } // namespace horizon::server
