@@ -15,6 +15,9 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include <ifaddrs.h>
+#include <sys/socket.h>
+
 #include <toml++/toml.h>
 
 #include "config/config.hpp"
@@ -928,6 +931,256 @@ void finish_cluster(Diagnostics& d, const toml::table& table, ClusterConfig& c) 
 
 // ---------------------------------------------------------------------------------------------
 // Top level
+// ---------------------------------------------------------------------------------------------
+// [resolver]
+
+constexpr std::string_view kSystem = "system"; // the nameservers of /etc/resolv.conf
+constexpr std::string_view kResolvConf = "/etc/resolv.conf";
+constexpr uint16_t kDnsPort = 53;
+
+/// "IP:PORT", "[IPv6]:PORT", or an address alone for port 53.
+std::optional<util::Endpoint> parse_upstream(std::string_view text) {
+    if (auto endpoint = util::Endpoint::parse(text)) {
+        return endpoint;
+    }
+    if (text.size() > 2 && text.front() == '[' && text.back() == ']') {
+        text = text.substr(1, text.size() - 2);
+    }
+    if (const auto ip = util::IpAddress::parse(text)) {
+        return util::Endpoint{*ip, kDnsPort};
+    }
+    return std::nullopt;
+}
+
+bool is_loopback(const util::IpAddress& ip) {
+    const auto a = ip.unmapped();
+    return a.is_v4() ? a.bytes[0] == 127 : a == *util::IpAddress::parse("::1");
+}
+
+/// Whether a query sent to `upstream` would reach a socket listening on `listen`: the same port,
+/// and the same address or a wildcard that covers it (`local`: the host's addresses).
+bool reaches(const util::Endpoint& upstream, const util::Endpoint& listen,
+             std::span<const util::IpAddress> local) {
+    if (upstream.port != listen.port || upstream.addr.family != listen.addr.family) {
+        return false;
+    }
+    if (upstream.addr == listen.addr) {
+        return true;
+    }
+    const bool wildcard = listen.addr == util::IpAddress{listen.addr.family, {}};
+    return wildcard && (is_loopback(upstream.addr) ||
+                        std::find(local.begin(), local.end(), upstream.addr) != local.end());
+}
+
+/// The host's own addresses (for wildcard listeners); empty if they cannot be listed.
+std::vector<util::IpAddress> local_addresses() {
+    std::vector<util::IpAddress> out;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) {
+        return out;
+    }
+    for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+        if (i->ifa_addr != nullptr &&
+            (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6)) {
+            out.push_back(util::IpAddress::from_sockaddr(i->ifa_addr));
+        }
+    }
+    ::freeifaddrs(list);
+    return out;
+}
+
+/// One upstreams list as read: the addresses, where each was written, and where "system" was.
+struct UpstreamsRead {
+    std::vector<util::Endpoint> list;
+    std::vector<const toml::node*> nodes; // parallel to list
+    const toml::node* system = nullptr;
+};
+
+void read_upstreams(Diagnostics& d, std::string_view key, const toml::node& node,
+                    UpstreamsRead& out) {
+    const auto items = read_strings(d, key, node);
+    if (!items) {
+        return;
+    }
+    std::vector<std::string_view> texts; // as written, parallel to out.list
+    for (const auto& item : *items) {
+        if (item.text == kSystem) {
+            if (out.system != nullptr) {
+                d.error(*item.node, fmt::format("duplicate upstream '{}' in {}", kSystem, key));
+            } else {
+                out.system = item.node;
+            }
+            continue;
+        }
+        const auto endpoint = parse_upstream(item.text);
+        if (!endpoint) {
+            d.error(*item.node, fmt::format("invalid upstream {} in {} (expected IP, IP:PORT, "
+                                            "[IPv6]:PORT or \"system\")",
+                                            quoted(item.text), key));
+            continue;
+        }
+        if (endpoint->port == 0) {
+            d.error(*item.node,
+                    fmt::format("invalid upstream {} in {} (port must be between 1 and 65535)",
+                                quoted(item.text), key));
+            continue;
+        }
+        const auto seen = std::find(out.list.begin(), out.list.end(), *endpoint);
+        if (seen != out.list.end()) {
+            d.error(*item.node, fmt::format("duplicate upstream {} in {}{}", quoted(item.text), key,
+                                            same_as(item.text, texts[seen - out.list.begin()])));
+            continue;
+        }
+        out.list.push_back(*endpoint);
+        out.nodes.push_back(item.node);
+        texts.push_back(item.text);
+    }
+}
+
+/// What makes `zone` unusable as a forwarding zone, or nullopt. Unlike an endpoint a zone may be
+/// one label ("internal") and may hold '_' ("_tcp.example"); `zone` has no trailing dot.
+std::optional<std::string> zone_name_problem(std::string_view zone) {
+    if (zone.empty()) {
+        return "the root zone is forwarded by [resolver] upstreams";
+    }
+    if (zone.size() > 253) { // RFC 1035 §3.1: 255 octets on the wire
+        return fmt::format("{} characters; a DNS name has at most 253", zone.size());
+    }
+    size_t start = 0;
+    while (true) {
+        const auto dot = zone.find('.', start);
+        const auto label = zone.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                                            : dot - start);
+        if (label.empty()) {
+            return "empty label";
+        }
+        if (label.size() > 63) {
+            return fmt::format("label {} is longer than 63 characters", quoted(label));
+        }
+        if (!std::all_of(label.begin(), label.end(),
+                         [](char ch) { return is_alnum(ch) || ch == '-' || ch == '_'; })) {
+            return fmt::format("label {} may only contain letters, digits, '-' and '_'",
+                               quoted(label));
+        }
+        if (dot == std::string_view::npos) {
+            return std::nullopt;
+        }
+        start = dot + 1;
+    }
+}
+
+struct ForwardRead {
+    ForwardZone zone;
+    UpstreamsRead upstreams;
+    const toml::table* table = nullptr;
+};
+
+/// [resolver] as read, before the checks that need [server] and the clusters.
+struct ResolverRead {
+    ResolverConfig config;
+    UpstreamsRead upstreams;
+    std::vector<ForwardRead> forward;
+    const toml::table* table = nullptr;
+};
+
+void read_forward_zone(Diagnostics& d, std::string_view key, const toml::node& node,
+                       ForwardRead& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    std::string_view zone = *s;
+    if (!zone.empty() && zone.back() == '.') {
+        zone.remove_suffix(1); // an absolute name is the same name
+    }
+    if (const auto problem = zone_name_problem(zone)) {
+        d.error(node, fmt::format("invalid zone {} ({})", quoted(*s), *problem));
+        return;
+    }
+    out.zone.zone = zone;
+}
+
+void read_forward_upstreams(Diagnostics& d, std::string_view key, const toml::node& node,
+                            ForwardRead& out) {
+    read_upstreams(d, key, node, out.upstreams);
+    if (const auto* array = node.as_array(); array != nullptr && array->empty()) {
+        d.error(node, fmt::format("{} must list at least one upstream", key));
+    }
+}
+
+constexpr auto kForwardKeys = std::to_array<KeySpec<ForwardRead>>({
+    {"zone", Presence::Required, read_forward_zone},
+    {"upstreams", Presence::Required, read_forward_upstreams},
+});
+
+void read_forward(Diagnostics& d, std::string_view key, const toml::node& node,
+                  ResolverRead& out) {
+    const auto* array = node.as_array();
+    const std::string message =
+        node.is_table() ? fmt::format("'{}' must be an array of tables: write [[resolver.{}]], not "
+                                      "[resolver.{}]",
+                                      key, key, key)
+                        : fmt::format("'{}' must be an array of tables ([[resolver.{}]])", key, key);
+    if (array == nullptr) {
+        d.error(node, message);
+        return;
+    }
+    for (const auto& element : *array) {
+        const auto* table = element.as_table();
+        if (table == nullptr) {
+            d.error(element, message);
+            continue;
+        }
+        ForwardRead zone;
+        zone.table = table;
+        read_section<ForwardRead>(d, *table, "in [[resolver.forward]]", kForwardKeys, zone);
+        out.forward.push_back(std::move(zone));
+    }
+}
+
+/// The per-attempt timeout: above zero, and short enough that a client is still waiting.
+void read_timeout(Diagnostics& d, std::string_view key, const toml::node& node,
+                  ResolverRead& out) {
+    static constexpr std::chrono::seconds kMax{30};
+    const auto duration = read_duration(d, key, node);
+    if (!duration) {
+        return;
+    }
+    if (duration->count() == 0 || *duration > kMax) {
+        d.error(node, fmt::format("'{}' must be greater than zero and at most \"30s\", got {}",
+                                  key, quoted(node.as_string()->get())));
+        return;
+    }
+    out.config.timeout = *duration;
+}
+
+/// A member of the ResolverConfig inside ResolverRead, read by one of the shared readers.
+template <auto Read>
+void in_config(Diagnostics& d, std::string_view key, const toml::node& node, ResolverRead& out) {
+    Read(d, key, node, out.config);
+}
+
+constexpr auto kResolverKeys = std::to_array<KeySpec<ResolverRead>>({
+    {"upstreams",
+     Presence::Optional,
+     [](Diagnostics& d, std::string_view key, const toml::node& node, ResolverRead& out) {
+         read_upstreams(d, key, node, out.upstreams);
+     }},
+    {"forward", Presence::Optional, read_forward},
+    {"allow_recursion", Presence::Optional,
+     in_config<cidrs<&ResolverConfig::allow_recursion, Empty::Allowed, ResolverConfig>>},
+    {"timeout", Presence::Optional, read_timeout},
+    {"cache_size", Presence::Optional,
+     in_config<integer<&ResolverConfig::cache_size, 0, 10000000, ResolverConfig>>},
+    // RFC 2181 §8: a TTL is an unsigned number from 0 to 2^31 - 1.
+    {"min_ttl", Presence::Optional,
+     in_config<integer<&ResolverConfig::min_ttl, 0, 2147483647, ResolverConfig>>},
+    {"max_ttl", Presence::Optional,
+     in_config<integer<&ResolverConfig::max_ttl, 0, 2147483647, ResolverConfig>>},
+    {"negative_ttl", Presence::Optional,
+     in_config<integer<&ResolverConfig::negative_ttl, 0, 2147483647, ResolverConfig>>},
+});
+
 
 /// The file being read: the config and, for cross-cluster messages, each cluster's table.
 struct Document {
@@ -935,6 +1188,7 @@ struct Document {
     std::vector<const toml::table*> cluster_tables;
 };
 
+    ResolverRead resolver;
 /// Where the built-in default (config/default.toml) listens; used when `listen` is absent, so that
 /// every [server] key, like every optional key, defaults to its documented value.
 std::vector<util::Endpoint> default_listen() {
@@ -1069,9 +1323,20 @@ void read_clusters(Diagnostics& d, std::string_view key, const toml::node& node,
 
 constexpr auto kTopLevelKeys = std::to_array<KeySpec<Document>>({
     {"server", Presence::Optional, read_server},
+void read_resolver(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+        d.error(node, fmt::format("'{}' must be a table ([resolver])", key));
+        return;
+    }
+    out.resolver.table = table;
+    read_section<ResolverRead>(d, *table, "in [resolver]", kResolverKeys, out.resolver);
+}
+
     {"cluster", Presence::Optional, read_clusters}, // none: every query is REFUSED
 });
 
+    {"resolver", Presence::Optional, read_resolver},
 /// No two API endpoint sockets on one address and port: not two clusters, not a DNS or admin
 /// listener.
 void check_api_addresses(Diagnostics& d, const Document& doc) {
@@ -1167,6 +1432,96 @@ void check_across_clusters(Diagnostics& d, const Document& doc) {
 
 } // namespace
 
+/// The [resolver] checks that need [server] and the clusters: no upstream is horizond itself,
+/// "system" expanded, forward zones unique, allow_recursion's default, min_ttl <= max_ttl.
+void finish_resolver(Diagnostics& d, Document& doc) {
+    ResolverRead& r = doc.resolver;
+    const auto& listen = doc.config.server.listen;
+    const bool any_wildcard = std::any_of(listen.begin(), listen.end(), [](const auto& ep) {
+        return ep.addr == util::IpAddress{ep.addr.family, {}};
+    });
+    const auto local = any_wildcard ? local_addresses() : std::vector<util::IpAddress>{};
+    std::optional<std::string> resolv_conf; // read once, when "system" is first met
+    int resolv_conf_error = 0;
+    const auto finish_list = [&](UpstreamsRead& u, std::string_view key) {
+        for (size_t i = 0; i < u.list.size(); ++i) {
+            for (const auto& ep : listen) {
+                if (reaches(u.list[i], ep, local)) {
+                    d.error(*u.nodes[i], fmt::format("upstream '{}' in {} is horizond's own listen "
+                                                     "address '{}' (queries would loop)",
+                                                     u.list[i].to_string(), key, ep.to_string()));
+                    break;
+                }
+            }
+        }
+        if (u.system == nullptr) {
+            return;
+        }
+        if (!resolv_conf) {
+            resolv_conf.emplace();
+            resolv_conf_error = read_small_file(std::string(kResolvConf), 1U << 20, *resolv_conf);
+        }
+        if (resolv_conf_error != 0) {
+            d.error(*u.system, fmt::format("cannot read {} for upstream \"system\": {}",
+                                           kResolvConf,
+                                           std::generic_category().message(resolv_conf_error)));
+            return;
+        }
+        const auto found = system_upstreams(*resolv_conf, listen, local);
+        if (found.empty()) {
+            d.error(*u.system, fmt::format("upstream \"system\": {} names no nameserver other than "
+                                           "horizond itself",
+                                           kResolvConf));
+        }
+        for (const auto& ep : found) {
+            if (std::find(u.list.begin(), u.list.end(), ep) == u.list.end()) {
+                u.list.push_back(ep);
+                u.nodes.push_back(u.system);
+            }
+        }
+    };
+
+    finish_list(r.upstreams, "upstreams");
+    r.config.upstreams = r.upstreams.list;
+    std::unordered_map<std::string, const toml::table*> zones; // lower-cased zone -> table
+    for (auto& f : r.forward) {
+        finish_list(f.upstreams, "upstreams");
+        if (f.zone.zone.empty()) {
+            continue; // missing or invalid: reported
+        }
+        std::string folded_zone;
+        std::transform(f.zone.zone.begin(), f.zone.zone.end(), std::back_inserter(folded_zone),
+                       to_lower);
+        const auto [first, fresh] = zones.emplace(folded_zone, f.table);
+        if (!fresh) {
+            const toml::node& at = *f.table->get("zone");
+            d.error(at, fmt::format("duplicate forward zone {} (first defined at line {})",
+                                    quoted(at.as_string()->get()),
+                                    first->second->get("zone")->source().begin.line));
+            continue;
+        }
+        f.zone.upstreams = f.upstreams.list;
+        r.config.forward.push_back(std::move(f.zone));
+    }
+    if (r.table == nullptr || !r.table->contains("allow_recursion")) {
+        // Loopback and every cluster's VPC: never an open resolver by default.
+        auto& allow = r.config.allow_recursion;
+        allow = {*util::Cidr::parse("127.0.0.0/8"), *util::Cidr::parse("::1/128")};
+        for (const auto& c : doc.config.clusters) {
+            for (const auto& cidr : c.vpc_cidrs) {
+                if (std::find(allow.begin(), allow.end(), cidr) == allow.end()) {
+                    allow.push_back(cidr);
+                }
+            }
+        }
+    }
+    if (r.config.min_ttl > r.config.max_ttl && r.table != nullptr) {
+        d.error(*r.table->get("min_ttl"), fmt::format("min_ttl ({}) must not exceed max_ttl ({})",
+                                                      r.config.min_ttl, r.config.max_ttl));
+    }
+    doc.config.resolver = std::move(r.config);
+}
+
 PublicAccessCidrsCheck check_public_access_cidrs(std::span<const std::string_view> blocks,
                                                  bool cluster_has_ipv6) {
     PublicAccessCidrsCheck out;
@@ -1200,6 +1555,46 @@ bool has_ipv6(const ClusterConfig& c) {
 
 LoadResult load(std::string_view text, const std::string& path) {
     Diagnostics d(path);
+std::vector<util::Endpoint> system_upstreams(std::string_view resolv_conf,
+                                             std::span<const util::Endpoint> listen,
+                                             std::span<const util::IpAddress> local) {
+    std::vector<util::Endpoint> out;
+    while (!resolv_conf.empty()) {
+        const auto eol = resolv_conf.find('\n');
+        std::string_view line = resolv_conf.substr(0, eol);
+        resolv_conf = eol == std::string_view::npos ? "" : resolv_conf.substr(eol + 1);
+        // resolv.conf(5): "nameserver ADDRESS"; '#' or ';' starts a comment.
+        line = line.substr(0, line.find_first_of("#;"));
+        const auto word = [&line]() {
+            const auto begin = line.find_first_not_of(" \t\r");
+            if (begin == std::string_view::npos) {
+                line = {};
+                return std::string_view{};
+            }
+            const auto end = line.find_first_of(" \t\r", begin);
+            const auto w = line.substr(begin, end == std::string_view::npos ? end : end - begin);
+            line = end == std::string_view::npos ? std::string_view{} : line.substr(end);
+            return w;
+        };
+        if (word() != "nameserver") {
+            continue;
+        }
+        // A link-local address with a scope ("fe80::1%eth0") cannot be an Endpoint: skipped.
+        const auto ip = util::IpAddress::parse(word());
+        if (!ip) {
+            continue;
+        }
+        const util::Endpoint ep{*ip, kDnsPort};
+        const bool ours = std::any_of(listen.begin(), listen.end(), [&](const auto& l) {
+            return reaches(ep, l, local);
+        });
+        if (!ours && std::find(out.begin(), out.end(), ep) == out.end()) {
+            out.push_back(ep);
+        }
+    }
+    return out;
+}
+
     toml::table root;
     try {
         root = toml::parse(text, std::string_view(path));
@@ -1218,6 +1613,7 @@ LoadResult load(std::string_view text, const std::string& path) {
     check_api_addresses(d, doc);
     if (!d.empty()) {
         return d.take();
+    finish_resolver(d, doc);
     }
     return std::move(doc.config);
 }

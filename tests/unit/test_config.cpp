@@ -563,3 +563,111 @@ TEST_CASE("Diagnostic::to_string is compiler-style") {
     const Diagnostic d{"a/b.toml", 3, 7, "something is wrong"};
     CHECK(d.to_string() == "a/b.toml:3:7: error: something is wrong");
 }
+
+TEST_CASE("[resolver]: defaults, upstreams, forward zones and allow_recursion") {
+    using horizon::util::Endpoint;
+    const auto ep = [](const char* text) { return Endpoint::parse(text).value(); };
+
+    SUBCASE("absent: forwarding off; allow_recursion is loopback plus every vpc_cidrs") {
+        const auto result = horizon::config::load(minimal("", ""), "t.toml");
+        const Config* c = loaded(result);
+        REQUIRE(c != nullptr);
+        const auto& r = c->resolver;
+        CHECK_FALSE(r.enabled());
+        CHECK(r.allow_recursion ==
+              std::vector{cidr("127.0.0.0/8"), cidr("::1/128"), cidr("192.168.0.0/16")});
+        CHECK(r.timeout == std::chrono::milliseconds(1500));
+        CHECK(r.cache_size == 10000);
+        CHECK(r.min_ttl == 0);
+        CHECK(r.max_ttl == 86400);
+        CHECK(r.negative_ttl == 3600);
+
+        const auto builtin = horizon::config::load(horizon::config::default_text(), "default.toml");
+        const Config* d = loaded(builtin);
+        REQUIRE(d != nullptr);
+        CHECK_FALSE(d->resolver.enabled());
+        CHECK(d->resolver.allow_recursion == std::vector{cidr("127.0.0.0/8"), cidr("::1/128"),
+                                                         cidr("192.168.0.0/16"),
+                                                         cidr("127.10.0.0/16")});
+        CHECK(d->resolver.timeout == r.timeout);
+        CHECK(d->resolver.cache_size == r.cache_size);
+        CHECK(d->resolver.max_ttl == r.max_ttl);
+        CHECK(d->resolver.negative_ttl == r.negative_ttl);
+    }
+    SUBCASE("every key") {
+        const auto result = horizon::config::load(
+            minimal("", "") + "\n[resolver]\n"
+                              "upstreams = [\"127.0.0.1:5300\", \"::1\", \"[::1]:5301\", "
+                              "\"192.0.2.53\"]\n"
+                              "allow_recursion = [\"10.0.0.0/8\"]\n"
+                              "timeout = \"250ms\"\n"
+                              "cache_size = 0\n"
+                              "min_ttl = 5\n"
+                              "max_ttl = 5\n"
+                              "negative_ttl = 0\n"
+                              "[[resolver.forward]]\n"
+                              "zone = \"Cluster.Local.\"\n"
+                              "upstreams = [\"10.96.0.10\"]\n"
+                              "[[resolver.forward]]\n"
+                              "zone = \"_tcp.internal\"\n"
+                              "upstreams = [\"127.0.0.1:5353\", \"127.0.0.2:5353\"]\n",
+            "t.toml");
+        const Config* c = loaded(result);
+        REQUIRE(c != nullptr);
+        const auto& r = c->resolver;
+        CHECK(r.enabled());
+        CHECK(r.upstreams ==
+              std::vector{ep("127.0.0.1:5300"), ep("[::1]:53"), ep("[::1]:5301"), ep("192.0.2.53:53")});
+        CHECK(r.allow_recursion == std::vector{cidr("10.0.0.0/8")}); // no default added
+        CHECK(r.timeout == std::chrono::milliseconds(250));
+        CHECK(r.cache_size == 0);
+        CHECK(r.min_ttl == 5);
+        CHECK(r.max_ttl == 5);
+        CHECK(r.negative_ttl == 0);
+        REQUIRE(r.forward.size() == 2);
+        CHECK(r.forward[0].zone == "Cluster.Local");
+        CHECK(r.forward[0].upstreams == std::vector{ep("10.96.0.10:53")});
+        CHECK(r.forward[1].zone == "_tcp.internal");
+        CHECK(r.forward[1].upstreams.size() == 2);
+    }
+    SUBCASE("forward zones alone turn forwarding on; an empty allow_recursion allows no one") {
+        const auto result = horizon::config::load(
+            minimal("", "") + "\n[resolver]\nallow_recursion = []\n[[resolver.forward]]\n"
+                              "zone = \"internal\"\nupstreams = [\"127.0.0.1:5300\"]\n",
+            "t.toml");
+        const Config* c = loaded(result);
+        REQUIRE(c != nullptr);
+        CHECK(c->resolver.enabled());
+        CHECK(c->resolver.upstreams.empty());
+        CHECK(c->resolver.allow_recursion.empty());
+    }
+}
+
+TEST_CASE("system_upstreams: resolv.conf nameservers other than horizond itself") {
+    using horizon::config::system_upstreams;
+    using horizon::util::Endpoint;
+    const auto ep = [](const char* text) { return Endpoint::parse(text).value(); };
+    const std::string conf = "# generated\n"
+                             "search example.com\n"
+                             "nameserver 10.0.0.2\n"
+                             "nameserver\t127.0.0.1 # ourselves when we listen on :53\n"
+                             "nameserver ::1\n"
+                             "nameserver fe80::1%eth0\n"
+                             "; nameserver 10.9.9.9\n"
+                             "nameserver 10.0.0.2\n"
+                             "options ndots:5\n"
+                             "nameserver 192.168.1.1";
+    const std::vector<Endpoint> none;
+    CHECK(system_upstreams(conf, none, {}) ==
+          std::vector{ep("10.0.0.2:53"), ep("127.0.0.1:53"), ep("[::1]:53"), ep("192.168.1.1:53")});
+    // A listener on another port is not one of them.
+    CHECK(system_upstreams(conf, std::vector{ep("127.0.0.1:1053")}, {}).size() == 4);
+    CHECK(system_upstreams(conf, std::vector{ep("127.0.0.1:53")}, {}) ==
+          std::vector{ep("10.0.0.2:53"), ep("[::1]:53"), ep("192.168.1.1:53")});
+    // A wildcard covers loopback and the host's own addresses, of its family only.
+    CHECK(system_upstreams(conf, std::vector{ep("0.0.0.0:53")}, std::vector{ip("192.168.1.1")}) ==
+          std::vector{ep("10.0.0.2:53"), ep("[::1]:53")});
+    CHECK(system_upstreams(conf, std::vector{ep("[::]:53")}, {}) ==
+          std::vector{ep("10.0.0.2:53"), ep("127.0.0.1:53"), ep("192.168.1.1:53")});
+    CHECK(system_upstreams("", none, {}).empty());
+}
