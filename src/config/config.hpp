@@ -191,14 +191,14 @@ PublicAccessCidrsCheck check_public_access_cidrs(std::span<const std::string_vie
 /// "publicAccessCidrs can contain at most 40 CIDR blocks" (EKS's exact text is unknown).
 std::string too_many_public_access_cidrs_message();
 
-/// Whether any private or public address of the cluster is IPv6 (an IPv6 or dual-stack cluster).
-bool has_ipv6(const ClusterConfig& c);
-
 /// The nameservers of a resolv.conf text as port-53 upstreams (upstream "system"), without those
 /// that are horizond itself: a port-53 `listen` entry with that address, or a port-53 wildcard
 /// with a loopback address or one of `local` (the host's addresses). In file order, no repeats.
 std::vector<util::Endpoint> system_upstreams(std::string_view resolv_conf,
                                              std::span<const util::Endpoint> listen,
                                              std::span<const util::IpAddress> local);
+
+/// Whether any private or public address of the cluster is IPv6 (an IPv6 or dual-stack cluster).
+bool has_ipv6(const ClusterConfig& c);
 
 } // namespace horizon::config

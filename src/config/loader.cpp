@@ -930,8 +930,6 @@ void finish_cluster(Diagnostics& d, const toml::table& table, ClusterConfig& c) 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Top level
-// ---------------------------------------------------------------------------------------------
 // [resolver]
 
 constexpr std::string_view kSystem = "system"; // the nameservers of /etc/resolv.conf
@@ -1181,14 +1179,16 @@ constexpr auto kResolverKeys = std::to_array<KeySpec<ResolverRead>>({
      in_config<integer<&ResolverConfig::negative_ttl, 0, 2147483647, ResolverConfig>>},
 });
 
+// ---------------------------------------------------------------------------------------------
+// Top level
 
 /// The file being read: the config and, for cross-cluster messages, each cluster's table.
 struct Document {
     Config config;
     std::vector<const toml::table*> cluster_tables;
+    ResolverRead resolver;
 };
 
-    ResolverRead resolver;
 /// Where the built-in default (config/default.toml) listens; used when `listen` is absent, so that
 /// every [server] key, like every optional key, defaults to its documented value.
 std::vector<util::Endpoint> default_listen() {
@@ -1321,8 +1321,6 @@ void read_clusters(Diagnostics& d, std::string_view key, const toml::node& node,
     }
 }
 
-constexpr auto kTopLevelKeys = std::to_array<KeySpec<Document>>({
-    {"server", Presence::Optional, read_server},
 void read_resolver(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
     const auto* table = node.as_table();
     if (table == nullptr) {
@@ -1333,10 +1331,12 @@ void read_resolver(Diagnostics& d, std::string_view key, const toml::node& node,
     read_section<ResolverRead>(d, *table, "in [resolver]", kResolverKeys, out.resolver);
 }
 
+constexpr auto kTopLevelKeys = std::to_array<KeySpec<Document>>({
+    {"server", Presence::Optional, read_server},
     {"cluster", Presence::Optional, read_clusters}, // none: every query is REFUSED
+    {"resolver", Presence::Optional, read_resolver},
 });
 
-    {"resolver", Presence::Optional, read_resolver},
 /// No two API endpoint sockets on one address and port: not two clusters, not a DNS or admin
 /// listener.
 void check_api_addresses(Diagnostics& d, const Document& doc) {
@@ -1430,8 +1430,6 @@ void check_across_clusters(Diagnostics& d, const Document& doc) {
     }
 }
 
-} // namespace
-
 /// The [resolver] checks that need [server] and the clusters: no upstream is horizond itself,
 /// "system" expanded, forward zones unique, allow_recursion's default, min_ttl <= max_ttl.
 void finish_resolver(Diagnostics& d, Document& doc) {
@@ -1522,6 +1520,8 @@ void finish_resolver(Diagnostics& d, Document& doc) {
     doc.config.resolver = std::move(r.config);
 }
 
+} // namespace
+
 PublicAccessCidrsCheck check_public_access_cidrs(std::span<const std::string_view> blocks,
                                                  bool cluster_has_ipv6) {
     PublicAccessCidrsCheck out;
@@ -1553,8 +1553,6 @@ bool has_ipv6(const ClusterConfig& c) {
            std::any_of(c.public_ips.begin(), c.public_ips.end(), is_v6);
 }
 
-LoadResult load(std::string_view text, const std::string& path) {
-    Diagnostics d(path);
 std::vector<util::Endpoint> system_upstreams(std::string_view resolv_conf,
                                              std::span<const util::Endpoint> listen,
                                              std::span<const util::IpAddress> local) {
@@ -1595,6 +1593,8 @@ std::vector<util::Endpoint> system_upstreams(std::string_view resolv_conf,
     return out;
 }
 
+LoadResult load(std::string_view text, const std::string& path) {
+    Diagnostics d(path);
     toml::table root;
     try {
         root = toml::parse(text, std::string_view(path));
@@ -1611,9 +1611,9 @@ std::vector<util::Endpoint> system_upstreams(std::string_view resolv_conf,
         doc.config.server.listen = default_listen();
     }
     check_api_addresses(d, doc);
+    finish_resolver(d, doc);
     if (!d.empty()) {
         return d.take();
-    finish_resolver(d, doc);
     }
     return std::move(doc.config);
 }
