@@ -35,6 +35,9 @@ struct ServerConfig {
     /// As written: "" means the default (/var/lib/horizon as root, else $XDG_STATE_HOME/horizon
     /// or ~/.local/state/horizon), which the caller resolves.
     std::string state_dir;
+    /// Forwarders (e.g. CoreDNS) whose EDNS Client Subnet is used for view selection
+    /// (RFC 7871); ECS from anyone else is ignored, so a spoofed ECS never obtains private IPs.
+    std::vector<util::Cidr> trusted_ecs_sources;
 };
 
 enum class AccessMode : uint8_t { Public, PublicPrivate, Private };

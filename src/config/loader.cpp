@@ -602,6 +602,8 @@ constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
     {"admin_token", Presence::Optional, read_admin_token},
     {"admin_token_file", Presence::Optional, plain_string<&ServerConfig::admin_token_file>},
     {"state_dir", Presence::Optional, plain_string<&ServerConfig::state_dir>},
+    {"trusted_ecs_sources", Presence::Optional,
+     cidrs<&ServerConfig::trusted_ecs_sources, Empty::Allowed>},
 });
 
 // ---------------------------------------------------------------------------------------------

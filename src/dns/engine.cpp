@@ -26,6 +26,8 @@ struct Reply {
     uint16_t answer_owner = kHeaderSize;
     const RecordSet* authority = nullptr;
     uint16_t authority_owner = kHeaderSize;
+    bool ecs = false; ///< echo the client's ECS option with `ecs_scope` (RFC 7871 §7.2.1)
+    uint8_t ecs_scope = 0;
 };
 
 void write_set(Writer& w, const RecordSet* set, uint16_t owner, uint16_t& count) {
@@ -41,21 +43,31 @@ void write_set(Writer& w, const RecordSet* set, uint16_t owner, uint16_t& count)
 
 /// RFC 6891 §6.1.2/§6.1.3: our OPT, carrying the upper bits of an extended RCODE; DO copied per
 /// RFC 3225 §3; NSID per RFC 5001 §2.3 when asked for and we have an identity.
-void write_opt(Writer& w, const Snapshot& snap, const Query& q, Rcode rcode) {
+void write_opt(Writer& w, const Snapshot& snap, const Query& q, const Reply& r) {
     w.u8(0); // root owner
     w.u16(type::OPT);
     w.u16(snap.server.udp_payload);
-    w.u8(static_cast<uint8_t>(static_cast<uint16_t>(rcode) >> 4));
+    w.u8(static_cast<uint8_t>(static_cast<uint16_t>(r.rcode) >> 4));
     w.u8(0); // VERSION 0
     w.u16(q.edns.do_bit ? 0x8000 : 0);
     const std::string& id = snap.server.identity;
-    if (q.edns.nsid && !id.empty()) {
-        w.u16(static_cast<uint16_t>(4 + id.size()));
+    const bool nsid = q.edns.nsid && !id.empty();
+    const size_t ecs_bytes = (q.edns.ecs_source + 7U) / 8U;
+    size_t rdlen = nsid ? 4 + id.size() : 0;
+    rdlen += r.ecs ? 8 + ecs_bytes : 0;
+    w.u16(static_cast<uint16_t>(rdlen));
+    if (nsid) {
         w.u16(kOptionNsid);
         w.u16(static_cast<uint16_t>(id.size()));
         w.bytes(id);
-    } else {
-        w.u16(0);
+    }
+    if (r.ecs) { // FAMILY, SOURCE and ADDRESS as sent, our SCOPE
+        w.u16(kOptionEcs);
+        w.u16(static_cast<uint16_t>(4 + ecs_bytes));
+        w.u16(q.edns.ecs_addr.is_v4() ? 1 : 2);
+        w.u8(q.edns.ecs_source);
+        w.u8(r.ecs_scope);
+        w.bytes(std::span<const uint8_t>(q.edns.ecs_addr.bytes.data(), ecs_bytes));
     }
 }
 
@@ -81,7 +93,7 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
     write_set(w, r.answer, r.answer_owner, an);
     write_set(w, r.authority, r.authority_owner, ns);
     if (r.opt) {
-        write_opt(w, snap, q, r.rcode);
+        write_opt(w, snap, q, r);
     }
     truncated = w.overflow() || w.size() > limit;
     if (truncated) {
@@ -89,7 +101,7 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
         an = 0;
         ns = 0;
         if (r.opt) {
-            write_opt(w, snap, q, r.rcode);
+            write_opt(w, snap, q, r);
         }
         w.put_u16_at(2, flags | flag::TC);
     }
@@ -235,7 +247,15 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
             r.rcode = Rcode::NotImp;
         } else {
             o.cluster = c;
-            o.decision = c->decide(client.addr);
+            if (q.edns.ecs && snap.ecs_trusted(client.addr)) {
+                // RFC 7871 §7.1.1: a trusted forwarder speaks for its client's subnet.
+                unsigned scope = 0;
+                o.decision = c->decide_subnet(q.edns.ecs_addr, q.edns.ecs_source, scope);
+                r.ecs = true;
+                r.ecs_scope = static_cast<uint8_t>(scope);
+            } else {
+                o.decision = c->decide(client.addr); // any other ECS is ignored
+            }
             answer_endpoint(*c, q, o.decision, r);
         }
     }

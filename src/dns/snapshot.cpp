@@ -123,6 +123,14 @@ Decision Cluster::decide(const util::IpAddress& source) const {
     return {inside, set_for(inside), hit != nullptr ? &hit->prefix : nullptr};
 }
 
+Decision Cluster::decide_subnet(const util::IpAddress& addr, unsigned len,
+                               unsigned& scope) const {
+    bool straddles = false;
+    const VpcPrefix* hit = vpc.match_prefix(addr, len, scope, straddles);
+    const bool inside = !straddles && hit != nullptr && hit->inside;
+    return {inside, set_for(inside), straddles || hit == nullptr ? nullptr : &hit->prefix};
+}
+
 std::vector<std::string> Cluster::explain(const util::IpAddress& source,
                                           uint64_t generation) const {
     const Decision d = decide(source);
@@ -175,6 +183,9 @@ std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64
     snap->forwarding = cfg.resolver.enabled();
     for (const auto& p : cfg.resolver.allow_recursion) {
         snap->recursion.insert(p, true);
+    }
+    for (const auto& p : cfg.server.trusted_ecs_sources) {
+        snap->trusted_ecs.insert(p, true);
     }
     snap->clusters.reserve(cfg.clusters.size());
     for (const auto& cc : cfg.clusters) {

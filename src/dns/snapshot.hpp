@@ -57,6 +57,11 @@ struct Cluster {
 
     /// The view decision for a source address (IPv4-mapped IPv6 counts as IPv4).
     [[nodiscard]] Decision decide(const util::IpAddress& source) const;
+    /// The decision for a whole client subnet (trusted ECS, RFC 7871). `scope` is the prefix
+    /// length the answer is valid for (§7.2.1); a subnet that straddles a VPC boundary counts
+    /// as outside, with a full-length scope so that no cache reuses that answer for an inside one.
+    [[nodiscard]] Decision decide_subnet(const util::IpAddress& addr, unsigned len,
+                                         unsigned& scope) const;
     /// The decision table of EKS-FACTS §2: what a source inside/outside the VPC gets.
     [[nodiscard]] AnswerSet set_for(bool inside) const;
     /// Why `source` gets what it gets, in a few human lines (CHAOS TXT explain and the admin
@@ -73,6 +78,12 @@ struct Snapshot {
     RecordSet chaos_version;
     bool forwarding = false;          ///< [resolver] has upstreams: recursion is offered
     util::PrefixTrie<bool> recursion; ///< allow_recursion (true entries only)
+    util::PrefixTrie<bool> trusted_ecs; ///< trusted_ecs_sources
+
+    /// Whether `source` is a forwarder whose ECS option we believe.
+    [[nodiscard]] bool ecs_trusted(const util::IpAddress& source) const {
+        return !trusted_ecs.empty() && trusted_ecs.longest_match(source.unmapped()) != nullptr;
+    }
 
     /// Whether `source` may recurse through us (never when forwarding is off).
     [[nodiscard]] bool recursion_allowed(const util::IpAddress& source) const {

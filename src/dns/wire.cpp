@@ -43,6 +43,35 @@ bool skip_name(std::span<const uint8_t> p, size_t& pos, bool& is_root) {
     return false;
 }
 
+/// RFC 7871 §6: FAMILY, SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH, ADDRESS truncated to the
+/// source prefix. An unknown family, a prefix longer than the address, a wrong ADDRESS length or
+/// bits set past the prefix are malformed (RFC 7871 §7.1.2: FORMERR).
+bool parse_ecs(std::span<const uint8_t> o, Edns& e) {
+    if (o.size() < 4 || e.ecs) {
+        return false;
+    }
+    const uint16_t family = get16(o, 0);
+    const uint8_t source = o[2];
+    const unsigned bits = family == 1 ? 32 : family == 2 ? 128 : 0;
+    const size_t bytes = (source + 7U) / 8U;
+    if (bits == 0 || source > bits || o.size() - 4 != bytes) {
+        return false;
+    }
+    e.ecs_addr = util::IpAddress{};
+    e.ecs_addr.family = family == 1 ? util::Family::V4 : util::Family::V6;
+    for (size_t i = 0; i < bytes; ++i) {
+        e.ecs_addr.bytes[i] = o[4 + i];
+    }
+    for (unsigned i = source; i < bytes * 8; ++i) {
+        if (e.ecs_addr.bit(i)) {
+            return false;
+        }
+    }
+    e.ecs = true;
+    e.ecs_source = source;
+    return true;
+}
+
 /// Parses an OPT RR's fixed part and options (RFC 6891 §6.1.2, §6.1.3).
 bool parse_opt(std::span<const uint8_t> p, size_t at, uint16_t rdlen, Query& q) {
     q.edns.present = true;
@@ -62,6 +91,8 @@ bool parse_opt(std::span<const uint8_t> p, size_t at, uint16_t rdlen, Query& q) 
         }
         if (code == kOptionNsid) {
             q.edns.nsid = true; // RFC 5001 §2.3: the request carries an empty option
+        } else if (code == kOptionEcs && !parse_ecs(p.subspan(o + 4, len), q.edns)) {
+            return false;
         }
         o += 4U + len;          // RFC 6891 §6.1.2: unknown options are ignored
     }

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/address.hpp"
+
 namespace horizon::dns {
 
 namespace type {
@@ -58,6 +60,7 @@ constexpr uint16_t OpcodeMask = 0x7800;
 constexpr size_t kHeaderSize = 12;
 constexpr size_t kMaxNameLen = 255; // RFC 1035 §2.3.4
 constexpr uint16_t kOptionNsid = 3; // RFC 5001
+constexpr uint16_t kOptionEcs = 8;  // RFC 7871
 
 struct Edns {
     bool present = false;
@@ -65,6 +68,9 @@ struct Edns {
     uint8_t version = 0;
     bool do_bit = false; // RFC 3225
     bool nsid = false;   // RFC 5001: the client asked for our NSID
+    bool ecs = false;    // RFC 7871: an EDNS Client Subnet option was sent
+    uint8_t ecs_source = 0; ///< SOURCE PREFIX-LENGTH
+    util::IpAddress ecs_addr; ///< ADDRESS, zero-padded
 };
 
 /// What the hot path needs from a query. `lower` is the question name in wire format, lower-cased;

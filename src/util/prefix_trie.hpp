@@ -51,6 +51,40 @@ public:
         return best < 0 ? nullptr : &values_[best].value;
     }
 
+    /// The answer for a whole prefix `a`/`len` (an EDNS Client Subnet, RFC 7871): the value of
+    /// the longest prefix containing it, plus `scope`, the shortest prefix length over which that
+    /// answer cannot change (RFC 7871 §7.2.1). `straddles` is set when entries lie inside
+    /// `a`/`len`, so that its addresses do not all share one answer; then `scope` is the full
+    /// address length and the returned value is that of `a`/`len` itself.
+    [[nodiscard]] const V* match_prefix(const IpAddress& a, unsigned len, unsigned& scope,
+                                        bool& straddles) const {
+        int32_t n = roots_[index(a.family)];
+        int32_t best = nodes_[n].value;
+        straddles = false;
+        for (unsigned depth = 0;; ++depth) {
+            const Node& node = nodes_[n];
+            if (node.child[0] < 0 && node.child[1] < 0) {
+                scope = depth; // nothing below: one answer for the whole subtree
+                break;
+            }
+            if (depth == len) {
+                straddles = true; // entries below the client's prefix
+                scope = a.bits();
+                break;
+            }
+            const int32_t next = node.child[a.bit(depth) ? 1 : 0];
+            if (next < 0) {
+                scope = depth + 1; // the path leaves every entry here
+                break;
+            }
+            n = next;
+            if (nodes_[n].value >= 0) {
+                best = nodes_[n].value;
+            }
+        }
+        return best < 0 ? nullptr : &values_[best].value;
+    }
+
     [[nodiscard]] bool empty() const { return values_.empty(); }
 
 private:

@@ -24,7 +24,19 @@ struct QueryOptions {
     uint8_t version = 0;
     bool do_bit = false;
     bool nsid = false;
+    std::vector<uint8_t> options; ///< raw EDNS options appended after NSID
 };
+
+/// An EDNS Client Subnet option (RFC 7871 §6) for `addr`/`source`.
+inline std::vector<uint8_t> ecs_option(const std::string& addr, uint8_t source,
+                                       uint8_t scope = 0) {
+    const auto ip = *util::IpAddress::parse(addr);
+    const size_t n = (source + 7U) / 8U;
+    std::vector<uint8_t> o = {0, 8, 0, static_cast<uint8_t>(4 + n), 0,
+                              static_cast<uint8_t>(ip.is_v4() ? 1 : 2), source, scope};
+    o.insert(o.end(), ip.bytes.begin(), ip.bytes.begin() + static_cast<long>(n));
+    return o;
+}
 
 inline std::vector<uint8_t> make_query(const std::string& name, uint16_t qtype,
                                        const QueryOptions& o = {}) {
@@ -60,11 +72,12 @@ inline std::vector<uint8_t> make_query(const std::string& name, uint16_t qtype,
         q.push_back(0);
         q.push_back(o.version);
         u16(o.do_bit ? 0x8000 : 0);
-        u16(o.nsid ? 4 : 0);
+        u16(static_cast<uint16_t>((o.nsid ? 4 : 0) + o.options.size()));
         if (o.nsid) {
             u16(3);
             u16(0);
         }
+        q.insert(q.end(), o.options.begin(), o.options.end());
     }
     return q;
 }

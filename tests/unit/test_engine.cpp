@@ -392,3 +392,69 @@ TEST_CASE("engine: recursion is offered only to allow_recursion sources, and onl
     CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_NOERROR);
     CHECK((a.wire[3] & 0x80) == 0);
 }
+
+TEST_CASE("engine: EDNS Client Subnet from trusted forwarders only (RFC 7871)") {
+    auto loaded = config::load(std::string(config::default_text()), "default");
+    auto cfg = std::get<config::Config>(loaded);
+    cfg.server.trusted_ecs_sources = {*util::Cidr::parse("127.0.0.53/32")};
+    cfg.clusters.front().vpc_exclude_cidrs = {*util::Cidr::parse("192.168.99.0/24")};
+    const auto s = dns::build_snapshot(cfg, 1);
+    const std::string name = cfg.clusters.front().endpoint;
+    const std::set<std::string> priv = {"192.168.1.10", "192.168.2.10"};
+    const std::set<std::string> pub = {"203.0.113.10", "203.0.113.20"};
+
+    struct Case {
+        const char* source; // who sends the query
+        const char* subnet;
+        uint8_t len;
+        std::set<std::string> want;
+        int scope; // -1: no ECS option in the answer
+    };
+    for (const auto& c : {
+             // A trusted forwarder speaking for an in-VPC /24: private set, valid as far as the
+             // answer cannot change: 192.168.0.0/18, which stops short of the excluded /24.
+             Case{"127.0.0.53", "192.168.3.0", 24, priv, 18},
+             Case{"127.0.0.53", "192.168.130.0", 24, priv, 17},
+             // The same ECS from anyone else is ignored: the sender's own address decides.
+             Case{"127.0.0.1", "192.168.3.0", 24, pub, -1},
+             Case{"127.10.0.5", "198.51.100.0", 24, priv, -1},
+             // Trusted, outside: public set; scope is where the path leaves every VPC prefix.
+             Case{"127.0.0.53", "10.1.2.0", 24, pub, 2},
+             // A /8 that straddles 192.168.0.0/16 decides nothing: outside, full-length scope.
+             Case{"127.0.0.53", "192.0.0.0", 8, pub, 32},
+             // A /16 that contains an excluded /24 straddles too.
+             Case{"127.0.0.53", "192.168.0.0", 16, pub, 32},
+             // Inside the excluded /24: outside, valid for that /24.
+             Case{"127.0.0.53", "192.168.99.0", 24, pub, 24},
+         }) {
+        CAPTURE(c.source);
+        CAPTURE(c.subnet);
+        QueryOptions o;
+        o.edns = true;
+        o.options = ecs_option(c.subnet, c.len);
+        const auto a = ask(*s, make_query(name, LDNS_RR_TYPE_A, o), c.source);
+        const auto p = decode(a.wire);
+        CHECK(rdata_of(ldns_pkt_answer(p.get()), LDNS_RR_TYPE_A) == c.want);
+        const std::string wire(a.wire.begin(), a.wire.end());
+        const auto at = wire.find(std::string("\x00\x08", 2), 12 + name.size());
+        if (c.scope < 0) {
+            CHECK(at == std::string::npos);
+            continue;
+        }
+        REQUIRE(at != std::string::npos);
+        CHECK(static_cast<uint8_t>(wire[at + 6]) == c.len);   // SOURCE echoed
+        CHECK(static_cast<int>(static_cast<uint8_t>(wire[at + 7])) == c.scope); // our SCOPE
+    }
+
+    // Malformed ECS is FORMERR (RFC 7871 §7.1.2): bits past the prefix, wrong address length,
+    // unknown family.
+    for (const auto& bad : {std::vector<uint8_t>{0, 8, 0, 7, 0, 1, 23, 0, 192, 168, 3},
+                            std::vector<uint8_t>{0, 8, 0, 5, 0, 1, 24, 0, 192},
+                            std::vector<uint8_t>{0, 8, 0, 4, 0, 3, 0, 0}}) {
+        QueryOptions o;
+        o.edns = true;
+        o.options = bad;
+        const auto a = ask(*s, make_query(name, LDNS_RR_TYPE_A, o), "127.0.0.53");
+        CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_FORMERR);
+    }
+}
