@@ -76,6 +76,7 @@ options (anywhere on the line):
   --token TOKEN           bearer token for mutating requests on a non-loopback admin address
                           (default $HORIZON_TOKEN)
   --cli-connect-timeout S, --cli-read-timeout S   seconds, 0 = none (default 60 each)
+  --ca-bundle FILE, --no-verify-ssl   for an https:// endpoint
   --debug                 log each request and response on stderr
   --region R, --profile P, --no-cli-pager   accepted and ignored, so that AWS CLI lines paste
   --help, --version
@@ -235,6 +236,8 @@ std::string iso8601(double epoch) {
     return buf.data();
 }
 
+// NOLINTBEGIN(misc-no-recursion): responses nest at most kMaxNesting deep (checked on receipt).
+
 Json reshape(const Json& v, const Shape& shape);
 
 Json reshape_member(const Json& v, const Member& m) {
@@ -317,44 +320,47 @@ public:
     }
 
 private:
-    void format_list(const Json& item, const std::string* identifier) {
-        if (item.empty()) {
-            return;
-        }
-        if (std::any_of(item.begin(), item.end(), [](const Json& e) { return e.is_object(); })) {
-            std::set<std::string> keys;
-            for (const Json& e : item) {
-                if (e.is_object()) {
-                    for (const auto& [key, val] : e.items()) {
-                        if (is_scalar(val)) {
-                            keys.insert(key);
-                        }
-                    }
+    /// The scalar members of any structure in the list, sorted.
+    static std::vector<std::string> scalar_keys_of(const Json& list) {
+        std::set<std::string> keys;
+        for (const Json& e : list) {
+            if (!e.is_object()) {
+                continue;
+            }
+            for (const auto& [key, val] : e.items()) {
+                if (is_scalar(val)) {
+                    keys.insert(key);
                 }
             }
-            const std::vector<std::string> all(keys.begin(), keys.end());
+        }
+        return {keys.begin(), keys.end()};
+    }
+
+    void format_list(const Json& item, const std::string* identifier) {
+        const auto has = [&](bool (Json::*is)() const noexcept) {
+            return std::any_of(item.begin(), item.end(), [&](const Json& e) { return (e.*is)(); });
+        };
+        if (has(&Json::is_object)) {
+            const std::vector<std::string> all = scalar_keys_of(item);
             for (const Json& e : item) {
                 format(e, identifier, &all);
             }
-        } else if (std::any_of(item.begin(), item.end(),
-                               [](const Json& e) { return e.is_array(); })) {
-            std::vector<Json> scalars;
-            std::vector<const Json*> others;
-            for (const Json& e : item) {
-                if (is_scalar(e)) {
-                    scalars.push_back(e);
-                } else {
-                    others.push_back(&e);
-                }
+            return;
+        }
+        std::vector<Json> scalars;
+        std::vector<const Json*> others;
+        for (const Json& e : item) {
+            if (is_scalar(e)) {
+                scalars.push_back(e);
+            } else {
+                others.push_back(&e);
             }
-            if (!scalars.empty()) {
-                format_scalar_list(scalars, identifier);
-            }
-            for (const Json* e : others) {
-                format(*e, identifier);
-            }
-        } else {
-            format_scalar_list(std::vector<Json>(item.begin(), item.end()), identifier);
+        }
+        if (!scalars.empty()) {
+            format_scalar_list(scalars, identifier);
+        }
+        for (const Json* e : others) {
+            format(*e, identifier);
         }
     }
 
@@ -371,36 +377,41 @@ private:
         out += "\n";
     }
 
+    /// _partition_dict: the scalar values (of `scalar_keys`, or of the item's own scalar members,
+    /// sorted) and the other members, sorted.
+    static void partition(const Json& item, const std::vector<std::string>* scalar_keys,
+                          std::vector<std::string>& scalars,
+                          std::vector<std::pair<std::string, const Json*>>& others) {
+        if (scalar_keys != nullptr) {
+            for (const std::string& key : *scalar_keys) {
+                scalars.push_back(item.contains(key) ? python_str(item.at(key)) : "");
+            }
+        }
+        for (const std::string& key : sorted_keys(item)) {
+            const Json& val = item.at(key);
+            const bool listed =
+                scalar_keys != nullptr &&
+                std::find(scalar_keys->begin(), scalar_keys->end(), key) != scalar_keys->end();
+            if (scalar_keys == nullptr && is_scalar(val)) {
+                scalars.push_back(python_str(val));
+            } else if (!listed) {
+                others.emplace_back(key, &val);
+            }
+        }
+    }
+
     void format_dict(const Json& item, const std::string* identifier,
                      const std::vector<std::string>* scalar_keys) {
         std::vector<std::string> scalars;
         std::vector<std::pair<std::string, const Json*>> others;
-        if (scalar_keys == nullptr) {
-            for (const std::string& key : sorted_keys(item)) {
-                const Json& val = item.at(key);
-                if (is_scalar(val)) {
-                    scalars.push_back(python_str(val));
-                } else {
-                    others.emplace_back(key, &val);
-                }
-            }
-        } else {
-            for (const std::string& key : *scalar_keys) {
-                scalars.push_back(item.contains(key) ? python_str(item.at(key)) : "");
-            }
-            for (const std::string& key : sorted_keys(item)) {
-                if (std::find(scalar_keys->begin(), scalar_keys->end(), key) ==
-                    scalar_keys->end()) {
-                    others.emplace_back(key, &item.at(key));
-                }
-            }
-        }
+        partition(item, scalar_keys, scalars, others);
         if (!scalars.empty()) {
             if (identifier != nullptr) {
                 scalars.insert(scalars.begin(), upper(*identifier));
             }
             for (size_t i = 0; i < scalars.size(); ++i) {
-                out += (i == 0 ? "" : "\t") + scalars[i];
+                out += i == 0 ? "" : "\t";
+                out += scalars[i];
             }
             out += "\n";
         }
@@ -494,7 +505,7 @@ public:
             while (off_by != 0) {
                 const long n = static_cast<long>(scaled.size());
                 for (long k = 0; k < n; ++k) {
-                    const size_t i = static_cast<size_t>(off_by < 0 ? n - 1 - k : k);
+                    const auto i = static_cast<size_t>(off_by < 0 ? n - 1 - k : k);
                     if (off_by > 0) {
                         --scaled[i];
                         --off_by;
@@ -684,6 +695,7 @@ private:
         } else if (!headers.empty()) {
             table_.add_header(headers);
             std::vector<std::string> row;
+            row.reserve(headers.size());
             for (const std::string& h : headers) {
                 row.push_back(python_str(current.at(h)));
             }
@@ -712,6 +724,7 @@ private:
             }
             first = false;
             std::vector<std::string> row;
+            row.reserve(headers.size());
             for (const std::string& h : headers) {
                 row.push_back(e.is_object() && e.contains(h) ? python_str(e.at(h)) : "");
             }
@@ -724,6 +737,8 @@ private:
         }
     }
 };
+
+// NOLINTEND(misc-no-recursion)
 
 long terminal_width() {
     winsize ws{};
@@ -751,19 +766,20 @@ std::string render(const Json& response, std::string_view output, const std::str
 }
 
 // ------------------------------------------------------------------------------------------------
-// The command line
+// The command line, parsed as the AWS CLI's argparse does: options anywhere, `--opt value` or
+// `--opt=value`, a value never starting with "--".
 
 struct Failure {
     int code;
     std::string message; ///< printed on stderr after a blank line, as the AWS CLI does
 };
 
+constexpr std::string_view kUsageHead = "usage: horizonctl [options] <command> [parameters]\n"
+                                        "To see help text, you can run:\n\n"
+                                        "  horizonctl --help\n\n";
+
 Failure usage_error(const std::string& message) {
-    return {kExitUsage, "usage: horizonctl [options] <command> [parameters]\n"
-                        "To see help text, you can run:\n\n"
-                        "  horizonctl --help\n\n"
-                        "horizonctl: error: " +
-                            message};
+    return {kExitUsage, std::string(kUsageHead) + "horizonctl: error: " + message};
 }
 
 struct CommandSpec {
@@ -771,6 +787,11 @@ struct CommandSpec {
     std::string_view operation;
     std::vector<std::string_view> required;
     std::vector<std::string_view> optional;
+
+    [[nodiscard]] bool takes(std::string_view option) const {
+        return std::find(required.begin(), required.end(), option) != required.end() ||
+               std::find(optional.begin(), optional.end(), option) != optional.end();
+    }
 };
 
 const std::vector<CommandSpec>& commands() {
@@ -789,16 +810,26 @@ const std::vector<CommandSpec>& commands() {
     return specs;
 }
 
-/// Whether some command takes `--name VALUE`.
-bool command_option(std::string_view name) {
+const CommandSpec* find_command(std::string_view name) {
     for (const CommandSpec& c : commands()) {
-        for (const auto& list : {c.required, c.optional}) {
-            if (std::find(list.begin(), list.end(), name) != list.end()) {
-                return true;
-            }
+        if (c.name == name) {
+            return &c;
         }
     }
-    return false;
+    return nullptr;
+}
+
+constexpr std::array<std::string_view, 8> kGlobalOptions{
+    "--endpoint-url",     "--output", "--token",   "--cli-connect-timeout",
+    "--cli-read-timeout", "--region", "--profile", "--ca-bundle"};
+constexpr std::array<std::string_view, 6> kFlags{
+    "--debug", "--no-cli-pager", "--no-verify-ssl", "--help", "-h", "--version"};
+
+/// Whether `name` takes a value: a global option or an option of some command.
+bool takes_value(std::string_view name) {
+    return std::find(kGlobalOptions.begin(), kGlobalOptions.end(), name) != kGlobalOptions.end() ||
+           std::any_of(commands().begin(), commands().end(),
+                       [&](const CommandSpec& c) { return c.takes(name); });
 }
 
 struct Args {
@@ -807,11 +838,12 @@ struct Args {
     std::string token;
     double connect_timeout = 60;
     double read_timeout = 60;
+    std::string ca_bundle; ///< for an https endpoint; "" = the system's
+    bool verify_ssl = true;
     bool debug = false;
     bool help = false;
     bool version = false;
     const CommandSpec* command = nullptr;
-    std::string waiter; ///< for `wait`
     std::map<std::string, std::string, std::less<>> params;
 };
 
@@ -838,146 +870,158 @@ std::optional<double> parse_duration(std::string_view text) {
     for (const Unit u : {Unit{"ms", 0.001}, Unit{"s", 1}, Unit{"m", 60}, Unit{"h", 3600}}) {
         if (text.size() > u.suffix.size() && text.ends_with(u.suffix)) {
             const auto v = parse_seconds(text.substr(0, text.size() - u.suffix.size()));
-            if (v && (u.suffix != "s" || !text.ends_with("ms"))) {
-                return *v * u.seconds;
-            }
+            return v ? std::optional<double>(*v * u.seconds) : std::nullopt;
         }
     }
     return parse_seconds(text);
 }
 
-std::optional<Failure> parse_args(int argc, char** argv, Args& a) {
-    const std::vector<std::string> argl(argv + 1, argv + argc);
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const std::string& i : items) {
+        if (!out.empty()) {
+            out += ", ";
+        }
+        out += i;
+    }
+    return out;
+}
+
+/// The words of the command line, split into flags, options with values, positionals and what
+/// is not known at all.
+struct Words {
     std::vector<std::string> positional;
     std::vector<std::pair<std::string, std::string>> options;
     std::vector<std::string> unknown;
-    static const std::set<std::string, std::less<>> kGlobalsWithValue{
-        "--endpoint-url",     "--output", "--token",  "--cli-connect-timeout",
-        "--cli-read-timeout", "--region", "--profile"};
-    static const std::set<std::string, std::less<>> kFlags{"--debug", "--no-cli-pager", "--help",
-                                                           "-h", "--version"};
+};
+
+std::optional<Failure> split_words(const std::vector<std::string>& argl, Args& a, Words& w) {
     for (size_t i = 0; i < argl.size(); ++i) {
         const std::string& arg = argl[i];
         if (!arg.starts_with("-") || arg == "-") {
-            positional.push_back(arg);
+            w.positional.push_back(arg);
             continue;
         }
-        if (kFlags.contains(arg)) {
+        if (std::find(kFlags.begin(), kFlags.end(), arg) != kFlags.end()) {
             a.debug |= arg == "--debug";
+            a.verify_ssl &= arg != "--no-verify-ssl";
             a.help |= arg == "--help" || arg == "-h";
             a.version |= arg == "--version";
             continue;
         }
-        std::string name = arg;
-        std::optional<std::string> value;
-        if (const size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string::npos) {
-            name = arg.substr(0, eq);
-            value = arg.substr(eq + 1);
-        }
-        if (!kGlobalsWithValue.contains(name) && !command_option(name)) {
-            unknown.push_back(arg); // as argparse: its value, if any, stays a stray word
+        const size_t eq = arg.starts_with("--") ? arg.find('=') : std::string::npos;
+        const std::string name = arg.substr(0, eq);
+        if (!takes_value(name)) {
+            w.unknown.push_back(arg); // as argparse: its value, if any, stays a stray word
             continue;
         }
-        if (!value) {
-            // argparse: an option's value may not look like another option.
-            if (i + 1 >= argl.size() || argl[i + 1].starts_with("--")) {
-                return usage_error("argument " + name + ": expected one argument");
-            }
-            value = argl[++i];
+        if (eq != std::string::npos) {
+            w.options.emplace_back(name, arg.substr(eq + 1));
+        } else if (i + 1 < argl.size() && !argl[i + 1].starts_with("--")) {
+            w.options.emplace_back(name, argl[++i]);
+        } else {
+            return usage_error("argument " + name + ": expected one argument");
         }
-        options.emplace_back(name, *value);
     }
-    if (a.help || a.version) {
-        return std::nullopt;
-    }
-    if (!positional.empty() && positional[0] == "help") {
-        a.help = true;
-        return std::nullopt;
-    }
-    if (positional.empty()) {
+    return std::nullopt;
+}
+
+/// The command (and for `wait`, the waiter) from the positional words; the rest are unknown.
+std::optional<Failure> pick_command(Args& a, Words& w) {
+    if (w.positional.empty()) {
         return usage_error("the following arguments are required: command");
     }
-    for (const CommandSpec& c : commands()) {
-        if (c.name == positional[0]) {
-            a.command = &c;
-        }
-    }
+    a.command = find_command(w.positional[0]);
     if (a.command == nullptr) {
-        std::string valid;
+        std::vector<std::string> valid;
         for (const CommandSpec& c : commands()) {
-            valid += std::string(valid.empty() ? "" : ", ") + std::string(c.name);
+            valid.emplace_back(c.name);
         }
-        return usage_error("argument command: Invalid choice '" + positional[0] +
-                           "', valid choices are: " + valid);
+        return usage_error("argument command: Invalid choice '" + w.positional[0] +
+                           "', valid choices are: " + joined(valid));
     }
     size_t used = 1;
     if (a.command->name == "wait") {
-        if (positional.size() < 2) {
+        if (w.positional.size() < 2) {
             return usage_error("the following arguments are required: waiter (update-successful)");
         }
-        if (positional[1] != "update-successful") {
-            return usage_error("argument waiter: Invalid choice '" + positional[1] +
+        if (w.positional[1] != "update-successful") {
+            return usage_error("argument waiter: Invalid choice '" + w.positional[1] +
                                "', valid choices are: update-successful");
         }
-        a.waiter = positional[1];
         used = 2;
     }
-    if (positional.size() > used && positional[used] == "help") {
-        a.help = true;
+    if (w.positional.size() > used && w.positional[used] == "help") {
+        a.help = true; // `horizonctl describe-cluster help`, as `aws eks describe-cluster help`
+    }
+    w.unknown.insert(w.unknown.end(), w.positional.begin() + static_cast<ptrdiff_t>(used),
+                     w.positional.end());
+    return std::nullopt;
+}
+
+std::optional<Failure> apply_option(Args& a, Words& w, const std::string& name,
+                                    const std::string& value) {
+    if (name == "--endpoint-url") {
+        a.endpoint_url = value;
+    } else if (name == "--output") {
+        if (value != "json" && value != "text" && value != "table") {
+            return usage_error("argument --output: Invalid choice, valid choices are: json, text, "
+                               "table");
+        }
+        a.output = value;
+    } else if (name == "--token") {
+        a.token = value;
+    } else if (name == "--ca-bundle") {
+        a.ca_bundle = value;
+    } else if (name == "--cli-connect-timeout" || name == "--cli-read-timeout") {
+        const auto secs = parse_seconds(value);
+        if (!secs) {
+            return usage_error("argument " + name + ": invalid number of seconds: '" + value + "'");
+        }
+        (name == "--cli-connect-timeout" ? a.connect_timeout : a.read_timeout) = *secs;
+    } else if (name == "--region" || name == "--profile") {
+        // accepted so that command lines written for the AWS CLI work; horizond has no regions
+    } else if (a.command->takes(name)) {
+        a.params[name] = value;
+    } else {
+        w.unknown.push_back(name); // another command's option
+        w.unknown.push_back(value);
+    }
+    return std::nullopt;
+}
+
+std::optional<Failure> parse_args(int argc, char** argv, Args& a) {
+    Words w;
+    if (auto f = split_words(std::vector<std::string>(argv + 1, argv + argc), a, w)) {
+        return f;
+    }
+    if (a.help || a.version || (!w.positional.empty() && w.positional[0] == "help")) {
+        a.help |= !a.version;
         return std::nullopt;
     }
-    for (size_t i = used; i < positional.size(); ++i) {
-        unknown.push_back(positional[i]);
+    if (auto f = pick_command(a, w)) {
+        return f;
     }
-    for (auto& [name, value] : options) {
-        if (name == "--endpoint-url") {
-            a.endpoint_url = value;
-        } else if (name == "--output") {
-            a.output = value;
-        } else if (name == "--token") {
-            a.token = value;
-        } else if (name == "--cli-connect-timeout" || name == "--cli-read-timeout") {
-            const auto secs = parse_seconds(value);
-            if (!secs) {
-                return usage_error("argument " + name + ": invalid number of seconds: '" + value +
-                                   "'");
-            }
-            (name == "--cli-connect-timeout" ? a.connect_timeout : a.read_timeout) = *secs;
-        } else if (name == "--region" || name == "--profile") {
-            // accepted so that lines written for the AWS CLI work; horizond has one region
-        } else if (std::find(a.command->required.begin(), a.command->required.end(), name) !=
-                       a.command->required.end() ||
-                   std::find(a.command->optional.begin(), a.command->optional.end(), name) !=
-                       a.command->optional.end()) {
-            a.params[name] = value;
-        } else {
-            unknown.push_back(name); // another command's option
-            unknown.push_back(value);
+    if (a.help) {
+        return std::nullopt;
+    }
+    for (const auto& [name, value] : w.options) {
+        if (auto f = apply_option(a, w, name, value)) {
+            return f;
         }
     }
-    if (a.output != "json" && a.output != "text" && a.output != "table") {
-        return usage_error("argument --output: Invalid choice, valid choices are: json, text, "
-                           "table");
-    }
-    std::string missing;
+    std::vector<std::string> missing;
     for (const std::string_view r : a.command->required) {
         if (!a.params.contains(r)) {
-            missing += std::string(missing.empty() ? "" : ", ") + std::string(r);
+            missing.emplace_back(r);
         }
     }
     if (!missing.empty()) {
-        return usage_error("the following arguments are required: " + missing);
+        return usage_error("the following arguments are required: " + joined(missing));
     }
-    if (!unknown.empty()) {
-        std::string list;
-        for (const std::string& u : unknown) {
-            list += (list.empty() ? "" : ", ") + u;
-        }
-        return Failure{kExitUsage, "usage: horizonctl [options] <command> [parameters]\n"
-                                   "To see help text, you can run:\n\n"
-                                   "  horizonctl --help\n\n"
-                                   "Unknown options: " +
-                                       list};
+    if (!w.unknown.empty()) {
+        return Failure{kExitUsage,
+                       std::string(kUsageHead) + "Unknown options: " + joined(w.unknown)};
     }
     return std::nullopt;
 }
@@ -1038,6 +1082,7 @@ std::string encode(std::string_view s) {
     return out;
 }
 
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann's moves do not throw
 struct Reply {
     Json body;         ///< the parsed body on success
     std::string error; ///< the error type, "" on success
@@ -1059,6 +1104,12 @@ public:
         client_.set_read_timeout(to_duration(args.read_timeout));
         client_.set_write_timeout(to_duration(args.read_timeout));
         client_.set_keep_alive(true);
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+        client_.enable_server_certificate_verification(args.verify_ssl);
+        if (!args.ca_bundle.empty()) {
+            client_.set_ca_cert_path(args.ca_bundle);
+        }
+#endif
     }
 
     /// One request; a transport problem is a Failure (exit 255), an HTTP error a Reply with
@@ -1076,90 +1127,106 @@ public:
             headers.emplace("Authorization", "Bearer " + args_.token);
         }
         if (args_.debug) {
-            std::cerr << "horizonctl: " << method << " " << url
-                      << (body.empty() ? "" : "\nhorizonctl: request body: " + body) << "\n";
+            std::cerr << "horizonctl: " << method << " " << url << "\n";
+            if (!body.empty()) {
+                std::cerr << "horizonctl: request body: " << body << "\n";
+            }
         }
         const httplib::Result res =
             method == "POST" ? client_.Post(url_.base + path, headers, body, "application/json")
                              : client_.Get(url_.base + path, headers);
         if (!res) {
-            const httplib::Error err = res.error();
-            if (err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout) {
-                return Failure{kExitOther,
-                               "Could not connect to the endpoint URL: \"" + url + "\"\n" +
-                                   "Is horizond running, with its admin API listening there? "
-                                   "Check [server] admin_listen in horizond's configuration "
-                                   "(default \"127.0.0.1:8053\"), or give the address with "
-                                   "--endpoint-url."};
-            }
-            if (err == httplib::Error::Read) {
-                return Failure{kExitOther,
-                               "Read timeout on endpoint URL, or the connection was closed before "
-                               "a complete response: \"" +
-                                   url + "\""};
-            }
-            return Failure{kExitOther, "Request to the endpoint URL \"" + url +
-                                           "\" failed: " + httplib::to_string(err)};
+            return transport_failure(res.error(), url);
         }
         if (args_.debug) {
-            std::cerr << "horizonctl: -> " << res->status << "\n";
+            std::cerr << "horizonctl: -> HTTP " << res->status << "\n";
             for (const auto& [k, v] : res->headers) {
                 std::cerr << "horizonctl:    " << k << ": " << v << "\n";
             }
             std::cerr << "horizonctl: response body: " << res->body << "\n";
         }
-        Json parsed = Json::object();
-        bool json_ok = true;
-        if (!res->body.empty()) {
-            parsed = Json::parse(res->body, nullptr, false);
-            json_ok = !parsed.is_discarded();
-        }
-        if (res->status >= 200 && res->status < 300) {
-            if (!json_ok || !parsed.is_object()) {
-                return Failure{kExitOther, "Unable to parse the response of \"" + url +
-                                               "\" (HTTP " + std::to_string(res->status) +
-                                               ") as a JSON object: " + res->body.substr(0, 200)};
-            }
-            return Reply{std::move(parsed), "", ""};
-        }
-        // botocore's REST-JSON error parsing: the x-amzn-ErrorType header (up to ':') wins over
-        // the body's __type (after '#'); the message is the body's message.
-        Reply r;
-        std::string type = res->get_header_value("x-amzn-ErrorType");
-        type = type.substr(0, type.find(':'));
-        if (json_ok && parsed.is_object()) {
-            for (const char* key : {"message", "Message"}) {
-                if (parsed.contains(key) && parsed[key].is_string()) {
-                    r.message = parsed[key].get<std::string>();
-                    break;
-                }
-            }
-            if (type.empty()) {
-                for (const char* key : {"__type", "code", "Code"}) {
-                    if (parsed.contains(key) && parsed[key].is_string()) {
-                        type = parsed[key].get<std::string>();
-                        type = type.substr(type.rfind('#') + 1);
-                        break;
-                    }
-                }
-            }
-        } else {
-            r.message = res->body.substr(0, 200);
-            while (!r.message.empty() && (r.message.back() == '\n' || r.message.back() == '\r')) {
-                r.message.pop_back();
-            }
-        }
-        r.error = type.empty() ? std::to_string(res->status) : type;
-        if (r.message.empty()) {
-            r.message = "Unknown";
-        }
-        return r;
+        return reply_of(*res, url);
     }
 
 private:
     Url url_;
     const Args& args_;
     httplib::Client client_;
+
+    static Failure transport_failure(httplib::Error err, const std::string& url) {
+        if (err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout) {
+            return {kExitOther, "Could not connect to the endpoint URL: \"" + url +
+                                    "\"\nIs horizond running, with its admin API listening "
+                                    "there? Check [server] admin_listen in horizond's "
+                                    "configuration (default \"127.0.0.1:8053\"), or give the "
+                                    "address with --endpoint-url."};
+        }
+        if (err == httplib::Error::SSLConnection || err == httplib::Error::SSLLoadingCerts ||
+            err == httplib::Error::SSLServerVerification) {
+            // The AWS CLI's words; --no-verify-ssl and --ca-bundle as in the AWS CLI.
+            return {kExitOther, "SSL validation failed for " + url + " (" +
+                                    httplib::to_string(err) +
+                                    "; an http:// endpoint given as https://? a self-signed "
+                                    "certificate: --ca-bundle FILE or --no-verify-ssl)"};
+        }
+        if (err == httplib::Error::Read) {
+            return {kExitOther, "Read timeout on endpoint URL, or the connection was closed "
+                                "before a complete response: \"" +
+                                    url + "\""};
+        }
+        return {kExitOther,
+                "Request to the endpoint URL \"" + url + "\" failed: " + httplib::to_string(err)};
+    }
+
+    static std::variant<Reply, Failure> reply_of(const httplib::Response& res,
+                                                 const std::string& url) {
+        Json parsed = res.body.empty() ? Json::object() : Json::parse(res.body, nullptr, false);
+        const bool json_ok =
+            !parsed.is_discarded() && parsed.is_object() &&
+            horizon::control::nesting_depth(parsed) <= horizon::control::kMaxNesting;
+        if (res.status >= 200 && res.status < 300) {
+            if (!json_ok) {
+                return Failure{kExitOther, "Unable to parse the response of \"" + url +
+                                               "\" (HTTP " + std::to_string(res.status) +
+                                               ") as a JSON object: " + res.body.substr(0, 200)};
+            }
+            return Reply{std::move(parsed), "", ""};
+        }
+        return error_reply(res, json_ok ? parsed : Json::object());
+    }
+
+    /// botocore's REST-JSON error parsing: the x-amzn-ErrorType header (up to ':') wins over the
+    /// body's __type (after '#'); the message is the body's message, else the raw body.
+    static Reply error_reply(const httplib::Response& res, const Json& parsed) {
+        const auto string_member = [&](std::initializer_list<const char*> keys) {
+            for (const char* key : keys) {
+                const auto it = parsed.find(key);
+                if (it != parsed.end() && it->is_string()) {
+                    return it->get<std::string>();
+                }
+            }
+            return std::string();
+        };
+        Reply r;
+        std::string type = res.get_header_value("x-amzn-ErrorType");
+        type = type.substr(0, type.find(':'));
+        if (type.empty()) {
+            type = string_member({"__type", "code", "Code"});
+            type = type.substr(type.rfind('#') + 1);
+        }
+        r.error = type.empty() ? std::to_string(res.status) : type;
+        r.message = string_member({"message", "Message"});
+        if (r.message.empty() && parsed.empty()) {
+            r.message = res.body.substr(0, 200);
+            while (!r.message.empty() && (r.message.back() == '\n' || r.message.back() == '\r')) {
+                r.message.pop_back();
+            }
+        }
+        if (r.message.empty()) {
+            r.message = "Unknown";
+        }
+        return r;
+    }
 };
 
 Failure service_error(const Reply& r, std::string_view operation) {
@@ -1167,38 +1234,56 @@ Failure service_error(const Reply& r, std::string_view operation) {
                               std::string(operation) + " operation: " + r.message};
 }
 
+/// A random UUID (RFC 4122 §4.4), as the AWS CLI sends for clientRequestToken.
 std::string uuid4() {
     std::random_device rd;
-    std::array<uint8_t, 16> b{};
-    for (size_t i = 0; i < b.size(); i += 4) {
-        const uint32_t v = rd();
-        for (size_t k = 0; k < 4; ++k) {
-            b[i + k] = static_cast<uint8_t>(v >> (8 * k));
-        }
+    std::string hex;
+    while (hex.size() < 32) {
+        std::array<char, 9> buf{};
+        std::snprintf(buf.data(), buf.size(), "%08x", static_cast<unsigned>(rd()));
+        hex += buf.data();
     }
-    b[6] = static_cast<uint8_t>((b[6] & 0x0FU) | 0x40U); // version 4 (RFC 4122 §4.4)
-    b[8] = static_cast<uint8_t>((b[8] & 0x3FU) | 0x80U); // variant 10
-    std::string out;
-    for (size_t i = 0; i < b.size(); ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out += '-';
-        }
-        std::array<char, 3> hex{};
-        std::snprintf(hex.data(), hex.size(), "%02x", b[i]);
-        out += hex.data();
-    }
-    return out;
+    hex[12] = '4';                                // version 4
+    constexpr std::string_view kVariant = "89ab"; // variant 10
+    hex[16] = kVariant.at(rd() % kVariant.size());
+    return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+           hex.substr(16, 4) + "-" + hex.substr(20, 12);
 }
 
 // ------------------------------------------------------------------------------------------------
 // The commands
 
+constexpr std::string_view kWaiterFailed = "Waiter UpdateSuccessful failed: ";
+
+/// botocore's message for a failure acceptor, then (our addition) the update's errors.
+Failure terminal_failure(const std::string& status, const Json& update) {
+    std::string msg = std::string(kWaiterFailed) +
+                      "Waiter encountered a terminal failure state: For expression "
+                      "\"update.status\" we matched expected path: \"" +
+                      status + "\"";
+    const auto errors = update.find("errors");
+    if (errors != update.end() && errors->is_array()) {
+        for (const Json& e : *errors) {
+            if (e.is_object()) {
+                msg += "\n  " + python_str(e.value("errorCode", Json("?"))) + ": " +
+                       python_str(e.value("errorMessage", Json("")));
+            }
+        }
+    }
+    return {kExitOther, msg};
+}
+
+std::optional<double> duration_param(const Args& a, const std::string& name,
+                                     std::string_view fallback) {
+    const auto it = a.params.find(name);
+    return parse_duration(it == a.params.end() ? fallback : std::string_view(it->second));
+}
+
 /// `wait update-successful`: botocore's waiter with the acceptors update.status == Successful
 /// (success), Failed or Cancelled (failure), polled every `--delay` until `--timeout`.
 std::optional<Failure> wait_update(Api& api, const Args& a, const std::string& path) {
-    const auto timeout =
-        parse_duration(a.params.contains("--timeout") ? a.params.at("--timeout") : "30m");
-    const auto delay = parse_duration(a.params.contains("--delay") ? a.params.at("--delay") : "1s");
+    const auto timeout = duration_param(a, "--timeout", "30m");
+    const auto delay = duration_param(a, "--delay", "1s");
     if (!timeout) {
         return usage_error("argument --timeout: invalid duration '" + a.params.at("--timeout") +
                            "' (e.g. 90s, 30m, 1h)");
@@ -1207,9 +1292,10 @@ std::optional<Failure> wait_update(Api& api, const Args& a, const std::string& p
         return usage_error("argument --delay: invalid duration '" + a.params.at("--delay") +
                            "' (e.g. 1s, 500ms)");
     }
-    const std::string_view prefix = "Waiter UpdateSuccessful failed: ";
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::microseconds(static_cast<int64_t>(*timeout * 1e6));
+    const auto to_micros = [](double secs) {
+        return std::chrono::microseconds(static_cast<int64_t>(secs * 1e6));
+    };
+    const auto deadline = std::chrono::steady_clock::now() + to_micros(*timeout);
     while (true) {
         auto result = api.call("GET", path);
         if (auto* f = std::get_if<Failure>(&result)) {
@@ -1217,36 +1303,20 @@ std::optional<Failure> wait_update(Api& api, const Args& a, const std::string& p
         }
         const Reply& r = std::get<Reply>(result);
         if (!r.error.empty()) {
-            return Failure{kExitOther, std::string(prefix) + "An error occurred (" + r.error +
-                                           "): " + r.message};
+            return Failure{kExitOther, std::string(kWaiterFailed) + "An error occurred (" +
+                                           r.error + "): " + r.message};
         }
-        const Json& update = r.body.contains("update") ? r.body["update"] : Json();
-        const std::string status =
-            update.is_object() && update.contains("status") && update["status"].is_string()
-                ? update["status"].get<std::string>()
-                : "";
+        const Json update = r.body.value("update", Json::object());
+        const Json status = update.is_object() ? update.value("status", Json("")) : Json("");
         if (status == "Successful") {
             return std::nullopt;
         }
         if (status == "Failed" || status == "Cancelled") {
-            std::string msg = std::string(prefix) +
-                              "Waiter encountered a terminal failure state: For expression "
-                              "\"update.status\" we matched expected path: \"" +
-                              status + "\"";
-            if (update.contains("errors") && update["errors"].is_array()) {
-                for (const Json& e : update["errors"]) {
-                    if (e.is_object()) {
-                        msg += "\n  " + python_str(e.value("errorCode", Json("?"))) + ": " +
-                               python_str(e.value("errorMessage", Json("")));
-                    }
-                }
-            }
-            return Failure{kExitOther, msg};
+            return terminal_failure(status.get<std::string>(), update);
         }
-        const auto next = std::chrono::steady_clock::now() +
-                          std::chrono::microseconds(static_cast<int64_t>(*delay * 1e6));
+        const auto next = std::chrono::steady_clock::now() + to_micros(*delay);
         if (next > deadline) {
-            return Failure{kExitOther, std::string(prefix) + "Max attempts exceeded"};
+            return Failure{kExitOther, std::string(kWaiterFailed) + "Max attempts exceeded"};
         }
         std::this_thread::sleep_until(next);
     }

@@ -113,6 +113,8 @@ std::string error_location(std::string_view value, size_t index) {
     return out;
 }
 
+// NOLINTBEGIN(misc-no-recursion): the grammar nests; depth_ bounds it by kMaxNesting.
+
 /// A recursive-descent port of awscli's ShorthandParser. Each step returns false after recording
 /// the error; the csv-list rule backtracks over a syntax error exactly as the Python does.
 class ShorthandParser {
@@ -134,7 +136,18 @@ public:
 private:
     std::string_view in_;
     size_t i_ = 0;
+    size_t depth_ = 0; ///< lists and maps open at i_
     std::string error_;
+
+    /// Entering a list or map; false (with the error) beyond kMaxNesting.
+    bool enter() {
+        if (++depth_ <= kMaxNesting) {
+            return true;
+        }
+        error_ = "Nested more than " + std::to_string(kMaxNesting) + " levels deep for input:\n" +
+                 error_location(in_, i_);
+        return false;
+    }
 
     [[nodiscard]] bool at_eof() const { return i_ >= in_.size(); }
 
@@ -359,7 +372,7 @@ private:
 
     // explicit-list = "[" [value *("," value)] "]"
     bool explicit_list(Json& out) {
-        if (!expect('[', true)) {
+        if (!enter() || !expect('[', true)) {
             return false;
         }
         out = Json::array();
@@ -377,6 +390,7 @@ private:
                 consume_whitespace();
             }
         }
+        --depth_;
         return expect(']');
     }
 
@@ -392,7 +406,7 @@ private:
 
     // hash-literal = "{" keyval *("," keyval) "}"; a repeated key keeps the last value
     bool hash_literal(Json& out) {
-        if (!expect('{', true)) {
+        if (!enter() || !expect('{', true)) {
             return false;
         }
         out = Json::object();
@@ -411,9 +425,12 @@ private:
             }
             out[key] = std::move(val);
         }
+        --depth_;
         return expect('}');
     }
 };
+
+// NOLINTEND(misc-no-recursion)
 
 // --- the model: botocore's VpcConfigRequest, in its member order
 
@@ -451,50 +468,59 @@ std::string trimmed(std::string_view s) {
     return std::string(s);
 }
 
-/// awscli's BackCompatVisitor: `foo=bar` for a list member means ["bar"]; "true"/"false" (any
-/// case) for a boolean member become booleans, anything else is left for validation to reject.
+/// BackCompatVisitor for a list member: `foo=bar` means ["bar"]. And the deliberate difference
+/// (see the header): a quoted "a,b" becomes ["a", "b"].
+void as_list(Json& v) {
+    if (v.is_array()) {
+        return;
+    }
+    if (!v.is_string() || v.get_ref<const std::string&>().find(',') == std::string::npos) {
+        v = Json::array({v});
+        return;
+    }
+    Json list = Json::array();
+    std::string_view rest = v.get_ref<const std::string&>();
+    while (true) {
+        const size_t comma = rest.find(',');
+        list.push_back(trimmed(rest.substr(0, comma)));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(comma + 1);
+    }
+    v = std::move(list);
+}
+
+/// BackCompatVisitor for a boolean member: "true"/"false" in any case; anything else is left for
+/// validation to reject.
+void as_boolean(Json& v) {
+    if (!v.is_string()) {
+        return;
+    }
+    std::string lower = v.get<std::string>();
+    for (char& ch : lower) {
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = static_cast<char>(ch - 'A' + 'a');
+        }
+    }
+    if (lower == "true") {
+        v = true;
+    } else if (lower == "false") {
+        v = false;
+    }
+}
+
+/// awscli's BackCompatVisitor over the members of VpcConfigRequest.
 void back_compat(Json& params) {
     for (const Member& m : kVpcConfigRequest) {
-        auto it = params.find(m.name);
-        if (it == params.end()) {
-            continue;
-        }
-        Json& v = *it;
-        if (m.type == Type::StringList) {
-            if (v.is_array()) {
-                continue;
-            }
-            if (v.is_string() && v.get_ref<const std::string&>().find(',') != std::string::npos) {
-                // The deliberate difference (see the header): split a quoted "a,b" into [a, b].
-                Json list = Json::array();
-                std::string_view rest = v.get_ref<const std::string&>();
-                while (true) {
-                    const size_t comma = rest.find(',');
-                    list.push_back(trimmed(rest.substr(0, comma)));
-                    if (comma == std::string_view::npos) {
-                        break;
-                    }
-                    rest.remove_prefix(comma + 1);
-                }
-                v = std::move(list);
-            } else {
-                v = Json::array({v});
-            }
-        } else if (v.is_string()) {
-            std::string lower = v.get<std::string>();
-            for (char& ch : lower) {
-                if (ch >= 'A' && ch <= 'Z') {
-                    ch = static_cast<char>(ch - 'A' + 'a');
-                }
-            }
-            if (lower == "true") {
-                v = true;
-            } else if (lower == "false") {
-                v = false;
-            }
+        const auto it = params.find(m.name);
+        if (it != params.end()) {
+            m.type == Type::StringList ? as_list(*it) : as_boolean(*it);
         }
     }
 }
+
+// NOLINTBEGIN(misc-no-recursion): over parsed values, which nest at most kMaxNesting deep.
 
 /// Python's repr() of a str: single quotes unless the text has a ' and no ".
 std::string python_repr_str(std::string_view s) {
@@ -527,6 +553,8 @@ std::string python_repr_str(std::string_view s) {
 std::string python_repr(const Json& v) {
     return v.is_string() ? python_repr_str(v.get_ref<const std::string&>()) : python_str(v);
 }
+
+// NOLINTEND(misc-no-recursion)
 
 std::string_view python_type(const Json& v) {
     switch (v.type()) {
@@ -561,12 +589,15 @@ std::vector<std::string> validate(const Json& params) {
     std::vector<std::string> errors;
     std::string valid_names;
     for (const Member& m : kVpcConfigRequest) {
-        valid_names += (valid_names.empty() ? "" : ", ") + std::string(m.name);
+        valid_names += valid_names.empty() ? "" : ", ";
+        valid_names += m.name;
     }
     for (const auto& [key, _] : params.items()) {
         if (find_member(key) == nullptr) {
-            errors.push_back("Unknown parameter in resourcesVpcConfig: \"" + key +
-                             "\", must be one of: " + valid_names);
+            std::string e = "Unknown parameter in resourcesVpcConfig: \"" + key;
+            e += "\", must be one of: ";
+            e += valid_names;
+            errors.push_back(std::move(e));
         }
     }
     for (const auto& [key, v] : params.items()) {
@@ -602,6 +633,22 @@ std::string json_reason(const nlohmann::json::parse_error& e) {
     return colon == std::string::npos ? what : what.substr(colon + 2);
 }
 
+/// What is wrong and where, worded like Python's json errors: "<reason>: line 1 column 26 (char
+/// 25)" (line and column 1-based, the character offset 0-based).
+std::string json_error(const nlohmann::json::parse_error& e, std::string_view value) {
+    const size_t at = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, value.size());
+    const std::string_view before = value.substr(0, at);
+    const size_t nl = before.rfind('\n');
+    const auto line = 1 + std::count(before.begin(), before.end(), '\n');
+    const size_t col =
+        code_points(nl == std::string_view::npos ? before : before.substr(nl + 1)) + 1;
+    std::string out = json_reason(e);
+    out += ": line " + std::to_string(line);
+    out += " column " + std::to_string(col);
+    out += " (char " + std::to_string(code_points(before)) + ")";
+    return out;
+}
+
 ParamResult parse_error(std::string_view cli_name, std::string_view message) {
     ParamResult r;
     r.kind = ParamResult::Kind::ParseError;
@@ -611,10 +658,29 @@ ParamResult parse_error(std::string_view cli_name, std::string_view message) {
 
 } // namespace
 
+size_t nesting_depth(const Json& v) {
+    // Depth-first with an explicit stack of (value, its depth).
+    size_t deepest = 0;
+    std::vector<std::pair<const Json*, size_t>> todo{{&v, 0}};
+    while (!todo.empty()) {
+        const auto [j, depth] = todo.back();
+        todo.pop_back();
+        if (!j->is_array() && !j->is_object()) {
+            continue;
+        }
+        deepest = std::max(deepest, depth + 1);
+        for (const Json& child : *j) {
+            todo.emplace_back(&child, depth + 1);
+        }
+    }
+    return deepest;
+}
+
 ShorthandParse parse_shorthand(std::string_view text) {
     return ShorthandParser(text).parse();
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): values nest at most kMaxNesting deep
 std::string python_str(const Json& v) {
     switch (v.type()) {
     case Json::value_t::string:
@@ -658,20 +724,12 @@ ParamResult parse_resources_vpc_config(std::string_view value, std::string_view 
         try {
             params = Json::parse(value);
         } catch (const nlohmann::json::parse_error& e) {
-            // Python says where: line and column (1-based) and the character offset (0-based).
-            const size_t at = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, value.size());
-            const std::string_view before = value.substr(0, at);
-            const size_t nl = before.rfind('\n');
-            size_t line = 1;
-            for (const char ch : before) {
-                line += static_cast<size_t>(ch == '\n');
-            }
-            const size_t col =
-                code_points(nl == std::string_view::npos ? before : before.substr(nl + 1)) + 1;
-            return parse_error(cli_name, "Invalid JSON: " + json_reason(e) + ": line " +
-                                             std::to_string(line) + " column " +
-                                             std::to_string(col) + " (char " +
-                                             std::to_string(code_points(before)) + ")" +
+            return parse_error(cli_name, "Invalid JSON: " + json_error(e, value) +
+                                             "\nJSON received: " + std::string(value));
+        }
+        if (nesting_depth(params) > kMaxNesting) {
+            return parse_error(cli_name, "Invalid JSON: nested more than " +
+                                             std::to_string(kMaxNesting) + " levels deep" +
                                              "\nJSON received: " + std::string(value));
         }
     } else {

@@ -1,6 +1,8 @@
 // The AWS CLI's parameter syntax for --resources-vpc-config: shorthand or JSON, with its messages.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -8,8 +10,16 @@
 
 namespace horizon::control {
 
+/// Values nested deeper than this (lists and maps in shorthand, arrays and objects in JSON) are
+/// refused, so that nothing recursing over a parsed value can run out of stack.
+inline constexpr size_t kMaxNesting = 64;
+
+/// How deeply arrays and objects nest in `v` (a scalar: 0, `[]`: 1), without recursion.
+size_t nesting_depth(const nlohmann::ordered_json& v);
+
 /// A parsed parameter value, or the message the AWS CLI prints for it. The AWS CLI exits 252 for
 /// either kind of error; `kind` says which of its two texts `message` is.
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann's moves do not throw
 struct ParamResult {
     enum class Kind : uint8_t {
         Ok,

@@ -21,6 +21,7 @@ Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothi
 from __future__ import annotations
 
 import argparse
+import http.client as http_client
 import http.server as http_server
 import ipaddress
 import json
@@ -91,7 +92,8 @@ def toml_list(items) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
-def config_text(*, ttl: int = 60, pubc_mode: str = "public", extra: str = "") -> str:
+def config_text(*, ttl: int = 60, aews_mode: str = "public+private", pubc_mode: str = "public",
+                extra: str = "") -> str:
     return "\n".join([
         "# written by tests/system/test_control.py",
         "[server]",
@@ -106,7 +108,7 @@ def config_text(*, ttl: int = 60, pubc_mode: str = "public", extra: str = "") ->
         'vpc_cidrs = ["192.168.0.0/16", "127.10.0.0/16"]',
         "private_ips = " + toml_list(AEWS_PRIVATE),
         "public_ips = " + toml_list(AEWS_PUBLIC),
-        'access_mode = "public+private"',
+        f'access_mode = "{aews_mode}"',
         f"ttl = {ttl}",
         'update_duration = "2s"',
         "",
@@ -172,6 +174,7 @@ class Env:
     proc: subprocess.Popen | None = None
     data_serial: int = 0
     ttl: int = 60
+    aews_mode_file: str = "public+private"
     pubc_mode_file: str = "public"
     aews_updates: list[str] = []  # update ids, oldest first
     pubc_updates: list[str] = []
@@ -222,6 +225,7 @@ class Http:
     status: int
     headers: dict[str, str]
     text: str
+    truncated: bool = False  # the connection closed before the whole body arrived
 
     def json(self):
         try:
@@ -237,13 +241,16 @@ def http(method: str, path: str, body=None, *, timeout: float = 5.0, port: int |
                                  headers={"Content-Type": "application/json"} if data else {})
     try:
         with OPENER.open(req, timeout=timeout) as r:
-            return Http(r.status, {k.lower(): v for k, v in r.headers.items()},
-                        r.read().decode(errors="replace"))
+            headers = {k.lower(): v for k, v in r.headers.items()}
+            try:
+                return Http(r.status, headers, r.read().decode(errors="replace"))
+            except http_client.IncompleteRead as e:
+                return Http(r.status, headers, e.partial.decode(errors="replace"), truncated=True)
     except urllib.error.HTTPError as e:
         return Http(e.code, {k.lower(): v for k, v in e.headers.items()},
                     e.read().decode(errors="replace"))
-    except (urllib.error.URLError, OSError) as e:
-        raise CheckFailed(f"{method} {url}: {e}") from None
+    except (urllib.error.URLError, http_client.HTTPException, OSError) as e:
+        raise CheckFailed(f"{method} {url}: {e!r}") from None
 
 
 def http_error(method: str, path: str, body, status: int, error_type: str, message: str | None):
@@ -495,7 +502,7 @@ def swap_config(text: str):
 
 
 def current_config(**overrides) -> str:
-    args = {"ttl": ENV.ttl, "pubc_mode": ENV.pubc_mode_file}
+    args = {"ttl": ENV.ttl, "aews_mode": ENV.aews_mode_file, "pubc_mode": ENV.pubc_mode_file}
     args.update(overrides)
     return config_text(**args)
 
@@ -1243,9 +1250,20 @@ def _():
 
 @check("restart.kill9-at-any-moment")
 def _():
-    rng = random.Random(3)
+    # How long an acknowledged update takes here (it is saved before the answer) ...
+    t0 = time.monotonic()
+    r = http("POST", f"/clusters/{PUBC}/update-config",
+             {"resourcesVpcConfig": {"publicAccessCidrs": ["198.51.100.0/24"]},
+              "clientRequestToken": str(uuid.uuid4())})
+    took = time.monotonic() - t0
+    if r.status != 200:
+        raise CheckFailed(f"update of pubc: HTTP {r.status} {r.text}")
+    ENV.pubc_updates.append(r.json()["update"]["id"])
+    # ... then kill -9 from before the request arrives to after the answer, most in between.
+    delays = [f * took for f in (0, 0.3, 0.6, 1.0, 1.5, 2.5, 5.0, 10.0)]
+    random.Random(3).shuffle(delays)
     notes = []
-    for i in range(6):
+    for i, delay in enumerate(delays):
         old = vpc_of(PUBC)["publicAccessCidrs"]
         new = [f"198.51.{i}.0/24"]
         result: dict = {}
@@ -1260,7 +1278,7 @@ def _():
 
         t = threading.Thread(target=send)
         t.start()
-        time.sleep(rng.uniform(0, 0.02))
+        time.sleep(delay)
         stop_server(signal.SIGKILL)
         t.join(5)
         for f in ENV.state.iterdir():
@@ -1270,8 +1288,9 @@ def _():
                 except ValueError as e:
                     raise CheckFailed(f"{f} is not valid JSON after kill -9: {e}") from None
         start_server()
+        # Acknowledged: horizond said 200, even if kill -9 cut the body short.
         acked = "r" in result and result["r"].status == 200
-        uid = result["r"].json()["update"]["id"] if acked else None
+        uid = result["r"].json()["update"]["id"] if acked and not result["r"].truncated else None
         deadline = time.monotonic() + 3
         while True:
             cidrs = vpc_of(PUBC)["publicAccessCidrs"]
@@ -1282,14 +1301,15 @@ def _():
                 break
             time.sleep(0.05)
         if acked:
-            ENV.pubc_updates.append(uid)
-            if uid not in ctl_json("list-updates", "--name", PUBC)["updateIds"]:
-                raise CheckFailed(f"update {uid} was acknowledged before kill -9 and is lost")
+            if uid is not None:
+                ENV.pubc_updates.append(uid)
+                if uid not in ctl_json("list-updates", "--name", PUBC)["updateIds"]:
+                    raise CheckFailed(f"update {uid} was acknowledged before kill -9 and is lost")
             if cidrs != new:
                 raise CheckFailed(f"acknowledged update {uid} did not complete after the restart")
-        notes.append("acked" if acked else "lost-in-flight")
+        notes.append(("acked" if uid else "acked-cut-short") if acked else "lost-in-flight")
     expect_views("public+private")
-    return ", ".join(notes)
+    return f"acknowledged in {took * 1000:.1f} ms; killed: " + ", ".join(notes)
 
 
 # --- reload
@@ -1348,8 +1368,7 @@ def reload_failure(j: dict) -> list | None:
 @check("reload.invalid-file-keeps-serving")
 def _():
     before = metric_value("horizon_reloads_total", outcome="failure") or 0
-    write_config_in_place(current_config(ttl=5).replace('access_mode = "public+private"',
-                                                        'access_mode = "sometimes"'))
+    write_config_in_place(current_config(ttl=5, aews_mode="sometimes"))
     ENV.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 5
     while (errs := reload_failure(readyz())) is None:
@@ -1459,6 +1478,44 @@ def _():
         raise CheckFailed(f"only {stats['sent']} queries sent; the load was not steady")
     wait_ttl(ENV.ttl, "after the last reload")
     return f"{stats['sent']} queries during 10 reloads, none lost"
+
+
+@check("wait.fails-on-timeout-and-cancellation")
+def _():
+    u = update(AEWS, "endpointPublicAccess=true,endpointPrivateAccess=false")
+    p = ctl("wait", "update-successful", "--name", AEWS, "--update-id", u["id"], "--timeout", "0.5s")
+    want = "\nWaiter UpdateSuccessful failed: Max attempts exceeded\n"
+    if p.returncode != EXIT_OTHER or p.stderr != want or p.stdout:
+        raise CheckFailed(f"expected exit {EXIT_OTHER} and {want!r}\n{shown(p)}")
+    # An edit of aews's access_mode in the file while the update runs: the file wins and the
+    # update is Cancelled, which ends the waiter with botocore's failure text.
+    ENV.aews_mode_file = "private"
+    swap_config(current_config())
+    p = ctl("wait", "update-successful", "--name", AEWS, "--update-id", u["id"], "--timeout", "20s",
+            timeout=30)
+    want = ('\nWaiter UpdateSuccessful failed: Waiter encountered a terminal failure state: For '
+            'expression "update.status" we matched expected path: "Cancelled"')
+    if p.returncode != EXIT_OTHER or not p.stderr.startswith(want) or p.stdout:
+        raise CheckFailed(f"expected exit {EXIT_OTHER} and {want!r}\n{shown(p)}")
+    du = ctl_json("describe-update", "--name", AEWS, "--update-id", u["id"])["update"]
+    if du["status"] != "Cancelled" or not du["errors"] or \
+            not {"errorCode", "errorMessage"} <= set(du["errors"][0]):
+        raise CheckFailed(f"describe-update of the cancelled update: {du}")
+    if du["errors"][0]["errorCode"] not in p.stderr:
+        raise CheckFailed(f"the waiter does not show the update's error\n{shown(p)}")
+    c = describe()
+    if c["status"] != "ACTIVE" or mode_of(c["resourcesVpcConfig"]) != "private":
+        raise CheckFailed(f"after the file's edit: {c['status']} {c['resourcesVpcConfig']}")
+    expect_views("private")
+    # Back to the file's public+private (an edit again: the file still wins).
+    ENV.aews_mode_file = "public+private"
+    swap_config(current_config())
+    deadline = time.monotonic() + 5
+    while mode_of(vpc_of()) != "public+private":
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"the file's public+private did not win: {vpc_of()}")
+        time.sleep(0.05)
+    expect_views("public+private")
 
 
 # --- metrics
@@ -1630,9 +1687,12 @@ def _():
 
 @check("awscli.update-accepted-then-in-use")
 def _():
-    # Back to the lab's starting point (0.0.0.0/0), then its exact command line.
-    u = update(AEWS, '{"publicAccessCidrs": ["0.0.0.0/0"]}')
-    wait_update(AEWS, u["id"])
+    # Back to the lab's starting point (public+private, 0.0.0.0/0), then its exact command line.
+    vpc = vpc_of()
+    if vpc["publicAccessCidrs"] != ["0.0.0.0/0"] or mode_of(vpc) != "public+private":
+        u = update(AEWS, '{"endpointPublicAccess": true, "endpointPrivateAccess": true, '
+                         '"publicAccessCidrs": ["0.0.0.0/0"]}')
+        wait_update(AEWS, u["id"])
     script = (f"{shlex.quote(ENV.aws)} eks update-cluster-config --region ap-northeast-2 --name "
               f"{AEWS} --endpoint-url {ENV.admin_url} --resources-vpc-config "
               f'endpointPublicAccess=true,publicAccessCidrs="{LAB_CIDR}",endpointPrivateAccess=true')

@@ -17,12 +17,12 @@ using horizon::control::parse_shorthand;
 using Json = nlohmann::ordered_json;
 
 /// Either the parsed value as compact JSON, or "!" followed by the error text.
-std::string shorthand(std::string_view text) {
+std::string shorthand(const std::string& text) {
     const auto r = parse_shorthand(text);
     return r.value ? r.value->dump() : "!" + r.error;
 }
 
-std::string vpc(std::string_view text) {
+std::string vpc(const std::string& text) {
     const ParamResult r = parse_resources_vpc_config(text);
     return r.ok() ? r.value.dump() : "!" + r.message;
 }
@@ -245,4 +245,40 @@ TEST_CASE("python_str renders values as botocore's messages do") {
     CHECK(python_str(Json::parse(R"(["a", "it's", "x\ny", 1.5, false])")) ==
           R"(['a', "it's", 'x\ny', 1.5, False])");
     CHECK(python_str(Json::parse(R"({"a": {"b": []}})")) == "{'a': {'b': []}}");
+}
+
+TEST_CASE("nesting is bounded, in shorthand and in JSON") {
+    using horizon::control::kMaxNesting;
+    using horizon::control::nesting_depth;
+    CHECK(nesting_depth(Json(1)) == 0);
+    CHECK(nesting_depth(Json::parse("[]")) == 1);
+    CHECK(nesting_depth(Json::parse(R"({"a": [1, {"b": [[]]}], "c": {}})")) == 5);
+
+    const auto nested = [](size_t n, char open, char close) {
+        return std::string(n, open) + std::string(n, close);
+    };
+    // kMaxNesting levels parse (and fail validation as a type error); one more is refused, with
+    // the caret where the level begins. Deep input must not exhaust the stack either.
+    CHECK(vpc("publicAccessCidrs=" + nested(kMaxNesting, '[', ']'))
+              .starts_with("!Parameter validation failed:\nInvalid type for parameter "
+                           "resourcesVpcConfig.publicAccessCidrs[0], value: [[[["));
+    const std::string too_deep = "publicAccessCidrs=" + nested(kMaxNesting + 1, '[', ']');
+    CHECK(vpc(too_deep) == "!Error parsing parameter '--resources-vpc-config': Nested more than "
+                           "64 levels deep for input:\n" +
+                               too_deep + "\n" + std::string(18 + kMaxNesting, ' ') + "^");
+    CHECK(shorthand("a=" + nested(100000, '[', ']')).starts_with("!Nested more than 64 levels"));
+    std::string maps = "a=";
+    for (int i = 0; i < 100000; ++i) {
+        maps += "{b=";
+    }
+    CHECK(shorthand(maps).starts_with("!Nested more than 64 levels"));
+
+    CHECK(vpc(R"({"publicAccessCidrs": )" + nested(kMaxNesting - 1, '[', ']') + "}")
+              .starts_with("!Parameter validation failed:"));
+    CHECK(vpc(R"({"publicAccessCidrs": )" + nested(kMaxNesting, '[', ']') + "}")
+              .starts_with("!Error parsing parameter '--resources-vpc-config': Invalid JSON: "
+                           "nested more than 64 levels deep\nJSON received: "));
+    CHECK(vpc(R"({"publicAccessCidrs": )" + nested(100000, '[', ']') + "}")
+              .starts_with("!Error parsing parameter '--resources-vpc-config': Invalid JSON: "
+                           "nested more than 64 levels deep"));
 }
