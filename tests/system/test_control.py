@@ -1789,6 +1789,73 @@ def _():
 # ------------------------------------------------------------------------------------------------
 
 
+@check("auth.non-loopback-admin-needs-token", server=False)
+def _():
+    # Mutating requests on a non-loopback admin address need the bearer token; reads do not.
+    # The listener is the wildcard 0.0.0.0 (not loopback), reached here over 127.0.0.1 only.
+    dns_port, admin_port = free_port(True), free_port(False)
+    work = ENV.tmp / "auth"
+    (work / "state").mkdir(parents=True, exist_ok=True)
+    cfg = work / "horizond.toml"
+    cfg.write_text("\n".join([
+        "[server]", f'listen = ["127.0.0.1:{dns_port}"]', f'admin_listen = "0.0.0.0:{admin_port}"',
+        'admin_token = "s3cret-token"', "", "[[cluster]]", f'name = "{AEWS}"',
+        'region = "ap-northeast-2"', 'vpc_cidrs = ["127.10.0.0/16"]',
+        'private_ips = ["192.168.1.10"]', 'public_ips = ["203.0.113.10"]', ""]))
+    log = work / "horizond.log"
+    with open(log, "wb") as out:
+        p = subprocess.Popen([ENV.horizond, "--config", str(cfg), "--state-dir", str(work / "state")],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    body = json.dumps({"resourcesVpcConfig": {"endpointPrivateAccess": False}})
+
+    def request(method: str, path: str, token: str | None) -> tuple[int, dict[str, str], str]:
+        conn = http_client.HTTPConnection("127.0.0.1", admin_port, timeout=5)
+        try:
+            headers = {"Content-Type": "application/json"}
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            conn.request(method, path, body=body if method == "POST" else None, headers=headers)
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
+        finally:
+            conn.close()
+
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                if request("GET", "/healthz", None)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise CheckFailed("horizond with a wildcard admin_listen did not start:\n" +
+                                  log.read_text(errors="replace"))
+            time.sleep(0.05)
+        path = f"/clusters/{AEWS}/update-config"
+        for token in (None, "wrong"):
+            status, headers, text = request("POST", path, token)
+            if status != 403 or headers.get("x-amzn-errortype") != "AccessDeniedException":
+                raise CheckFailed(f"POST with token {token!r}: {status} {headers} {text}, "
+                                  "expected 403 AccessDeniedException")
+        status, _, text = request("GET", f"/clusters/{AEWS}", None)
+        if status != 200:
+            raise CheckFailed(f"GET without a token: {status} {text}, expected 200")
+        p2 = ctl("--token", "s3cret-token", "update-cluster-config", "--name", AEWS,
+                 "--resources-vpc-config", "endpointPrivateAccess=false",
+                 endpoint=f"http://127.0.0.1:{admin_port}")
+        if p2.returncode != 0 or '"InProgress"' not in p2.stdout and '"Successful"' not in p2.stdout:
+            raise CheckFailed("horizonctl --token was not accepted:\n" + shown(p2))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--horizond", required=True, help="the horizond binary")
