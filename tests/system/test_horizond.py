@@ -31,10 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from harness import CheckFailed, run_checks
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures and expects
@@ -142,10 +143,6 @@ def config_text(port: int) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # Failures and subprocesses
-
-
-class CheckFailed(Exception):
-    pass
 
 
 def run(cmd: list[str], *, timeout: float = SUBPROCESS_TIMEOUT, cwd=None) -> subprocess.CompletedProcess:
@@ -1673,33 +1670,10 @@ def main() -> int:
 
     # ctest's timeout or ^C: still stop the server (SystemExit runs the finally below)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    only = re.compile(args.only) if args.only else None
     start = time.monotonic()
-    passed = failed = 0
     try:
-        for name, fn, needs_server in CHECKS:
-            if only and not only.search(name) and name not in ("server.start", "server.sigterm-exits-0"):
-                continue
-            t0 = time.monotonic()
-            try:
-                if t0 - start > TIME_BUDGET:
-                    raise CheckFailed(f"not run: the {TIME_BUDGET:.0f} s time budget is used up")
-                if needs_server:
-                    server_alive()
-                note = fn()
-            except CheckFailed as e:
-                failed += 1
-                print(f"FAIL {name}\n" + "\n".join("     " + line for line in str(e).splitlines()),
-                      flush=True)
-                continue
-            except Exception:  # a bug in this script or an unexpected OS error: still a failure
-                failed += 1
-                print(f"FAIL {name}\n" + "\n".join("     " + line for line in
-                                                   traceback.format_exc().splitlines()), flush=True)
-                continue
-            passed += 1
-            print(f"ok   {name} ({time.monotonic() - t0:.2f}s){' ' + note if note else ''}",
-                  flush=True)
+        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
+                                    server_alive=server_alive)
     finally:
         stop_server_hard()
     if failed:
