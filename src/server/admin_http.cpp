@@ -2,10 +2,15 @@
 // status + x-amzn-ErrorType + {"__type", "message"}) so that the AWS CLI works against it.
 #include "server/admin_http.hpp"
 
+#include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <ctime>
 #include <thread>
+
+#include "control/api_ec2.hpp"
 
 namespace horizon::server {
 
@@ -111,6 +116,23 @@ struct AdminHttp::Impl {
                 });
             }
         }
+        // EC2's Query protocol: `aws ec2 authorize-security-group-ingress --endpoint-url ...`.
+        http.Post("/", [this](const httplib::Request& req, httplib::Response& res) {
+            if (!allowed(req, res)) {
+                return;
+            }
+            static std::atomic<uint64_t> serial{0};
+            const std::string request_id =
+                fmt::format("{:08x}-0000-4000-8000-{:012x}",
+                            static_cast<uint32_t>(std::time(nullptr)), ++serial);
+            control::Ec2Reply answer;
+            runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
+                answer = control::ec2_query(cp, req.body, now, request_id);
+                return control::ApiResult{answer.status, nullptr, ""};
+            });
+            res.status = answer.status;
+            res.set_content(answer.xml, "text/xml;charset=UTF-8");
+        });
         http.Get(R"(/clusters/([^/]+)/connections)", [this](const httplib::Request& req,
                                                              httplib::Response& res) {
             if (!connections) {

@@ -727,8 +727,9 @@ def _():
             raise CheckFailed(f"no held connection from {STRANGER} in {connections(AEWS)}")
     finally:
         t.join(timeout=10)
-    if not done.is_set() or result[0].outcome != DROPPED or "Connection timed out" not in \
-            result[0].detail and "Operation timed out" not in result[0].detail:
+    # curl exit 28: "Connection timed out" or "SSL connection timeout" (the handshake counts as
+    # connecting), never a refusal or a reset.
+    if not done.is_set() or not result or result[0].outcome != DROPPED:
         raise CheckFailed(f"curl: {result[0].detail if result else 'did not finish'}")
 
 
@@ -1019,6 +1020,65 @@ def _():
                  "# TYPE horizon_api_connections gauge"):
         if line not in text:
             raise CheckFailed(f"no {line!r}")
+
+
+# --- the AWS CLI's own `aws ec2` (EC2's Query protocol on the admin listener)
+
+
+def aws_env() -> dict[str, str]:
+    d = ENV.tmp / "aws"
+    d.mkdir(exist_ok=True)
+    (d / "config").write_text("[default]\nregion = ap-northeast-2\noutput = json\n")
+    (d / "credentials").write_text("[default]\naws_access_key_id = x\naws_secret_access_key = x\n")
+    return clean_env(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
+                     AWS_DEFAULT_REGION="ap-northeast-2", AWS_CONFIG_FILE=str(d / "config"),
+                     AWS_SHARED_CREDENTIALS_FILE=str(d / "credentials"),
+                     AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="", HOME=str(d))
+
+
+@check("aws-cli.ec2-security-group-ingress")
+def _():
+    aws = "/usr/bin/aws" if os.access("/usr/bin/aws", os.X_OK) else shutil.which("aws")
+    if aws is None:
+        return "(skipped: no AWS CLI)"
+    group = admin_ok("GET", f"/clusters/{AEWS}")["cluster"]["resourcesVpcConfig"][
+        "clusterSecurityGroupId"]
+
+    def ec2(*args: str) -> subprocess.CompletedProcess:
+        return run([aws, "ec2", *args, "--endpoint-url", f"http://127.0.0.1:{ENV.admin_port}"],
+                   env=aws_env(), timeout=60)
+
+    rule_args = ["--group-id", group, "--protocol", "tcp", "--port", str(ENV.api_port), "--cidr",
+                 BASTION + "/32"]
+    p = ec2("authorize-security-group-ingress", *rule_args)
+    try:
+        j = json.loads(p.stdout)
+    except ValueError:
+        raise CheckFailed(f"authorize: no JSON\n{shown(p)}") from None
+    if p.returncode != 0 or j.get("Return") is not True or \
+            j["SecurityGroupRules"][0].get("CidrIpv4") != BASTION + "/32" or \
+            j["SecurityGroupRules"][0].get("FromPort") != ENV.api_port:
+        raise CheckFailed(f"authorize\n{shown(p)}")
+    try:
+        if probe(AEWS, BASTION, AEWS_PRIVATE_LOCAL).outcome != ALLOWED:
+            raise CheckFailed("the bastion after aws ec2 authorize-security-group-ingress")
+        p = ec2("authorize-security-group-ingress", *rule_args)
+        want = ("An error occurred (InvalidPermission.Duplicate) when calling the "
+                f"AuthorizeSecurityGroupIngress operation: the specified rule \"peer: {BASTION}/32, "
+                f"TCP, from port: {ENV.api_port}, to port: {ENV.api_port}, ALLOW\" already exists")
+        if p.returncode != 254 or want not in p.stderr:
+            raise CheckFailed(f"duplicate: expected exit 254 and {want!r}\n{shown(p)}")
+        p = ec2("describe-security-group-rules", "--filters", f"Name=group-id,Values={group}")
+        cidrs = sorted(r.get("CidrIpv4", "") for r in json.loads(p.stdout or "{}")
+                       .get("SecurityGroupRules", []))
+        if p.returncode != 0 or cidrs != sorted(["127.10.0.0/24", BASTION + "/32"]):
+            raise CheckFailed(f"describe-security-group-rules: {cidrs}\n{shown(p)}")
+    finally:
+        p = ec2("revoke-security-group-ingress", *rule_args)
+    if p.returncode != 0 or json.loads(p.stdout).get("Return") is not True:
+        raise CheckFailed(f"revoke\n{shown(p)}")
+    if probe(AEWS, BASTION, AEWS_PRIVATE_LOCAL).outcome != DROPPED:
+        raise CheckFailed("the bastion after aws ec2 revoke-security-group-ingress")
 
 
 # --- horizonctl (when it has the verbs)

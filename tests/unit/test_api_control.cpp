@@ -1,5 +1,5 @@
 // The cluster security group in the control model: EC2's request forms and errors, the rules
-// in the effective config, persistence, and the file-versus-API precedence.
+// in the effective config, persistence, the file-versus-API precedence, and EC2's Query protocol.
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "config/config.hpp"
+#include "control/api_ec2.hpp"
 #include "control/api_security_group.hpp"
 #include "control/control_plane.hpp"
 
@@ -236,4 +237,67 @@ TEST_CASE("without [cluster.api] the group admits the VPC; the rules still work"
     CHECK(cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.0.5/32"), kT0)
               .status == 200);
     CHECK_FALSE(cp.effective().clusters.front().api.has_value());
+}
+
+// ------------------------------------------------------------------------------------------------
+// EC2's Query protocol, as `aws ec2 ... --endpoint-url` sends it
+
+TEST_CASE("EC2 Query forms become EC2's JSON shapes") {
+    const json j = horizon::control::parse_ec2_form(
+        "Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&GroupId=sg-1&"
+        "IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=443&IpPermissions.1.ToPort=443&"
+        "IpPermissions.1.IpRanges.1.CidrIp=127.10.1.5%2F32&"
+        "IpPermissions.1.IpRanges.1.Description=the+bastion&SecurityGroupRuleId.1=sgr-1&"
+        "Filter.1.Name=group-id&Filter.1.Value.1=sg-1");
+    CHECK(j["Action"] == "AuthorizeSecurityGroupIngress");
+    CHECK(j["IpPermissions"][0]["IpRanges"][0]["CidrIp"] == "127.10.1.5/32");
+    CHECK(j["IpPermissions"][0]["IpRanges"][0]["Description"] == "the bastion");
+    CHECK(j["IpPermissions"][0]["FromPort"] == "443");
+    CHECK(j["SecurityGroupRuleIds"] == json::array({"sgr-1"}));
+    CHECK(j["Filters"][0]["Value"][0] == "sg-1");
+}
+
+TEST_CASE("EC2 Query: authorize, describe, revoke and errors as EC2's XML") {
+    ControlPlane cp = make();
+    const std::string group = group_of(cp);
+    const std::string perm = "&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=443&"
+                             "IpPermissions.1.ToPort=443&IpPermissions.1.IpRanges.1.CidrIp=127.0.0.5%2F32";
+    auto r = horizon::control::ec2_query(
+        cp, "Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&GroupId=" + group + perm, kT0,
+        "req-1");
+    CHECK(r.status == 200);
+    CHECK(r.xml.find("<AuthorizeSecurityGroupIngressResponse xmlns=\"http://ec2.amazonaws.com/doc/"
+                     "2016-11-15/\"><requestId>req-1</requestId><return>true</return>"
+                     "<securityGroupRuleSet><item>") != std::string::npos);
+    CHECK(r.xml.find("<cidrIpv4>127.0.0.5/32</cidrIpv4>") != std::string::npos);
+    CHECK(r.xml.find("<fromPort>443</fromPort>") != std::string::npos);
+    CHECK(ingress(cp).back() == cidr("127.0.0.5/32"));
+
+    r = horizon::control::ec2_query(cp, "Action=AuthorizeSecurityGroupIngress&GroupId=" + group + perm,
+                                    kT0, "req-2");
+    CHECK(r.status == 400);
+    CHECK(r.xml == "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>"
+                   "InvalidPermission.Duplicate</Code><Message>the specified rule &quot;peer: "
+                   "127.0.0.5/32, TCP, from port: 443, to port: 443, ALLOW&quot; already exists"
+                   "</Message></Error></Errors><RequestID>req-2</RequestID></Response>");
+
+    r = horizon::control::ec2_query(
+        cp, "Action=DescribeSecurityGroupRules&Filter.1.Name=group-id&Filter.1.Value.1=" + group,
+        kT0, "req-3");
+    CHECK(r.status == 200);
+    CHECK(r.xml.find("<cidrIpv4>127.10.0.0/24</cidrIpv4>") != std::string::npos);
+    CHECK(r.xml.find("<cidrIpv4>127.0.0.5/32</cidrIpv4>") != std::string::npos);
+
+    r = horizon::control::ec2_query(cp, "Action=RevokeSecurityGroupIngress&GroupId=" + group + perm,
+                                    kT0, "req-4");
+    CHECK(r.status == 200);
+    CHECK(r.xml.find("<revokedSecurityGroupRuleSet><item>") != std::string::npos);
+    CHECK(ingress(cp) == std::vector{cidr("127.10.0.0/24")});
+
+    CHECK(horizon::control::ec2_query(cp, "Action=RunInstances", kT0, "x").xml.find(
+              "<Code>InvalidAction</Code><Message>The action RunInstances is not valid for this "
+              "web service.</Message>") != std::string::npos);
+    CHECK(horizon::control::ec2_query(cp, "Action=RevokeSecurityGroupIngress&GroupId=sg-00f" + perm,
+                                      kT0, "x")
+              .xml.find("<Code>InvalidGroup.NotFound</Code>") != std::string::npos);
 }
