@@ -69,6 +69,18 @@ commands:
   explain                 --name NAME --source IP
                           which answer horizond gives that source, and why
 
+  The cluster security group (`aws ec2`'s arguments; the group ID is describe-cluster's
+  resourcesVpcConfig.clusterSecurityGroupId), and the API endpoint's connections:
+  authorize-security-group-ingress   --group-id SG | --name NAME
+                          --protocol tcp|-1 [--port N|FROM-TO] --cidr CIDR [--description D]
+  revoke-security-group-ingress      --group-id SG | --name NAME
+                          --protocol tcp|-1 [--port N|FROM-TO] --cidr CIDR
+                          or --security-group-rule-ids sgr-...[,sgr-...]
+  describe-security-group-rules      --group-id SG | --name NAME
+  connections             --name NAME
+                          the API endpoint's listeners and connections per side with their
+                          peers (the `ss -tn` view)
+
 options (anywhere on the line):
   --endpoint-url URL      horizond's admin_listen (default http://127.0.0.1:8053, or
                           $HORIZON_ENDPOINT_URL)
@@ -82,8 +94,8 @@ options (anywhere on the line):
   --help, --version
 
 exit status: 0; 252 bad usage or parameters; 254 error from horizond (EKS error types such as
-InvalidParameterException, ResourceInUseException, ResourceNotFoundException); 255 connection
-failure or a failed wait.
+InvalidParameterException, ResourceInUseException, ResourceNotFoundException, EC2's such as
+InvalidPermission.Duplicate); 255 connection failure or a failed wait.
 )";
 
 // ------------------------------------------------------------------------------------------------
@@ -211,6 +223,46 @@ constexpr std::array<Member, 9> kExplainMembers{{{"cluster"},
 constexpr Shape kExplain = shape_of(kExplainMembers);
 constexpr std::array<Member, 1> kExplainResponseMembers{{{"explain", &kExplain}}};
 constexpr Shape kExplainResponse = shape_of(kExplainResponseMembers);
+// EC2's SecurityGroupRule and the responses holding it, in the EC2 model's member order.
+constexpr std::array<Member, 13> kSgRuleMembers{{{"SecurityGroupRuleId"},
+                                                 {"GroupId"},
+                                                 {"GroupOwnerId"},
+                                                 {"IsEgress"},
+                                                 {"IpProtocol"},
+                                                 {"FromPort"},
+                                                 {"ToPort"},
+                                                 {"CidrIpv4"},
+                                                 {"CidrIpv6"},
+                                                 {"PrefixListId"},
+                                                 {"ReferencedGroupInfo"},
+                                                 {"Description"},
+                                                 {"Tags"}}};
+constexpr Shape kSgRule = shape_of(kSgRuleMembers);
+constexpr std::array<Member, 2> kAuthorizeMembers{{{"Return"}, {"SecurityGroupRules", &kSgRule}}};
+constexpr Shape kAuthorizeResponse = shape_of(kAuthorizeMembers);
+constexpr std::array<Member, 3> kRevokeMembers{
+    {{"Return"}, {"UnknownIpPermissions"}, {"RevokedSecurityGroupRules", &kSgRule}}};
+constexpr Shape kRevokeResponse = shape_of(kRevokeMembers);
+constexpr std::array<Member, 2> kDescribeRulesMembers{
+    {{"SecurityGroupRules", &kSgRule}, {"NextToken"}}};
+constexpr Shape kDescribeRulesResponse = shape_of(kDescribeRulesMembers);
+// horizond's own: the API endpoint's connections.
+constexpr std::array<Member, 3> kListenerMembers{{{"side"}, {"address"}, {"error"}}};
+constexpr Shape kListener = shape_of(kListenerMembers);
+constexpr std::array<Member, 8> kConnectionMembers{{{"id"},
+                                                    {"side"},
+                                                    {"local"},
+                                                    {"peer"},
+                                                    {"state"},
+                                                    {"since", nullptr, true},
+                                                    {"bytesIn"},
+                                                    {"bytesOut"}}};
+constexpr Shape kConnection = shape_of(kConnectionMembers);
+constexpr std::array<Member, 4> kConnectionsMembers{{{"cluster"},
+                                                     {"listeners", &kListener},
+                                                     {"unbound", &kListener},
+                                                     {"connections", &kConnection}}};
+constexpr Shape kConnectionsResponse = shape_of(kConnectionsMembers);
 
 /// Epoch seconds as the AWS CLI v2 prints a timestamp: local time, ISO 8601, microseconds only
 /// when there are any (Python's datetime.isoformat()): 2026-11-25T14:48:41.123000+00:00.
@@ -806,6 +858,16 @@ const std::vector<CommandSpec>& commands() {
         {"list-updates", "ListUpdates", {"--name"}, {}},
         {"wait", "DescribeUpdate", {"--name", "--update-id"}, {"--timeout", "--delay"}},
         {"explain", "Explain", {"--name", "--source"}, {}},
+        {"authorize-security-group-ingress",
+         "AuthorizeSecurityGroupIngress",
+         {},
+         {"--group-id", "--name", "--protocol", "--port", "--cidr", "--description"}},
+        {"revoke-security-group-ingress",
+         "RevokeSecurityGroupIngress",
+         {},
+         {"--group-id", "--name", "--protocol", "--port", "--cidr", "--security-group-rule-ids"}},
+        {"describe-security-group-rules", "DescribeSecurityGroupRules", {}, {"--group-id", "--name"}},
+        {"connections", "Connections", {"--name"}, {}},
     };
     return specs;
 }
@@ -1253,6 +1315,83 @@ std::string uuid4() {
 // ------------------------------------------------------------------------------------------------
 // The commands
 
+/// EC2's request for authorize/revoke-security-group-ingress from `aws ec2`'s simplified
+/// arguments (--protocol, --port, --cidr, --description) or --security-group-rule-ids.
+std::variant<Json, Failure> security_group_request(const Args& a) {
+    const auto has = [&](const char* name) { return a.params.contains(name); };
+    Json request = Json::object();
+    if (has("--group-id")) {
+        request["GroupId"] = a.params.at("--group-id");
+    }
+    if (has("--security-group-rule-ids")) {
+        Json ids = Json::array();
+        const std::string& list = a.params.at("--security-group-rule-ids");
+        for (size_t start = 0; start <= list.size();) {
+            const size_t comma = std::min(list.find(','), list.size());
+            if (comma > start) {
+                ids.push_back(list.substr(start, comma - start));
+            }
+            start = comma + 1;
+            if (comma == list.size()) {
+                break;
+            }
+        }
+        request["SecurityGroupRuleIds"] = ids;
+    }
+    if (!has("--protocol") && !has("--port") && !has("--cidr")) {
+        if (!has("--security-group-rule-ids")) {
+            return usage_error("the following arguments are required: --protocol, --cidr (or "
+                               "--security-group-rule-ids)");
+        }
+        return request;
+    }
+    if (!has("--protocol") || !has("--cidr")) {
+        return usage_error("the following arguments are required: " +
+                           std::string(has("--protocol") ? "--cidr" : "--protocol"));
+    }
+    std::string protocol = a.params.at("--protocol");
+    if (protocol == "all") {
+        protocol = "-1";
+    }
+    Json perm = Json::object();
+    perm["IpProtocol"] = protocol;
+    if (has("--port")) {
+        // --port N or FROM-TO, as the AWS CLI takes it ("-1" = all ports).
+        const std::string& port = a.params.at("--port");
+        const size_t dash = port.find('-', 1);
+        try {
+            const int from = std::stoi(port.substr(0, dash));
+            const int to = dash == std::string::npos ? from : std::stoi(port.substr(dash + 1));
+            perm["FromPort"] = from;
+            perm["ToPort"] = to;
+        } catch (const std::exception&) {
+            return usage_error("argument --port: invalid port or range '" + port +
+                               "' (e.g. 443, 1-1024)");
+        }
+    }
+    const std::string& cidr = a.params.at("--cidr");
+    Json range = Json::object();
+    const bool v6 = cidr.find(':') != std::string::npos;
+    range[v6 ? "CidrIpv6" : "CidrIp"] = cidr;
+    if (has("--description")) {
+        range["Description"] = a.params.at("--description");
+    }
+    perm[v6 ? "Ipv6Ranges" : "IpRanges"] = Json::array({range});
+    request["IpPermissions"] = Json::array({perm});
+    return request;
+}
+
+/// /security-groups/SG or /clusters/NAME/security-group: --group-id wins, --name otherwise.
+std::variant<std::string, Failure> security_group_path(const Args& a) {
+    if (a.params.contains("--group-id")) {
+        return "/security-groups/" + encode(a.params.at("--group-id"));
+    }
+    if (a.params.contains("--name")) {
+        return "/clusters/" + encode(a.params.at("--name")) + "/security-group";
+    }
+    return usage_error("one of the arguments --group-id --name is required");
+}
+
 constexpr std::string_view kWaiterFailed = "Waiter UpdateSuccessful failed: ";
 
 /// botocore's message for a failure acceptor, then (our addition) the update's errors.
@@ -1391,6 +1530,28 @@ int run(int argc, char** argv) {
     } else if (cmd.name == "explain") {
         path = cluster_path() + "/explain?source=" + encode(param("--source"));
         shape = &kExplainResponse;
+    } else if (cmd.name == "connections") {
+        path = cluster_path() + "/connections";
+        shape = &kConnectionsResponse;
+    } else if (cmd.name.ends_with("security-group-ingress") ||
+               cmd.name == "describe-security-group-rules") {
+        auto base = security_group_path(a);
+        if (auto* f = std::get_if<Failure>(&base)) {
+            return fail(*f);
+        }
+        path = std::get<std::string>(base);
+        shape = &kDescribeRulesResponse;
+        if (cmd.name != "describe-security-group-rules") {
+            auto request = security_group_request(a);
+            if (auto* f = std::get_if<Failure>(&request)) {
+                return fail(*f);
+            }
+            const bool authorize = cmd.name.starts_with("authorize");
+            method = "POST";
+            path += authorize ? "/authorize-ingress" : "/revoke-ingress";
+            body = std::get<Json>(request).dump(-1, ' ', false, Json::error_handler_t::replace);
+            shape = authorize ? &kAuthorizeResponse : &kRevokeResponse;
+        }
     }
 
     Api api(*url, a);
