@@ -188,7 +188,7 @@ void answer_endpoint(const Cluster& c, const Query& q, const Decision& d, Reply&
 } // namespace
 
 Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
-               std::span<uint8_t> out) {
+               std::span<uint8_t> out, bool can_forward) {
     Outcome o;
     Query q;
     const ParseStatus st = parse_query(query, q);
@@ -216,7 +216,7 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         o.qtype = q.qtype;
         o.name_len = q.name_len;
         r.opt = q.edns.present;
-        r.ra = snap.recursion_allowed(client.addr);
+        r.ra = can_forward && snap.recursion_allowed(client.addr);
         if (q.edns.present && q.edns.version > 0) {
             r.rcode = Rcode::BadVers; // RFC 6891 §6.1.3: we speak only version 0
         } else if (q.qclass == qclass::CH) {

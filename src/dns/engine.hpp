@@ -37,7 +37,9 @@ constexpr size_t kMaxMessage = 65535;
 
 /// Answers one query. `out` should hold kMaxMessage bytes; UDP answers are truncated to the
 /// client's limit (RFC 6891 §6.2.5, RFC 1035 §4.2.1). Thread-safe: reads only the snapshot.
+/// `can_forward`: the caller has a forwarder for Outcome::forward; without one, names outside
+/// our zones are REFUSED and RA stays clear for everyone.
 Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
-               std::span<uint8_t> out);
+               std::span<uint8_t> out, bool can_forward = false);
 
 } // namespace horizon::dns

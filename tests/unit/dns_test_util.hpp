@@ -134,10 +134,11 @@ struct Answer {
 };
 
 inline Answer ask(const dns::Snapshot& snap, const std::vector<uint8_t>& query,
-                  const std::string& source, dns::Transport t = dns::Transport::Udp) {
+                  const std::string& source, dns::Transport t = dns::Transport::Udp,
+                  bool can_forward = false) {
     std::vector<uint8_t> out(dns::kMaxMessage);
     const dns::Client client{*util::IpAddress::parse(source), t};
-    Answer a{dns::answer(snap, query, client, out), {}};
+    Answer a{dns::answer(snap, query, client, out, can_forward), {}};
     out.resize(a.outcome.size);
     a.wire = std::move(out);
     return a;

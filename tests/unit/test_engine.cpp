@@ -375,20 +375,26 @@ TEST_CASE("engine: recursion is offered only to allow_recursion sources, and onl
     CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_REFUSED);
     CHECK((a.wire[3] & 0x80) == 0);
 
-    // With forwarding: an allowed source is forwarded (nothing written) ...
+    // A forwarding config without a forwarder in the caller: REFUSED, RA clear.
     a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.10.0.5");
-    CHECK(a.outcome.forward);
-    CHECK(a.outcome.size == 0);
-    // ... and sees RA on our own authoritative answers.
-    a = ask(*fwd, make_query(endpoint, LDNS_RR_TYPE_A), "127.10.0.5");
-    CHECK((a.wire[3] & 0x80) != 0);
-    CHECK((a.wire[2] & 0x04) != 0);
-    // Anyone else: REFUSED for other names (never an open resolver), no RA, endpoint still answered.
-    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.0.0.1");
     CHECK_FALSE(a.outcome.forward);
     CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_REFUSED);
     CHECK((a.wire[3] & 0x80) == 0);
-    a = ask(*fwd, make_query(endpoint, LDNS_RR_TYPE_A), "127.0.0.1");
+
+    // With forwarding: an allowed source is forwarded (nothing written) ...
+    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.10.0.5", dns::Transport::Udp, true);
+    CHECK(a.outcome.forward);
+    CHECK(a.outcome.size == 0);
+    // ... and sees RA on our own authoritative answers.
+    a = ask(*fwd, make_query(endpoint, LDNS_RR_TYPE_A), "127.10.0.5", dns::Transport::Udp, true);
+    CHECK((a.wire[3] & 0x80) != 0);
+    CHECK((a.wire[2] & 0x04) != 0);
+    // Anyone else: REFUSED for other names (never an open resolver), no RA, endpoint still answered.
+    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.0.0.1", dns::Transport::Udp, true);
+    CHECK_FALSE(a.outcome.forward);
+    CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_REFUSED);
+    CHECK((a.wire[3] & 0x80) == 0);
+    a = ask(*fwd, make_query(endpoint, LDNS_RR_TYPE_A), "127.0.0.1", dns::Transport::Udp, true);
     CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_NOERROR);
     CHECK((a.wire[3] & 0x80) == 0);
 }
