@@ -1,0 +1,369 @@
+// The forwarder's answer cache: normalizing upstream answers, writing them for each client, and
+// the LRU map. Every read of an upstream message is bounds-checked: it is untrusted data.
+#include "dns/cache.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace horizon::dns {
+
+namespace {
+
+constexpr uint16_t kTypeTsig = 250; // RFC 8945: must be last; never ours to pass on
+constexpr uint32_t kMaxTtl = 0x7FFFFFFF; // RFC 2181 §8
+
+uint16_t get16(std::span<const uint8_t> p, size_t at) {
+    return static_cast<uint16_t>((p[at] << 8) | p[at + 1]);
+}
+
+uint32_t get32(std::span<const uint8_t> p, size_t at) {
+    return (uint32_t{get16(p, at)} << 16) | get16(p, at + 2);
+}
+
+void put16(std::span<uint8_t> p, size_t at, uint16_t v) {
+    p[at] = static_cast<uint8_t>(v >> 8);
+    p[at + 1] = static_cast<uint8_t>(v);
+}
+
+void put32(std::span<uint8_t> p, size_t at, uint32_t v) {
+    put16(p, at, static_cast<uint16_t>(v >> 16));
+    put16(p, at + 2, static_cast<uint16_t>(v));
+}
+
+/// Skips a possibly compressed name; a pointer ends it in place (RFC 1035 §4.1.4), so this never
+/// follows one and cannot loop. False if the name runs off the message or is not a name.
+bool skip_name(std::span<const uint8_t> p, size_t& pos) {
+    size_t len = 0;
+    while (pos < p.size()) {
+        const uint8_t l = p[pos];
+        if (l == 0) {
+            ++pos;
+            return true;
+        }
+        if ((l & 0xC0) == 0xC0) {
+            if (pos + 2 > p.size()) {
+                return false;
+            }
+            pos += 2;
+            return true;
+        }
+        if ((l & 0xC0) != 0) {
+            return false;
+        }
+        len += l + 1U;
+        if (len + 1 > kMaxNameLen) {
+            return false;
+        }
+        pos += l + 1U;
+    }
+    return false;
+}
+
+uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c; }
+
+uint32_t clamp_ttl(uint32_t ttl, const TtlPolicy& policy) {
+    if (ttl > kMaxTtl) {
+        ttl = 0; // RFC 2181 §8: a TTL with the top bit set is treated as zero
+    }
+    return std::clamp(ttl, policy.min_ttl, std::max(policy.min_ttl, policy.max_ttl));
+}
+
+/// Our OPT (RFC 6891 §6.1.2): payload size, DO copied (RFC 3225 §3), NSID when asked (RFC 5001),
+/// and an Extended DNS Error when given (RFC 8914).
+void write_opt(Writer& w, const Asker& asker, const AnswerOptions& options, Rcode rcode,
+               std::optional<uint16_t> ede_code = std::nullopt, std::string_view ede_text = {}) {
+    w.u8(0);
+    w.u16(type::OPT);
+    w.u16(options.udp_payload);
+    w.u8(static_cast<uint8_t>(static_cast<uint16_t>(rcode) >> 4));
+    w.u8(0); // VERSION 0
+    w.u16(asker.edns.do_bit ? 0x8000 : 0);
+    const bool nsid = asker.edns.nsid && !options.identity.empty();
+    const size_t text = std::min<size_t>(ede_text.size(), 300);
+    size_t rdlen = 0;
+    if (nsid) {
+        rdlen += 4 + options.identity.size();
+    }
+    if (ede_code) {
+        rdlen += 6 + text;
+    }
+    w.u16(static_cast<uint16_t>(rdlen));
+    if (nsid) {
+        w.u16(kOptionNsid);
+        w.u16(static_cast<uint16_t>(options.identity.size()));
+        w.bytes(options.identity);
+    }
+    if (ede_code) {
+        w.u16(kOptionEde);
+        w.u16(static_cast<uint16_t>(2 + text));
+        w.u16(*ede_code);
+        w.bytes(ede_text.substr(0, text)); // EXTRA-TEXT, UTF-8, not NUL-terminated (§2)
+    }
+}
+
+uint16_t answer_flags(const Asker& asker, Rcode rcode) {
+    return static_cast<uint16_t>(flag::QR | flag::RA |
+                                 (asker.flags & (flag::OpcodeMask | flag::RD | flag::CD)) |
+                                 (static_cast<uint16_t>(rcode) & 0xF));
+}
+
+/// The question and OPT alone with TC=1 (RFC 1035 §4.2.1, RFC 6891 §7).
+Written write_truncated(const Asker& asker, Rcode rcode, const AnswerOptions& options,
+                        std::span<uint8_t> out) {
+    Writer w(out);
+    w.u16(asker.id);
+    w.u16(answer_flags(asker, rcode) | flag::TC);
+    w.u16(1);
+    w.u32(0);
+    w.u16(asker.edns.present ? 1 : 0);
+    w.bytes(asker.question);
+    if (asker.edns.present) {
+        write_opt(w, asker, options, rcode);
+    }
+    return {w.overflow() ? 0 : w.size(), true};
+}
+
+} // namespace
+
+std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const TtlPolicy& policy) {
+    const std::span<const uint8_t> p = response;
+    if (p.size() < kHeaderSize || p.size() > 65535) {
+        return std::nullopt;
+    }
+    const uint16_t flags = get16(p, 2);
+    const uint16_t an = get16(p, 6);
+    const uint16_t ns = get16(p, 8);
+    const uint16_t ar = get16(p, 10);
+    if (get16(p, 4) != 1) {
+        return std::nullopt;
+    }
+    size_t pos = kHeaderSize;
+    if (!skip_name(p, pos) || pos + 4 > p.size()) {
+        return std::nullopt;
+    }
+    const uint16_t qtype = get16(p, pos);
+    pos += 4;
+    const size_t question_end = pos;
+
+    CachedAnswer a;
+    a.rcode = static_cast<Rcode>(flags & 0xF);
+    a.additional_at = question_end;
+    struct Ttl {
+        size_t at; ///< offset of the TTL field
+        uint32_t value;
+        uint16_t type;
+        bool authority;
+        size_t rdata;
+        uint16_t rdlen;
+    };
+    std::vector<Ttl> ttls;
+    bool answers_question = false;
+    size_t keep_end = question_end; // the message is kept up to here: everything before OPT
+    bool keeping = true;
+    const unsigned total = unsigned{an} + ns + ar;
+    for (unsigned i = 0; i < total; ++i) {
+        const size_t start = pos;
+        if (!skip_name(p, pos) || pos + 10 > p.size()) {
+            return std::nullopt;
+        }
+        const uint16_t rtype = get16(p, pos);
+        const uint32_t ttl = get32(p, pos + 4);
+        const uint16_t rdlen = get16(p, pos + 8);
+        if (pos + 10 + rdlen > p.size()) {
+            return std::nullopt;
+        }
+        const bool in_additional = i >= unsigned{an} + ns;
+        if ((rtype == type::OPT || rtype == kTypeTsig) && !in_additional) {
+            return std::nullopt; // RFC 6891 §6.1.1: OPT only in the additional section
+        }
+        if (rtype == type::OPT && keeping) {
+            // RFC 6891 §6.1.3: the upper 8 bits of an extended RCODE
+            a.rcode = static_cast<Rcode>((uint16_t{p[pos + 4]} << 4) | (flags & 0xF));
+        }
+        if (rtype == type::OPT || rtype == kTypeTsig) {
+            // It and whatever follows are dropped: additional data is optional (RFC 2181 §9),
+            // and a record after OPT could point into bytes we remove.
+            keeping = false;
+            keep_end = std::min(keep_end, start);
+        }
+        if (keeping) {
+            if (i < an && (rtype == qtype || qtype == type::ANY)) {
+                answers_question = true;
+            }
+            ttls.push_back({pos + 4, ttl, rtype, i >= an && !in_additional, pos + 10, rdlen});
+            a.additional_count = static_cast<uint16_t>(a.additional_count + (in_additional ? 1 : 0));
+        }
+        pos += 10U + rdlen;
+        if (keeping) {
+            keep_end = pos;
+            if (!in_additional) {
+                a.additional_at = pos;
+            }
+        }
+    }
+    if (pos != p.size()) {
+        return std::nullopt; // trailing bytes: not a message we understand
+    }
+
+    a.message.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(keep_end));
+    for (size_t i = kHeaderSize; i < question_end - 4; ++i) {
+        a.message[i] = lower(a.message[i]);
+    }
+    put16(a.message, 10, a.additional_count);
+
+    // RFC 2308 §2.1, §2.2: NXDOMAIN, or NOERROR without the type asked for, is negative.
+    a.negative = a.rcode == Rcode::NxDomain || (a.rcode == Rcode::NoError && !answers_question);
+    const Ttl* soa = nullptr;
+    if (a.negative) {
+        const auto it = std::find_if(ttls.begin(), ttls.end(),
+                                     [](const Ttl& t) { return t.authority && t.type == type::SOA; });
+        soa = it != ttls.end() ? &*it : nullptr;
+    }
+    uint32_t lifetime = kMaxTtl;
+    for (const auto& t : ttls) {
+        uint32_t ttl = clamp_ttl(t.value, policy);
+        if (&t == soa) {
+            // RFC 2308 §5: the negative TTL is the minimum of the SOA's TTL and MINIMUM field.
+            const uint32_t minimum = t.rdlen >= 22 ? get32(p, t.rdata + t.rdlen - 4) : 0;
+            ttl = std::min({t.value > kMaxTtl ? 0 : t.value, minimum > kMaxTtl ? 0 : minimum,
+                            policy.negative_ttl, policy.max_ttl});
+        }
+        put32(a.message, t.at, ttl);
+        a.ttl_offsets.push_back(static_cast<uint16_t>(t.at));
+        lifetime = std::min(lifetime, ttl);
+    }
+    const bool cacheable = (a.rcode == Rcode::NoError || a.rcode == Rcode::NxDomain) &&
+                           (flags & flag::TC) == 0 && !ttls.empty() &&
+                           (!a.negative || soa != nullptr); // RFC 2308 §5: no SOA, no caching
+    a.ttl = cacheable ? lifetime : 0;
+    return a;
+}
+
+Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
+                     const AnswerOptions& options, std::span<uint8_t> out) {
+    const size_t question_end = kHeaderSize + asker.question.size();
+    if (a.message.size() < question_end || out.size() < a.message.size()) {
+        return {};
+    }
+    const size_t limit = std::min(options.limit, out.size());
+    const size_t opt_size = asker.edns.present ? 11 + (asker.edns.nsid && !options.identity.empty()
+                                                           ? 4 + options.identity.size()
+                                                           : 0)
+                                               : 0;
+    size_t body = a.message.size();
+    uint16_t additional = a.additional_count;
+    if (body + opt_size > limit) {
+        body = a.additional_at; // RFC 2181 §9: drop the additional section first
+        additional = 0;
+        if (body + opt_size > limit) {
+            return write_truncated(asker, a.rcode, options, out);
+        }
+    }
+    std::memcpy(out.data(), a.message.data(), body);
+    put16(out, 0, asker.id);
+    put16(out, 2, answer_flags(asker, a.rcode));
+    std::memcpy(out.data() + kHeaderSize, asker.question.data(), asker.question.size());
+    for (const uint16_t at : a.ttl_offsets) {
+        if (at + 4U <= body) {
+            const uint32_t ttl = get32(a.message, at);
+            put32(out, at, ttl > age ? ttl - age : 0);
+        }
+    }
+    put16(out, 10, static_cast<uint16_t>(additional + (asker.edns.present ? 1 : 0)));
+    Writer w(out);
+    w.rewind(body);
+    if (asker.edns.present) {
+        write_opt(w, asker, options, a.rcode);
+    }
+    if (w.overflow()) {
+        return write_truncated(asker, a.rcode, options, out);
+    }
+    return {w.size(), false};
+}
+
+Written write_error(const Asker& asker, Rcode rcode, std::optional<uint16_t> ede_code,
+                    std::string_view ede_text, const AnswerOptions& options,
+                    std::span<uint8_t> out) {
+    Writer w(out.first(std::min(out.size(), options.limit)));
+    w.u16(asker.id);
+    w.u16(answer_flags(asker, rcode));
+    w.u16(1);
+    w.u32(0);
+    w.u16(asker.edns.present ? 1 : 0);
+    w.bytes(asker.question);
+    if (asker.edns.present) {
+        write_opt(w, asker, options, rcode, ede_code, ede_text);
+    }
+    if (w.overflow()) {
+        return write_truncated(asker, rcode, options, out);
+    }
+    return {w.size(), false};
+}
+
+std::string cache_key(const Query& q) {
+    std::string key(q.lower_name());
+    key += static_cast<char>(q.qtype >> 8);
+    key += static_cast<char>(q.qtype & 0xFF);
+    key += static_cast<char>(q.qclass >> 8);
+    key += static_cast<char>(q.qclass & 0xFF);
+    key += static_cast<char>((q.edns.do_bit ? 1 : 0) | ((q.flags & flag::CD) != 0 ? 2 : 0));
+    return key;
+}
+
+void Cache::set_capacity(size_t max_entries) {
+    max_entries_ = max_entries;
+    evict_to(max_entries_, max_entries_ * kBytesPerEntry);
+}
+
+std::optional<Cache::Hit> Cache::lookup(const std::string& key, Clock::time_point now) {
+    const auto found = index_.find(key);
+    if (found == index_.end()) {
+        return std::nullopt;
+    }
+    const auto it = found->second;
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - it->stored).count();
+    if (age < 0 || static_cast<uint64_t>(age) >= it->answer.ttl) {
+        erase(it); // RFC 1035 §3.2.1: never served past its TTL
+        return std::nullopt;
+    }
+    lru_.splice(lru_.begin(), lru_, it);
+    return Hit{&it->answer, static_cast<uint32_t>(age)};
+}
+
+void Cache::insert(const std::string& key, CachedAnswer a, Clock::time_point now) {
+    if (a.ttl == 0 || max_entries_ == 0) {
+        return;
+    }
+    const size_t size = a.message.size() + key.size();
+    const size_t byte_limit = max_entries_ * kBytesPerEntry;
+    if (size > byte_limit) {
+        return;
+    }
+    if (const auto found = index_.find(key); found != index_.end()) {
+        erase(found->second);
+    }
+    evict_to(max_entries_ - 1, byte_limit - size);
+    lru_.push_front(Entry{key, std::move(a), now});
+    index_.emplace(key, lru_.begin());
+    bytes_ += size;
+}
+
+void Cache::clear() {
+    lru_.clear();
+    index_.clear();
+    bytes_ = 0;
+}
+
+void Cache::erase(std::list<Entry>::iterator it) {
+    bytes_ -= it->answer.message.size() + it->key.size();
+    index_.erase(it->key);
+    lru_.erase(it);
+}
+
+void Cache::evict_to(size_t entries, size_t bytes) {
+    while (!lru_.empty() && (index_.size() > entries || bytes_ > bytes)) {
+        erase(std::prev(lru_.end()));
+    }
+}
+
+} // namespace horizon::dns
