@@ -18,7 +18,7 @@ namespace {
 
 using namespace horizon;
 
-constexpr std::string_view kUsage = R"(usage: horizond [--config FILE] [--state-dir DIR]
+constexpr std::string_view kUsage = R"(usage: horizond [--config FILE] [--state-dir DIR] [--reset-on-update]
        horizond --check-config FILE
        horizond --help | --version
 
@@ -29,6 +29,9 @@ cluster VPC, public NLB IPs to everyone else, per the access mode of each [[clus
   --state-dir DIR      where runtime changes (update-cluster-config) are saved; overrides
                        [server] state_dir (default /var/lib/horizon as root, else
                        $XDG_STATE_HOME/horizon); must exist and be writable
+  --reset-on-update    when an update denies the source of an established API endpoint
+                       connection, reset it (EKS keeps it until the client reconnects); the same
+                       as reset_on_update = true in every [cluster.api]
   --check-config FILE  validate FILE, print every error as file:line:col, and exit
                        (0 = valid, 2 = errors)
 
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN); // a peer closing a TCP connection must not kill the server
     std::optional<std::string> config_path;
     std::string state_dir;
+    bool reset_on_update = false;
     bool check_only = false;
     const std::vector<std::string_view> args(argv + 1, argv + argc);
     for (size_t i = 0; i < args.size(); ++i) {
@@ -133,6 +137,10 @@ int main(int argc, char** argv) {
             }
             check_only = a == "--check-config";
             config_path = std::string(args[++i]);
+            continue;
+        }
+        if (a == "--reset-on-update") {
+            reset_on_update = true;
             continue;
         }
         if (a == "--state-dir") {
@@ -167,7 +175,7 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(cfg.server.log_level));
 
     std::string error;
-    auto runtime = server::Runtime::create(cfg, {config_path, state_dir}, error);
+    auto runtime = server::Runtime::create(cfg, {config_path, state_dir, reset_on_update}, error);
     if (!runtime) {
         std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
         return 1;

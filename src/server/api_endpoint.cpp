@@ -42,6 +42,9 @@ constexpr size_t kConnectBuffer = 1024 * 1024; ///< bytes buffered while the ups
 constexpr size_t kHighWater = 1024 * 1024;     ///< stop reading a side while this much is unsent
 constexpr size_t kLowWater = 256 * 1024;       ///< ... and read again below this
 constexpr uint64_t kConnectTimeoutMs = 10000;
+/// An open connection with no byte either way for this long is reset, as an AWS NLB resets a TCP
+/// flow idle for 350 s: no client can keep a slot of max_connections forever.
+constexpr uint64_t kIdleTimeoutMs = 350 * 1000;
 constexpr int kBacklog = 511;
 constexpr unsigned kLogPerSecond = 20; ///< decision log lines per second, beyond: counted only
 
@@ -267,6 +270,8 @@ struct Conn {
     }
     void on_client_data(const char* data, size_t len);
     void on_upstream_data(const char* data, size_t len);
+    /// (Re)arms the idle timer of a proxied or answered connection.
+    void touch();
     void write(uv_tcp_t* to, std::string data);
     void shutdown_then_close(uv_tcp_t* which);
     void open(const config::ClusterConfig& cfg);
@@ -464,7 +469,22 @@ void Conn::shutdown_then_close(uv_tcp_t* which) {
     }
 }
 
+void Conn::touch() {
+    if (closing || (state != State::Proxied && state != State::Responder)) {
+        return;
+    }
+    uv_timer_start(
+        &timer,
+        [](uv_timer_t* t) {
+            auto* c = static_cast<Conn*>(t->data);
+            c->impl->count("resets", c->cluster, c->side, "idle");
+            c->close(true);
+        },
+        kIdleTimeoutMs, 0);
+}
+
 void Conn::on_client_data(const char* data, size_t len) {
+    touch();
     switch (state) {
     case State::Held:
         pending.append(data, len);
@@ -497,6 +517,7 @@ void Conn::on_client_data(const char* data, size_t len) {
 }
 
 void Conn::on_upstream_data(const char* data, size_t len) {
+    touch();
     write(&client, std::string(data, len));
 }
 
@@ -509,6 +530,7 @@ void Conn::open(const config::ClusterConfig& cfg) {
         connect_upstream();
     } else {
         set_state(State::Responder);
+        touch();
         const auto it = impl->tls.find(cluster);
         responder = std::make_unique<ApiResponder>(it != impl->tls.end() ? it->second.get()
                                                                          : nullptr,
@@ -568,6 +590,7 @@ void Conn::connect_to(const sockaddr* addr) {
         }
         uv_tcp_nodelay(&c->upstream, 1);
         c->set_state(State::Proxied);
+        c->touch();
         if (!c->pending.empty()) {
             std::string held;
             held.swap(c->pending);
@@ -727,7 +750,8 @@ void ApiEndpoint::Impl::on_publish() {
             log_decision(fmt::format("{}: {} after an update: the held connection goes through",
                                      c->who(), d.explain(c->side, c->peer.addr)));
             c->open(*cfg);
-        } else if (c->state != State::Held && !d.allowed() && cfg->api->reset_on_update) {
+        } else if (c->state != State::Held && !d.allowed() &&
+                   (cfg->api->reset_on_update || runtime->reset_on_update())) {
             count("resets", c->cluster, c->side, "update");
             log_decision(fmt::format("{}: {} after an update: reset (reset_on_update)", c->who(),
                                      d.explain(c->side, c->peer.addr)));
@@ -992,7 +1016,7 @@ std::string ApiEndpoint::render_metrics() const {
                            cluster, side, label.substr(0, slash), label.substr(slash + 1), n);
     }
     out += "# HELP horizon_api_resets_total API endpoint connections reset, by reason (deny, "
-           "hold_limit, hold_timeout, update, upstream).\n"
+           "hold_limit, hold_timeout, idle, update, upstream).\n"
            "# TYPE horizon_api_resets_total counter\n";
     for (const auto& [key, n] : impl_->counters) {
         const auto& [name, cluster, side, label] = key;

@@ -22,6 +22,8 @@ public:
     struct Options {
         std::optional<std::string> config_path; ///< none: the built-in default
         std::string state_dir;                  ///< --state-dir, "" = from config or default
+        /// --reset-on-update: [cluster.api] reset_on_update for every cluster.
+        bool reset_on_update = false;
     };
 
     /// Resolves and checks the state directory, loads the saved state, builds the first
@@ -34,6 +36,8 @@ public:
     [[nodiscard]] const config::Config& file_config() const { return file_; }
     [[nodiscard]] const std::string& state_path() const { return state_path_; }
     [[nodiscard]] const std::optional<std::string>& config_path() const { return config_path_; }
+    /// --reset-on-update was given.
+    [[nodiscard]] bool reset_on_update() const { return reset_on_update_; }
 
     using Call = std::function<control::ApiResult(control::ControlPlane&, control::TimePoint)>;
     /// Runs one admin API call under the lock; publishes and persists whatever it changed.
@@ -76,6 +80,7 @@ private:
     std::vector<std::string> last_reload_errors_;
     std::string last_reload_at_;
     std::function<void()> publish_hook_; ///< the API endpoint's notify
+    bool reset_on_update_ = false;
 };
 
 } // namespace horizon::server

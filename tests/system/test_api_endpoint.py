@@ -79,7 +79,7 @@ PRX_NODE = "127.11.0.5"   # in prx's VPC (and so in its default security group)
 NAT = "127.0.0.9"         # vpc_egress_ip: what in-VPC sources are seen as on the public side
 PUBLIC_CIDRS = "127.0.0.0/16"
 
-HOLD_SECONDS = 3
+HOLD_SECONDS = 5
 MAX_HELD = 20
 MAX_CONNECTIONS = 30
 DROP_WAIT = 1.0            # a dropped connection: curl gives up after this
@@ -432,13 +432,13 @@ def server_alive():
         raise CheckFailed(f"horizond is not running any more (exit status {rc}); see its log")
 
 
-def start_server():
+def start_server(*extra: str):
     with open(ENV.log, "ab") as log:
         log.write(f"----- {time.strftime('%H:%M:%S')} starting horizond\n".encode())
         log.flush()
         ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(ENV.config), "--state-dir",
-                                     str(ENV.state)], stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT)
+                                     str(ENV.state), *extra], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         rc = ENV.proc.poll()
@@ -862,11 +862,12 @@ def _():
 
 @check("security-group.rules-persist-over-a-restart")
 def _():
-    # The bastion's rule from the previous check is in force; restart and look again.
+    # The bastion's rule from the previous check is in force; restart and look again (with
+    # --reset-on-update from now on, for the next check).
     rc = stop_server()
     if rc != 0:
         raise CheckFailed(f"horizond exited {rc} on SIGTERM")
-    start_server()
+    start_server("--reset-on-update")
     if "keeping the security group rules changed through the API" not in log_text():
         raise CheckFailed("the restart did not say it keeps the API's rules:\n" + log_tail(30))
     got = probe(AEWS, BASTION, AEWS_PRIVATE_LOCAL)
@@ -875,6 +876,27 @@ def _():
     admin_ok("POST", sg_path(AEWS, "revoke-ingress"), rule(BASTION + "/32", "-1"))
     if probe(AEWS, BASTION, AEWS_PRIVATE_LOCAL).outcome != DROPPED:
         raise CheckFailed("the bastion after revoke")
+
+
+@check("update.reset-on-update-flag-applies-to-every-cluster")
+def _():
+    # aews has no reset_on_update of its own; horizond now runs with --reset-on-update.
+    outcome, s = raw_request(OUTSIDE, AEWS_PUBLIC[0], keep=True)
+    if outcome != ALLOWED or s is None:
+        raise CheckFailed(f"the first request: {outcome}")
+    try:
+        set_access(AEWS, cidrs=["127.2.0.0/16"])
+        time.sleep(0.3)
+        try:
+            s.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+            answer = read_response(s)
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b""
+        if answer:
+            raise CheckFailed(f"the connection survived the update: {answer[:200]!r}")
+    finally:
+        s.close()
+        set_access(AEWS, cidrs=[PUBLIC_CIDRS])
 
 
 @check("lockout.public-only-nodes-behind-the-nat")
