@@ -72,7 +72,6 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
         auto rt = std::unique_ptr<Runtime>(
             new Runtime(std::move(cfg), state_path, std::move(cp), options.config_path));
         rt->loaded_text_ = std::move(text);
-        rt->reset_on_update_ = options.reset_on_update;
         for (const auto& line : log) {
             spdlog::info("{}", line);
         }
@@ -88,7 +87,10 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
 }
 
 void Runtime::publish_locked(bool save) {
-    const config::Config eff = cp_.effective();
+    config::Config eff = cp_.effective();
+    // The control plane models the clusters; the rest of the file passes through as written.
+    eff.resolver = file_.resolver;
+    eff.zones = file_.zones;
     std::vector<unsigned> slots;
     for (const auto& c : eff.clusters) {
         auto it = std::find(slot_names_.begin(), slot_names_.end(), c.name);
@@ -100,6 +102,8 @@ void Runtime::publish_locked(bool save) {
     }
     const uint64_t gen = cp_.generation();
     if (!holder_.current.load() || holder_.generation.load() != gen) {
+        holder_.resolver.store(std::make_shared<const config::ResolverConfig>(eff.resolver),
+                               std::memory_order_release);
         holder_.current.store(dns::build_snapshot(eff, gen, slots), std::memory_order_release);
         holder_.generation.store(gen, std::memory_order_release);
         if (save) {

@@ -130,6 +130,7 @@ Worker::Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget, Worker
             nullptr);
     });
     refresh();
+    forwarder_ = std::make_unique<Forwarder>(*this);
 }
 
 Worker::~Worker() {
@@ -141,6 +142,7 @@ Worker::~Worker() {
 void Worker::refresh() {
     generation_ = holder_.generation.load(std::memory_order_acquire);
     snap_ = holder_.current.load(std::memory_order_acquire);
+    resolver_ = holder_.resolver.load(std::memory_order_acquire);
 }
 
 bool Worker::run() {
@@ -161,7 +163,7 @@ dns::Outcome Worker::answer(std::span<const uint8_t> query, const dns::Client& c
                             std::span<uint8_t> out) {
     const dns::Snapshot& snap = snapshot();
     const uint64_t start = monotonic_ns();
-    const dns::Outcome o = dns::answer(snap, query, client, out);
+    const dns::Outcome o = dns::answer(snap, query, client, out, /*can_forward=*/true);
     metrics_.count(o, client.transport, monotonic_ns() - start);
     if (snap.server.query_log) {
         log_query(query, client, o);

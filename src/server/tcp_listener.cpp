@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <vector>
 
 #include "server/worker.hpp"
@@ -14,6 +15,13 @@ namespace {
 
 constexpr size_t kMaxBufferedOutput = 1U << 20; // stop reading while this much is unsent
 
+struct TcpConnection;
+
+/// What a forwarded query's late answer holds on to: null once the connection is closing.
+struct TcpGuard {
+    TcpConnection* connection = nullptr;
+};
+
 struct TcpConnection final : Owned {
     uv_tcp_t tcp{};
     uv_timer_t idle{};
@@ -21,14 +29,17 @@ struct TcpConnection final : Owned {
     dns::Client client;
     std::vector<uint8_t> input; // bytes received, not yet a complete frame
     int open_handles = 0;
+    unsigned forwarded = 0; // queries whose answers the forwarder still owes us
     bool reading = false;
     bool closing = false;
+    std::shared_ptr<TcpGuard> guard = std::make_shared<TcpGuard>(TcpGuard{this});
 
     void close() override {
         if (closing) {
             return;
         }
         closing = true;
+        guard->connection = nullptr; // late forwarded answers are dropped from now on
         const auto done = [](uv_handle_t* h) {
             auto* c = static_cast<TcpConnection*>(static_cast<Owned*>(h->data));
             if (--c->open_handles == 0) {
@@ -44,7 +55,15 @@ struct TcpConnection final : Owned {
         const auto ms = worker->snapshot().server.tcp_idle_timeout.count();
         uv_timer_start(
             &idle,
-            [](uv_timer_t* t) { static_cast<TcpConnection*>(static_cast<Owned*>(t->data))->close(); },
+            [](uv_timer_t* t) {
+                auto* c = static_cast<TcpConnection*>(static_cast<Owned*>(t->data));
+                // RFC 7766 §6.2.3: idle means no query outstanding; a forwarded one still is.
+                if (c->forwarded > 0) {
+                    c->restart_idle_timer();
+                } else {
+                    c->close();
+                }
+            },
             static_cast<uint64_t>(ms), 0);
     }
 
@@ -61,6 +80,7 @@ struct TcpConnection final : Owned {
     }
     void on_data(const char* data, size_t len);
     void send(const uint8_t* data, size_t len);
+    size_t forward(std::span<const uint8_t> query, std::span<uint8_t> out);
 };
 
 /// One queued answer: the frame is owned until libuv's write callback (partial writes are
@@ -97,6 +117,29 @@ void TcpConnection::send(const uint8_t* data, size_t len) {
     }
 }
 
+/// Hands a query to the forwarder; returns the size of an answer ready at once (in `out`). A later
+/// answer is framed onto this connection if it is still open (RFC 7766 §7: answers to pipelined
+/// queries may come out of order; the client matches them by ID).
+size_t TcpConnection::forward(std::span<const uint8_t> query, std::span<uint8_t> out) {
+    ++forwarded;
+    const size_t size = worker->forwarder().resolve(
+        query, client, out, [g = guard](std::span<const uint8_t> answer) {
+            TcpConnection* c = g->connection;
+            if (c == nullptr) {
+                return; // the client went away meanwhile
+            }
+            --c->forwarded;
+            c->send(answer.data(), answer.size());
+            if (!c->closing) {
+                c->restart_idle_timer();
+            }
+        });
+    if (size > 0) {
+        --forwarded;
+    }
+    return size;
+}
+
 void TcpConnection::on_data(const char* data, size_t len) {
     input.insert(input.end(), data, data + len);
     size_t at = 0;
@@ -110,8 +153,9 @@ void TcpConnection::on_data(const char* data, size_t len) {
         const std::span<const uint8_t> query(input.data() + at + 2, frame);
         at += 2 + frame;
         const dns::Outcome o = worker->answer(query, client, answer);
-        if (o.size > 0) {
-            send(answer.data(), o.size);
+        const size_t size = o.forward ? forward(query, answer) : o.size;
+        if (size > 0) {
+            send(answer.data(), size);
             if (closing) {
                 return;
             }

@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "server/worker.hpp"
 
@@ -24,11 +25,19 @@ constexpr size_t kControl = CMSG_SPACE(sizeof(in6_pktinfo)) > CMSG_SPACE(sizeof(
                                 ? CMSG_SPACE(sizeof(in6_pktinfo))
                                 : CMSG_SPACE(sizeof(in_pktinfo));
 
+struct UdpListener;
+
+/// What a forwarded query's late answer holds on to: null once the listener is closed.
+struct UdpGuard {
+    UdpListener* listener = nullptr;
+};
+
 struct UdpListener final : Owned {
     uv_poll_t poll{};
     Worker* worker = nullptr;
     int fd = -1;
     bool pktinfo = false;
+    std::shared_ptr<UdpGuard> guard = std::make_shared<UdpGuard>(UdpGuard{this});
 
     std::array<mmsghdr, kBatch> in{};
     std::array<iovec, kBatch> in_iov{};
@@ -54,6 +63,7 @@ struct UdpListener final : Owned {
         if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&poll)) != 0) {
             return;
         }
+        guard->listener = nullptr; // late forwarded answers are dropped from now on
         uv_close(reinterpret_cast<uv_handle_t*>(&poll), [](uv_handle_t* h) {
             delete static_cast<Owned*>(h->data); // NOLINT(cppcoreguidelines-owning-memory)
         });
@@ -104,6 +114,51 @@ struct UdpListener final : Owned {
         return 0;
     }
 
+    /// Hands datagram i to the forwarder; returns the size of an answer ready at once (in
+    /// `answer_now`).
+    /// A later answer goes out by sendmsg from this socket, from the same address as a batched
+    /// one would (PKTINFO), if the listener is still open.
+    size_t forward(unsigned i, std::span<const uint8_t> query, const dns::Client& client,
+                   std::span<uint8_t> answer_now) {
+        struct Destination {
+            sockaddr_storage peer{};
+            socklen_t peer_len = 0;
+            std::array<char, kControl> control{};
+            size_t control_len = 0;
+        };
+        auto to = std::make_shared<Destination>();
+        std::memcpy(&to->peer, &peers[i], sizeof to->peer);
+        to->peer_len = in[i].msg_hdr.msg_namelen;
+        if (pktinfo) {
+            to->control_len = reply_control(i, to->control.data());
+        }
+        return worker->forwarder().resolve(
+            query, client, answer_now,
+            [g = guard, to](std::span<const uint8_t> answer) {
+                UdpListener* l = g->listener;
+                if (l == nullptr) {
+                    return;
+                }
+                iovec iov{const_cast<uint8_t*>(answer.data()), answer.size()};
+                msghdr h{};
+                h.msg_name = &to->peer;
+                h.msg_namelen = to->peer_len;
+                h.msg_iov = &iov;
+                h.msg_iovlen = 1;
+                if (to->control_len > 0) {
+                    h.msg_control = to->control.data();
+                    h.msg_controllen = to->control_len;
+                }
+                ssize_t n = -1;
+                do {
+                    n = ::sendmsg(l->fd, &h, MSG_DONTWAIT);
+                } while (n < 0 && errno == EINTR);
+                if (n < 0) {
+                    l->worker->metrics().dropped[static_cast<size_t>(Drop::SendFailed)].add();
+                }
+            });
+    }
+
     /// One recvmmsg batch answered with one sendmmsg. Returns false when the socket is drained.
     bool serve_batch() {
         prepare_receive();
@@ -125,10 +180,11 @@ struct UdpListener final : Owned {
                 dns::Transport::Udp};
             const std::span<const uint8_t> query(queries[i].data(), in[i].msg_len);
             const dns::Outcome o = worker->answer(query, client, answers[replies]);
-            if (o.size == 0) {
+            const size_t size = o.forward ? forward(i, query, client, answers[replies]) : o.size;
+            if (size == 0) {
                 continue;
             }
-            out_iov[replies] = {answers[replies].data(), o.size};
+            out_iov[replies] = {answers[replies].data(), size};
             auto& h = out[replies].msg_hdr;
             h = {};
             h.msg_name = &peers[i];

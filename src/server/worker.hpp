@@ -10,6 +10,7 @@
 
 #include "dns/engine.hpp"
 #include "dns/snapshot.hpp"
+#include "server/forwarder.hpp"
 #include "server/metrics.hpp"
 
 namespace horizon::server {
@@ -19,6 +20,8 @@ namespace horizon::server {
 struct SnapshotHolder {
     std::atomic<std::shared_ptr<const dns::Snapshot>> current;
     std::atomic<uint64_t> generation{0};
+    /// [resolver] of the current configuration, for the forwarders; stored before `current`.
+    std::atomic<std::shared_ptr<const config::ResolverConfig>> resolver;
 };
 
 /// Every handle a worker owns has `data` pointing to one of these, so that shutdown can close
@@ -63,6 +66,13 @@ public:
         }
         return *snap_;
     }
+    /// [resolver] as of the current snapshot (null until one is published).
+    const std::shared_ptr<const config::ResolverConfig>& resolver() {
+        snapshot();
+        return resolver_;
+    }
+    /// This worker's forwarder (its loop thread only).
+    Forwarder& forwarder() { return *forwarder_; }
     uv_loop_t* loop() { return &loop_; }
     TcpBudget& tcp_budget() { return budget_; }
     WorkerMetrics& metrics() { return metrics_; }
@@ -84,9 +94,11 @@ private:
     WorkerMetrics& metrics_;
     std::vector<ListenSocket> sockets_;
     std::shared_ptr<const dns::Snapshot> snap_;
+    std::shared_ptr<const config::ResolverConfig> resolver_;
     uint64_t generation_ = ~uint64_t{0};
     uv_loop_t loop_{};
     uv_async_t stop_{};
+    std::unique_ptr<Forwarder> forwarder_; ///< destroyed after the loop closed: touches no handle
 };
 
 /// Starts serving UDP on a bound socket with the worker's loop. Owned by the loop (freed on close).

@@ -1,0 +1,42 @@
+// Forwarding on a worker's loop: queries for names outside our zones go to upstream resolvers
+// (RFC 5452 defences, per-upstream timeout, TCP retry on TC, coalescing) and answers are cached.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+
+#include "dns/engine.hpp"
+
+namespace horizon::server {
+
+class Worker;
+
+/// Sends one forwarded query's answer to its client (a UDP datagram or a TCP frame). Called on
+/// the worker's loop, at most once, never from inside Forwarder::resolve; not at all when the
+/// worker stops first or the query is dropped. It must cope with a client that is gone.
+using ReplyFn = std::function<void(std::span<const uint8_t> answer)>;
+
+/// One per worker, used only on that worker's loop thread.
+class Forwarder {
+public:
+    explicit Forwarder(Worker& worker);
+    ~Forwarder();
+    Forwarder(const Forwarder&) = delete;
+    Forwarder& operator=(const Forwarder&) = delete;
+
+    /// Answers a query the engine handed over (Outcome::forward). Returns the size of the answer
+    /// written to `out` (kMaxMessage bytes) when it is ready at once: from the cache, or an error
+    /// of ours. Returns 0 when the answer will come through `reply` (or never: dropped).
+    size_t resolve(std::span<const uint8_t> query, const dns::Client& client,
+                   std::span<uint8_t> out, ReplyFn reply);
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace horizon::server

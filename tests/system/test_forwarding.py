@@ -1,0 +1,990 @@
+#!/usr/bin/env python3
+"""System test of horizond's forwarding: the real server with scripted upstreams on loopback.
+
+Starts scripted upstream DNS servers (in this process: UDP and TCP on 127.0.0.1, each one logging
+the queries it gets), a second horizond serving its own endpoint as the upstream of a forward
+zone, and the horizond under test with [resolver] pointing at them. Then checks: forwarding over
+UDP and TCP with dig and kdig, RA, case echo, conditional forwarding by longest zone suffix,
+coalescing of identical questions, cache hits with TTL decay, negative caching capped by
+negative_ttl, an upstream timeout falling through to the next upstream, TC answered over TCP,
+SERVFAIL with an Extended DNS Error when every upstream fails (22 and 23), spoofed answers
+(wrong ID, wrong question, wrong source port) ignored, REFUSED for recursion from a source
+outside allow_recursion while the endpoint still answers it, and the query log.
+
+Traffic goes only to 127.0.0.0/8 and ::1; "system" upstreams are never configured. Every wait is
+bounded; the servers are stopped by PID. Python 3.11 standard library only.
+
+usage: test_forwarding.py --horizond PATH [--keep] [--only REGEX]
+Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import random
+import re
+import select
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+# ------------------------------------------------------------------------------------------------
+# What the test configures
+
+ENDPOINT = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com."
+UP_ENDPOINT = "0123456789ABCDEF0123456789ABCDEF.yl4.us-east-1.eks.amazonaws.com."  # second horizond
+ALLOWED = "127.0.0.1"       # in allow_recursion, outside the VPC
+ALLOWED_VPC = "127.10.0.5"  # in allow_recursion and in the VPC
+STRANGER = "127.20.0.5"     # outside allow_recursion
+TIMEOUT_MS = 400            # [resolver] timeout per upstream
+NEGATIVE_TTL = 20           # [resolver] negative_ttl
+UPSTREAM_TTL = 100          # TTL of the scripted upstream's answers
+SUBPROCESS_TIMEOUT = 10.0
+TIME_BUDGET = 120.0
+
+NOERROR, SERVFAIL, NXDOMAIN, REFUSED = 0, 2, 3, 5
+A, NS, SOA, TXT, AAAA, OPT = 1, 2, 6, 16, 28, 41
+EDE = 15
+
+
+class CheckFailed(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------------
+# DNS messages
+
+
+def encode_name(name: str) -> bytes:
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def read_name(data: bytes, pos: int) -> tuple[str, int]:
+    labels, end, hops = [], None, 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("name runs off the message")
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if end is None:
+                end = pos + 2
+            hops += 1
+            if hops > 64:
+                raise ValueError("compression loop")
+            pos = ((length & 0x3F) << 8) | data[pos + 1]
+            continue
+        if length == 0:
+            pos += 1
+            break
+        labels.append(data[pos + 1:pos + 1 + length].decode("latin-1"))
+        pos += 1 + length
+    return ".".join(labels) + ".", (end if end is not None else pos)
+
+
+@dataclass
+class Record:
+    section: str
+    name: str
+    type: int
+    cls: int
+    ttl: int
+    rdata: bytes
+
+
+@dataclass
+class Message:
+    id: int
+    flags: int
+    rcode: int
+    question: list[tuple[str, int, int]]
+    records: list[Record]
+    options: list[tuple[int, bytes]] = field(default_factory=list)  # EDNS options of the OPT
+    raw: bytes = b""
+
+    def has(self, flag: str) -> bool:
+        bit = {"qr": 0x8000, "aa": 0x0400, "tc": 0x0200, "rd": 0x0100, "ra": 0x0080,
+               "ad": 0x0020, "cd": 0x0010}[flag]
+        return bool(self.flags & bit)
+
+    def section(self, name: str) -> list[Record]:
+        return [r for r in self.records if r.section == name]
+
+    def addresses(self) -> list[str]:
+        return sorted(str(ipaddress.ip_address(r.rdata)) for r in self.section("an")
+                      if r.type in (A, AAAA))
+
+    def opt(self) -> Record | None:
+        return next((r for r in self.records if r.type == OPT), None)
+
+    def ede(self) -> tuple[int, str] | None:
+        for code, value in self.options:
+            if code == EDE and len(value) >= 2:
+                return struct.unpack("!H", value[:2])[0], value[2:].decode("utf-8", "replace")
+        return None
+
+
+def parse_message(data: bytes) -> Message:
+    if len(data) < 12:
+        raise ValueError("shorter than a header")
+    qid, flags, qd, an, ns, ar = struct.unpack("!6H", data[:12])
+    pos, question = 12, []
+    for _ in range(qd):
+        name, pos = read_name(data, pos)
+        qtype, qclass = struct.unpack("!HH", data[pos:pos + 4])
+        pos += 4
+        question.append((name, qtype, qclass))
+    records, options, rcode = [], [], flags & 0xF
+    for section, count in (("an", an), ("ns", ns), ("ar", ar)):
+        for _ in range(count):
+            name, pos = read_name(data, pos)
+            rtype, rclass, ttl, rdlen = struct.unpack("!HHIH", data[pos:pos + 10])
+            pos += 10
+            rdata = data[pos:pos + rdlen]
+            if len(rdata) != rdlen:
+                raise ValueError("rdata runs off the message")
+            pos += rdlen
+            if rtype == OPT:
+                rcode |= (ttl >> 24) << 4
+                o = 0
+                while o + 4 <= len(rdata):
+                    code, olen = struct.unpack("!HH", rdata[o:o + 4])
+                    options.append((code, rdata[o + 4:o + 4 + olen]))
+                    o += 4 + olen
+            records.append(Record(section, name, rtype, rclass, ttl, rdata))
+    if pos != len(data):
+        raise ValueError(f"{len(data) - pos} bytes after the last record")
+    return Message(qid, flags, rcode, question, records, options, data)
+
+
+def make_query(qid: int, name: str, qtype: int = A, *, rd: bool = True, edns: bool = True,
+               do: bool = False, udp: int = 1232) -> bytes:
+    msg = struct.pack("!6H", qid, 0x0100 if rd else 0, 1, 0, 0, 1 if edns else 0)
+    msg += encode_name(name) + struct.pack("!HH", qtype, 1)
+    if edns:
+        msg += b"\0" + struct.pack("!HHIH", OPT, udp, 0x8000 if do else 0, 0)
+    return msg
+
+
+def rr(name_ptr: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
+    return name_ptr + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
+
+
+def soa_rdata(minimum: int) -> bytes:
+    return (encode_name("ns.test") + encode_name("hostmaster.test") +
+            struct.pack("!5I", 1, 3600, 600, 86400, minimum))
+
+
+# ------------------------------------------------------------------------------------------------
+# A scripted upstream: UDP and TCP on one loopback port, answering by the first label
+
+
+@dataclass
+class Seen:
+    transport: str
+    name: str
+    qtype: int
+    qid: int
+    source: tuple
+
+
+class Upstream:
+    """A DNS server thread on 127.0.0.1. `silent` ones read queries and never answer."""
+
+    def __init__(self, label: str, silent: bool = False):
+        self.label = label
+        self.silent = silent
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        for _ in range(50):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+        else:
+            raise CheckFailed("no free port for a scripted upstream")
+        self.tcp.listen(16)
+        self.spoofer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.spoofer.bind(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self.serve, name=f"upstream-{label}", daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def queries(self, name: str | None = None, transport: str | None = None) -> list[Seen]:
+        with self.lock:
+            return [s for s in self.seen if (name is None or s.name == name.lower().rstrip(".") + ".")
+                    and (transport is None or s.transport == transport)]
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        for s in (self.udp, self.tcp, self.spoofer):
+            s.close()
+
+    def serve(self):
+        conns: list[socket.socket] = []
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([self.udp, self.tcp, *conns], [], [], 0.05)
+            for s in ready:
+                try:
+                    if s is self.udp:
+                        data, peer = self.udp.recvfrom(65535)
+                        self.handle(data, "udp", peer, lambda m, p=peer: self.udp.sendto(m, p))
+                    elif s is self.tcp:
+                        c, _ = self.tcp.accept()
+                        c.settimeout(2)
+                        conns.append(c)
+                    else:
+                        head = s.recv(2)
+                        if len(head) < 2:
+                            conns.remove(s)
+                            s.close()
+                            continue
+                        (n,) = struct.unpack("!H", head)
+                        data = b""
+                        while len(data) < n:
+                            chunk = s.recv(n - len(data))
+                            if not chunk:
+                                break
+                            data += chunk
+                        self.handle(data, "tcp", s.getpeername(),
+                                    lambda m, c=s: c.sendall(struct.pack("!H", len(m)) + m))
+                except (OSError, ValueError, struct.error):
+                    if s in conns:
+                        conns.remove(s)
+                        s.close()
+        for c in conns:
+            c.close()
+
+    def handle(self, data: bytes, transport: str, peer, send: Callable[[bytes], None]):
+        q = parse_message(data)
+        name, qtype, _ = q.question[0]
+        with self.lock:
+            self.seen.append(Seen(transport, name.lower(), qtype, q.id, peer))
+        if self.silent:
+            return
+        first = name.lower().split(".")[0]
+        question = data[12:12 + len(encode_name(name)) + 4]
+
+        def reply(rcode=NOERROR, an=(), ns=(), flags=0, qid=q.id, question=question) -> bytes:
+            out = struct.pack("!6H", qid, 0x8000 | 0x0400 | 0x0080 | (q.flags & 0x0100) | flags | rcode,
+                              1, len(an), len(ns), 1 if q.opt() else 0) + question
+            out += b"".join(an) + b"".join(ns)
+            if q.opt():  # an OPT of our own, as a real server sends: horizond must drop it
+                nsid = b"upstream-" + self.label.encode()
+                out += b"\0" + struct.pack("!HHIH", OPT, 1232, 0, 4 + len(nsid)) + \
+                    struct.pack("!HH", 3, len(nsid)) + nsid
+            return out
+
+        here = b"\xc0\x0c"
+        if first == "slow":
+            threading.Timer(0.25, send, [reply(an=[rr(here, A, UPSTREAM_TTL, bytes([192, 0, 2, 60]))])]).start()
+        elif first == "nx":
+            send(reply(NXDOMAIN, ns=[rr(encode_name("test"), SOA, 300, soa_rdata(300))]))
+        elif first == "nxshort":
+            send(reply(NXDOMAIN, ns=[rr(encode_name("test"), SOA, 300, soa_rdata(5))]))
+        elif first == "nodata":
+            send(reply(ns=[rr(encode_name("test"), SOA, 300, soa_rdata(15))]))
+        elif first == "servfail":
+            send(reply(SERVFAIL))
+        elif first == "big":
+            if transport == "udp":
+                send(reply(flags=0x0200))  # TC: the question only
+            else:
+                send(reply(an=[rr(here, A, UPSTREAM_TTL, bytes([10, 9, 0, i])) for i in range(1, 41)]))
+        elif first == "spoof" and transport == "udp":
+            good = reply(an=[rr(here, A, UPSTREAM_TTL, bytes([192, 0, 2, 77]))])
+            # RFC 5452: from another port; with a wrong ID; for another question. All ignored.
+            self.spoofer.sendto(reply(an=[rr(here, A, UPSTREAM_TTL, bytes([198, 51, 100, 66]))]), peer)
+            send(reply(an=[rr(here, A, UPSTREAM_TTL, bytes([198, 51, 100, 67]))], qid=q.id ^ 0x5A5A))
+            other = encode_name("other.test") + question[-4:]
+            send(reply(an=[rr(here, A, UPSTREAM_TTL, bytes([198, 51, 100, 68]))], question=other))
+            threading.Timer(0.2, send, [good]).start()
+        else:
+            last = sum(name.lower().encode()) % 200 + 1
+            send(reply(an=[rr(here, A, UPSTREAM_TTL, bytes([192, 0, 2, last]))]))
+
+
+def expected_address(name: str) -> str:
+    return f"192.0.2.{sum(name.lower().rstrip('.').encode() + b'.') % 200 + 1}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Processes and clients
+
+
+class Env:
+    horizond = ""
+    tmp = Path()
+    log = Path()
+    port = 0
+    proc: subprocess.Popen | None = None
+    up_port = 0
+    up_proc: subprocess.Popen | None = None
+    main: Upstream | None = None     # default upstream
+    silent: Upstream | None = None   # never answers
+    backup: Upstream | None = None   # second upstream of the timeout zone
+    closed_ports: list[int] = []
+
+
+ENV = Env()
+
+
+def run(cmd: list[str], timeout: float = SUBPROCESS_TIMEOUT) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, errors="replace")
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"timed out after {timeout}s: {shlex.join(cmd)}") from None
+
+
+def free_port() -> int:
+    """A port free for UDP and TCP on 127.0.0.1 and ::1 (released again before returning)."""
+    for _ in range(50):
+        held = []
+        try:
+            for family, kind, addr in ((socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
+                                       (socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
+                                       (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
+                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::1")):
+                s = socket.socket(family, kind)
+                held.append(s)
+                s.bind((addr, held[0].getsockname()[1] if len(held) > 1 else 0))
+            return held[0].getsockname()[1]
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise CheckFailed("no free port")
+
+
+def exchange(msg: bytes, *, src: str = ALLOWED, tcp: bool = False, timeout: float = 3.0,
+             sock: socket.socket | None = None) -> Message:
+    server = "::1" if ":" in src else "127.0.0.1"
+    family = socket.AF_INET6 if ":" in src else socket.AF_INET
+    if tcp:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.bind((src, 0))
+            s.connect((server, ENV.port))
+            s.sendall(struct.pack("!H", len(msg)) + msg)
+            head = b""
+            while len(head) < 2:
+                chunk = s.recv(2 - len(head))
+                if not chunk:
+                    raise CheckFailed("TCP connection closed without an answer")
+                head += chunk
+            (n,) = struct.unpack("!H", head)
+            data = b""
+            while len(data) < n:
+                chunk = s.recv(n - len(data))
+                if not chunk:
+                    raise CheckFailed("TCP connection closed mid-answer")
+                data += chunk
+            return parse_message(data)
+    own = sock is None
+    s = sock or socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if own:
+            s.bind((src, 0))
+        s.sendto(msg, (server, ENV.port))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([s], [], [], max(0.0, left))
+            if not ready:
+                raise CheckFailed(f"no answer within {timeout}s")
+            m = parse_message(s.recv(65535))
+            if m.id == struct.unpack("!H", msg[:2])[0]:
+                return m
+    finally:
+        if own:
+            s.close()
+
+
+def ask(name: str, qtype: int = A, **kw) -> Message:
+    opts = {k: kw.pop(k) for k in ("rd", "edns", "do", "udp") if k in kw}
+    return exchange(make_query(random.randrange(65536), name, qtype, **opts), **kw)
+
+
+def expect(m: Message, rcode: int, what: str, *, ra: bool = True):
+    if m.rcode != rcode:
+        raise CheckFailed(f"{what}: rcode {m.rcode}, expected {rcode}")
+    if not m.has("qr"):
+        raise CheckFailed(f"{what}: QR not set")
+    if m.has("ra") != ra:
+        raise CheckFailed(f"{what}: RA is {m.has('ra')}, expected {ra}")
+
+
+def dig(name: str, *args: str, src: str = ALLOWED, tool: str = "dig") -> str:
+    server = "::1" if ":" in src else "127.0.0.1"
+    if tool == "dig":
+        cmd = ["dig", "-p", str(ENV.port), f"@{server}", "-b", src, "+tries=1", "+time=3", *args, name]
+    else:
+        cmd = ["kdig", "-p", str(ENV.port), f"@{server}", "-b", src, "+retry=0", "+time=3", *args, name]
+    p = run(cmd)
+    return f"$ {shlex.join(cmd)}\n{p.stdout}{p.stderr}"
+
+
+def config_text() -> str:
+    closed = [f"127.0.0.1:{p}" for p in ENV.closed_ports]
+    return f"""# written by tests/system/test_forwarding.py
+[server]
+listen = ["127.0.0.1:{ENV.port}", "[::1]:{ENV.port}"]
+workers = 2
+query_log = true
+tcp_idle_timeout = "300ms"
+admin_listen = ""
+state_dir = "{ENV.tmp}"
+
+[[cluster]]
+name = "aews"
+region = "ap-northeast-2"
+endpoint = "{ENDPOINT.rstrip('.')}"
+vpc_cidrs = ["127.10.0.0/16"]
+private_ips = ["192.168.1.10"]
+public_ips = ["203.0.113.10"]
+
+[resolver]
+upstreams = ["{ENV.main.address}"]
+allow_recursion = ["127.0.0.1/32", "127.10.0.0/16", "::1/128"]
+timeout = "{TIMEOUT_MS}ms"
+negative_ttl = {NEGATIVE_TTL}
+max_ttl = 3600
+
+[[resolver.forward]]
+zone = "timeout.test"
+upstreams = ["{ENV.silent.address}", "{ENV.backup.address}"]
+
+[[resolver.forward]]
+zone = "inner.timeout.test"
+upstreams = ["{ENV.backup.address}"]
+
+[[resolver.forward]]
+zone = "allfail.test"
+upstreams = ["{ENV.silent.address}", "{closed[0]}"]
+
+[[resolver.forward]]
+zone = "neterr.test"
+upstreams = {str(closed).replace("'", '"')}
+
+[[resolver.forward]]
+zone = "yl4.us-east-1.eks.amazonaws.com"
+upstreams = ["127.0.0.1:{ENV.up_port}"]
+"""
+
+
+def upstream_config_text() -> str:
+    return f"""# the second horizond: the upstream of a forward zone
+[server]
+listen = ["127.0.0.1:{ENV.up_port}"]
+workers = 1
+admin_listen = ""
+state_dir = "{ENV.tmp / 'up-state'}"
+
+[[cluster]]
+name = "upstream"
+region = "us-east-1"
+endpoint = "{UP_ENDPOINT.rstrip('.')}"
+vpc_cidrs = ["10.0.0.0/16"]
+private_ips = ["10.0.1.10"]
+public_ips = ["198.51.100.10", "198.51.100.20"]
+"""
+
+
+def start(cmd: list[str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_answering(proc: subprocess.Popen, port: int, name: str, log: Path):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CheckFailed(f"horizond exited with {proc.returncode}:\n" + log.read_text(errors="replace"))
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                s.sendto(make_query(1, name), ("127.0.0.1", port))
+                if select.select([s], [], [], 0.2)[0]:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise CheckFailed("horizond did not answer within 10 s:\n" + log.read_text(errors="replace"))
+
+
+def stop(proc: subprocess.Popen | None):
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+# ------------------------------------------------------------------------------------------------
+# The checks
+
+CHECKS: list[tuple[str, Callable[[], str | None]]] = []
+
+
+def check(name: str):
+    def register(fn):
+        CHECKS.append((name, fn))
+        return fn
+    return register
+
+
+@check("start")
+def _():
+    ENV.main = Upstream("main")
+    ENV.silent = Upstream("silent", silent=True)
+    ENV.backup = Upstream("backup")
+    # Ports nobody listens on: a UDP query there gets an ICMP port unreachable at once.
+    ENV.closed_ports = [free_port(), free_port()]
+    ENV.up_port = free_port()
+    (ENV.tmp / "up-state").mkdir()
+    up_cfg = ENV.tmp / "upstream.toml"
+    up_cfg.write_text(upstream_config_text())
+    up_log = ENV.tmp / "upstream-horizond.log"
+    ENV.up_proc = start([ENV.horizond, "--config", str(up_cfg)], up_log)
+    wait_answering(ENV.up_proc, ENV.up_port, UP_ENDPOINT, up_log)
+    ENV.port = free_port()
+    cfg = ENV.tmp / "horizond.toml"
+    cfg.write_text(config_text())
+    ENV.proc = start([ENV.horizond, "--config", str(cfg)], ENV.log)
+    wait_answering(ENV.proc, ENV.port, ENDPOINT, ENV.log)
+    return f"upstreams main={ENV.main.port} silent={ENV.silent.port} backup={ENV.backup.port}"
+
+
+@check("forward.udp-and-tcp")
+def _():
+    for tcp in (False, True):
+        name = f"www{int(tcp)}.example.test"
+        m = ask(name, tcp=tcp)
+        expect(m, NOERROR, name)
+        if m.addresses() != [expected_address(name)]:
+            raise CheckFailed(f"{name}: {m.addresses()}, expected {expected_address(name)}")
+        if m.has("aa"):
+            raise CheckFailed("AA set on a forwarded answer")
+        if m.section("an")[0].ttl != UPSTREAM_TTL:
+            raise CheckFailed(f"TTL {m.section('an')[0].ttl}, expected {UPSTREAM_TTL}")
+        opt = m.opt()
+        if opt is None or opt.cls != 1232 or any(code == 3 for code, _ in m.options):
+            raise CheckFailed(f"expected our OPT (1232, no upstream NSID), got {opt} {m.options}")
+    if not ENV.main.queries("www0.example.test", "udp"):
+        raise CheckFailed("the upstream saw no UDP query")
+
+
+@check("forward.dig-kdig-ipv6")
+def _():
+    for tool, src in (("dig", ALLOWED), ("kdig", ALLOWED), ("dig", "::1"), ("dig", ALLOWED_VPC)):
+        name = f"{tool}.{src.replace(':', 'x').replace('.', '-')}.example.test"
+        out = dig(name, "+notcp", src=src, tool=tool)
+        if "NOERROR" not in out or expected_address(name) not in out:
+            raise CheckFailed(f"expected NOERROR with {expected_address(name)}\n{out}")
+        flags = re.search(r"[Ff]lags: ([a-z ]*)", out)
+        if not flags or "ra" not in flags.group(1).split():
+            raise CheckFailed(f"RA not set\n{out}")
+
+
+@check("forward.case-and-id-echoed")
+def _():
+    name = "MiXeD.CaSe.example.TEST"
+    m = exchange(make_query(0xBEEF, name))
+    expect(m, NOERROR, name)
+    if m.id != 0xBEEF or m.question[0][0] != name + ".":
+        raise CheckFailed(f"id {m.id:#x} question {m.question}, expected 0xbeef and {name}.")
+    if m.section("an")[0].name != name + ".":
+        raise CheckFailed(f"answer owner {m.section('an')[0].name}, expected the question's case")
+
+
+@check("forward.rd-cd-do")
+def _():
+    m = ask("nord.example.test", rd=False, do=True)
+    expect(m, NOERROR, "RD=0")
+    if m.has("rd") or not m.opt() or not (m.opt().ttl & 0x8000):
+        raise CheckFailed("RD should be copied (0) and DO echoed (1)")
+    seen = ENV.main.queries("nord.example.test")
+    if not seen:
+        raise CheckFailed("no upstream query")
+
+
+@check("endpoint.ra-for-allowed-clients")
+def _():
+    m = ask(ENDPOINT, src=ALLOWED_VPC)
+    expect(m, NOERROR, "endpoint from the VPC", ra=True)
+    if m.addresses() != ["192.168.1.10"] or not m.has("aa"):
+        raise CheckFailed(f"expected the private answer with AA, got {m.addresses()}")
+
+
+@check("refused.outside-allow-recursion")
+def _():
+    m = ask("stranger.example.test", src=STRANGER)
+    expect(m, REFUSED, "recursion from outside allow_recursion", ra=False)
+    if ENV.main.queries("stranger.example.test"):
+        raise CheckFailed("the query was forwarded although the source may not recurse")
+    m = ask(ENDPOINT, src=STRANGER)
+    expect(m, NOERROR, "the endpoint for a stranger", ra=False)
+    if m.addresses() != ["203.0.113.10"]:
+        raise CheckFailed(f"endpoint for a stranger: {m.addresses()}, expected the public IP")
+    out = dig("stranger2.example.test", src=STRANGER)
+    if "REFUSED" not in out:
+        raise CheckFailed(out)
+
+
+@check("conditional.longest-suffix-and-second-horizond")
+def _():
+    # A forward zone whose upstream is a second horizond: it answers its endpoint for our
+    # source (127.0.0.1: outside its VPC), authoritatively; we pass it on without AA.
+    m = ask(UP_ENDPOINT)
+    expect(m, NOERROR, "the second horizond's endpoint")
+    if m.addresses() != ["198.51.100.10", "198.51.100.20"] or m.has("aa"):
+        raise CheckFailed(f"got {m.addresses()} aa={m.has('aa')}")
+    if ENV.main.queries(UP_ENDPOINT):
+        raise CheckFailed("the default upstream got a query of a forward zone")
+    # inner.timeout.test goes to backup alone; timeout.test to silent first.
+    m = ask("x.inner.timeout.test")
+    expect(m, NOERROR, "inner zone")
+    if ENV.silent.queries("x.inner.timeout.test") or not ENV.backup.queries("x.inner.timeout.test"):
+        raise CheckFailed("the longest zone did not win")
+
+
+@check("timeout.next-upstream")
+def _():
+    t0 = time.monotonic()
+    m = ask("a.timeout.test", timeout=5)
+    took = time.monotonic() - t0
+    expect(m, NOERROR, "after a timeout")
+    if m.addresses() != [expected_address("a.timeout.test")]:
+        raise CheckFailed(f"got {m.addresses()}")
+    if not ENV.silent.queries("a.timeout.test") or not ENV.backup.queries("a.timeout.test"):
+        raise CheckFailed("expected a query to the silent upstream, then to the backup")
+    if took < TIMEOUT_MS / 1000 * 0.9:
+        raise CheckFailed(f"answered after {took:.2f}s, before the {TIMEOUT_MS} ms timeout")
+    return f"{took:.2f}s"
+
+
+@check("allfail.servfail-ede-22")
+def _():
+    m = ask("a.allfail.test", timeout=5)
+    expect(m, SERVFAIL, "all upstreams failed")
+    ede = m.ede()
+    if ede is None or ede[0] != 22:
+        raise CheckFailed(f"expected EDE 22 (No Reachable Authority), got {ede}")
+    if ENV.silent.address not in ede[1] or "timed out" not in ede[1]:
+        raise CheckFailed(f"EDE text should say which upstream timed out: {ede[1]!r}")
+    out = dig("b.allfail.test")
+    if "SERVFAIL" not in out or "EDE: 22" not in out:
+        raise CheckFailed(out)
+    # Without EDNS: SERVFAIL, no OPT.
+    m = ask("c.allfail.test", edns=False, timeout=5)
+    expect(m, SERVFAIL, "without EDNS")
+    if m.opt() is not None:
+        raise CheckFailed("OPT in an answer to a query without EDNS")
+
+
+@check("allfail.servfail-ede-23-network")
+def _():
+    t0 = time.monotonic()
+    m = ask("a.neterr.test", timeout=5)
+    took = time.monotonic() - t0
+    expect(m, SERVFAIL, "no upstream listening")
+    ede = m.ede()
+    if ede is None or ede[0] != 23:
+        raise CheckFailed(f"expected EDE 23 (Network Error), got {ede}")
+    return f"{took:.2f}s: {ede[1]}"
+
+
+@check("upstream-servfail.ede")
+def _():
+    m = ask("servfail.example.test")
+    expect(m, SERVFAIL, "the upstream's SERVFAIL")
+    if not m.ede() or "SERVFAIL" not in m.ede()[1]:
+        raise CheckFailed(f"EDE should say the upstream answered SERVFAIL: {m.ede()}")
+
+
+@check("tc.retry-over-tcp")
+def _():
+    m = ask("big.example.test", timeout=5)
+    expect(m, NOERROR, "big answer")
+    if len(m.addresses()) != 40:
+        raise CheckFailed(f"{len(m.addresses())} addresses, expected 40")
+    if not ENV.main.queries("big.example.test", "udp") or not ENV.main.queries("big.example.test", "tcp"):
+        raise CheckFailed("expected a UDP query with TC, then a TCP one")
+    # Without EDNS the 40 records exceed 512 bytes: TC to the client, which retries over TCP.
+    m = ask("big.example.test", edns=False)
+    if not m.has("tc") or m.section("an"):
+        raise CheckFailed("expected TC=1 and no records for a 512-byte client")
+    m = ask("big.example.test", edns=False, tcp=True)
+    if len(m.addresses()) != 40:
+        raise CheckFailed("TCP retry of the client did not get the 40 records")
+
+
+@check("spoofing.ignored")
+def _():
+    m = ask("spoof.example.test", timeout=5)
+    expect(m, NOERROR, "spoofed answers around a genuine one")
+    if m.addresses() != ["192.0.2.77"]:
+        raise CheckFailed(f"got {m.addresses()}, expected only the genuine 192.0.2.77")
+
+
+@check("coalescing.one-upstream-query")
+def _():
+    # One socket (one worker) sends the same question five times while the upstream is slow.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ALLOWED, 0))
+        ids = random.sample(range(65536), 5)
+        for i, qid in enumerate(ids):
+            name = "slow.example.test" if i % 2 else "SLOW.example.test"  # case does not matter
+            s.sendto(make_query(qid, name), ("127.0.0.1", ENV.port))
+        got = {}
+        deadline = time.monotonic() + 4
+        while len(got) < 5 and time.monotonic() < deadline:
+            if select.select([s], [], [], 0.2)[0]:
+                m = parse_message(s.recv(65535))
+                got[m.id] = m
+    if sorted(got) != sorted(ids):
+        raise CheckFailed(f"answers for {sorted(got)}, expected {sorted(ids)}")
+    for m in got.values():
+        expect(m, NOERROR, "coalesced")
+        if m.addresses() != ["192.0.2.60"]:
+            raise CheckFailed(f"coalesced answer {m.addresses()}")
+    n = len(ENV.main.queries("slow.example.test"))
+    if n != 1:
+        raise CheckFailed(f"the upstream got {n} queries, expected 1")
+
+
+@check("cache.hit-and-ttl-decay")
+def _():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # one socket: one worker's cache
+        s.bind((ALLOWED, 0))
+        first = exchange(make_query(1, "decay.example.test"), sock=s)
+        expect(first, NOERROR, "first")
+        time.sleep(1.2)
+        second = exchange(make_query(2, "DECAY.example.test"), sock=s)
+        expect(second, NOERROR, "from the cache")
+    n = len(ENV.main.queries("decay.example.test"))
+    if n != 1:
+        raise CheckFailed(f"the upstream got {n} queries, expected 1 (a cache hit)")
+    t1, t2 = first.section("an")[0].ttl, second.section("an")[0].ttl
+    if t1 != UPSTREAM_TTL or not UPSTREAM_TTL - 3 <= t2 < UPSTREAM_TTL:
+        raise CheckFailed(f"TTLs {t1} then {t2}: expected {UPSTREAM_TTL} then a little less")
+    if second.question[0][0] != "DECAY.example.test." or second.addresses() != first.addresses():
+        raise CheckFailed("the cached answer differs from the fresh one beyond the TTL")
+    return f"TTL {t1} -> {t2}"
+
+
+@check("cache.negative")
+def _():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ALLOWED, 0))
+        first = exchange(make_query(1, "nx.example.test"), sock=s)
+        second = exchange(make_query(2, "nx.example.test"), sock=s)
+        nodata1 = exchange(make_query(3, "nodata.example.test", TXT), sock=s)
+        nodata2 = exchange(make_query(4, "nodata.example.test", TXT), sock=s)
+    for m, what in ((first, "NXDOMAIN"), (second, "cached NXDOMAIN")):
+        expect(m, NXDOMAIN, what)
+        soa = [r for r in m.section("ns") if r.type == SOA]
+        if len(soa) != 1 or soa[0].ttl > NEGATIVE_TTL:
+            raise CheckFailed(f"{what}: SOA {soa}, TTL should be capped at {NEGATIVE_TTL}")
+    for m, what in ((nodata1, "NODATA"), (nodata2, "cached NODATA")):
+        expect(m, NOERROR, what)
+        soa = [r for r in m.section("ns") if r.type == SOA]
+        if m.section("an") or len(soa) != 1 or soa[0].ttl > 15:
+            raise CheckFailed(f"{what}: expected no answer and the SOA with TTL <= MINIMUM 15")
+    for name, n in (("nx.example.test", len(ENV.main.queries("nx.example.test"))),
+                    ("nodata.example.test", len(ENV.main.queries("nodata.example.test")))):
+        if n != 1:
+            raise CheckFailed(f"{name}: the upstream got {n} queries, expected 1")
+
+
+@check("cache.negative-expires")
+def _():
+    # MINIMUM 5 < negative_ttl: cached for 5 s only (RFC 2308 §5).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ALLOWED, 0))
+        m = exchange(make_query(1, "nxshort.example.test"), sock=s)
+        expect(m, NXDOMAIN, "short negative TTL")
+        if [r.ttl for r in m.section("ns")] != [5]:
+            raise CheckFailed(f"SOA TTL {[r.ttl for r in m.section('ns')]}, expected 5")
+        exchange(make_query(2, "nxshort.example.test"), sock=s)
+        if len(ENV.main.queries("nxshort.example.test")) != 1:
+            raise CheckFailed("second query was not a cache hit")
+        time.sleep(5.2)
+        exchange(make_query(3, "nxshort.example.test"), sock=s)
+        if len(ENV.main.queries("nxshort.example.test")) != 2:
+            raise CheckFailed("the negative entry outlived its TTL")
+
+
+def tcp_connect() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.bind((ALLOWED, 0))
+    s.connect(("127.0.0.1", ENV.port))
+    return s
+
+
+def recv_frame(s: socket.socket) -> Message:
+    data = b""
+    while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+        chunk = s.recv(65535)
+        if not chunk:
+            raise CheckFailed(f"connection closed after {len(data)} bytes")
+        data += chunk
+    return parse_message(data[2:])
+
+
+@check("tcp.pipelined-out-of-order")
+def _():
+    # RFC 7766 §7: a forwarded answer may come after a later query's; the client matches by ID.
+    with tcp_connect() as s:
+        s.sendall(b"".join(struct.pack("!H", len(m)) + m for m in
+                           (make_query(0x1111, "slow.pipelined.test"), make_query(0x2222, ENDPOINT))))
+        first, second = recv_frame(s), recv_frame(s)
+    if (first.id, second.id) != (0x2222, 0x1111):
+        raise CheckFailed(f"answers {first.id:#x}, {second.id:#x}: expected the endpoint first")
+    expect(second, NOERROR, "forwarded over a pipelined connection")
+
+
+@check("tcp.idle-timeout-waits-for-forwarded")
+def _():
+    # tcp_idle_timeout is 300 ms; the answer takes one 400 ms upstream timeout.
+    with tcp_connect() as s:
+        t0 = time.monotonic()
+        s.sendall(struct.pack("!H", len(q := make_query(7, "b.timeout.test"))) + q)
+        m = recv_frame(s)
+    expect(m, NOERROR, "after the idle timeout would have struck")
+    return f"{time.monotonic() - t0:.2f}s"
+
+
+@check("tcp.client-gone-before-answer")
+def _():
+    with tcp_connect() as s:
+        s.sendall(struct.pack("!H", len(q := make_query(8, "slow.gone.test"))) + q)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:  # the late answer hits no one
+        u.bind((ALLOWED, 0))
+        time.sleep(0.4)
+        m = exchange(make_query(9, "after.gone.test"), sock=u)
+    expect(m, NOERROR, "the server after a client left")
+
+
+@check("query-log")
+def _():
+    text = ENV.log.read_text(errors="replace")
+    want = f"-> NOERROR (forwarded to {ENV.main.address})"
+    if want not in text or "-> NOERROR (cache)" not in text or "all upstreams failed" not in text:
+        raise CheckFailed(f"query log lines missing ({want!r}, cache, all upstreams failed)")
+
+
+@check("server.sigterm-with-queries-in-flight")
+def _():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, tcp_connect() as t:
+        u.bind((ALLOWED, 0))
+        u.sendto(make_query(1, "inflight.allfail.test"), ("127.0.0.1", ENV.port))
+        t.sendall(struct.pack("!H", len(q := make_query(2, "inflight2.allfail.test"))) + q)
+        deadline = time.monotonic() + 2
+        while len(ENV.silent.queries("inflight2.allfail.test")) + \
+                len(ENV.silent.queries("inflight.allfail.test")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ENV.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = ENV.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed("horizond did not stop within 5 s of SIGTERM") from None
+    if rc != 0:
+        raise CheckFailed(f"exit status {rc}")
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--horizond", required=True)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only", help="run only checks matching this regex (plus start and stop)")
+    args = ap.parse_args()
+    for tool in ("dig", "kdig"):
+        if shutil.which(tool) is None:
+            print(f"FAIL {tool} is not installed\n0 passed, 1 failed")
+            return 1
+    ENV.horizond = str(Path(args.horizond).resolve())
+    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-forwarding-"))
+    ENV.log = ENV.tmp / "horizond.log"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    only = re.compile(args.only) if args.only else None
+    passed = failed = 0
+    began = time.monotonic()
+    try:
+        for name, fn in CHECKS:
+            if only and not only.search(name) and not name.startswith(("start", "server.sigterm")):
+                continue
+            t0 = time.monotonic()
+            try:
+                if t0 - began > TIME_BUDGET:
+                    raise CheckFailed(f"not run: the {TIME_BUDGET:.0f} s budget is used up")
+                if name != "start" and (ENV.proc is None or ENV.proc.poll() is not None):
+                    raise CheckFailed("horizond is not running")
+                note = fn()
+            except CheckFailed as e:
+                failed += 1
+                print(f"FAIL {name}\n" + "\n".join("     " + l for l in str(e).splitlines()), flush=True)
+                continue
+            except Exception:
+                failed += 1
+                print(f"FAIL {name}\n" + "\n".join("     " + l for l in traceback.format_exc().splitlines()),
+                      flush=True)
+                continue
+            passed += 1
+            print(f"ok   {name} ({time.monotonic() - t0:.2f}s){' ' + note if note else ''}", flush=True)
+    finally:
+        stop(ENV.proc)
+        stop(ENV.up_proc)
+        for u in (ENV.main, ENV.silent, ENV.backup):
+            if u is not None:
+                u.stop()
+    if failed:
+        lines = ENV.log.read_text(errors="replace").splitlines() if ENV.log.exists() else []
+        print(f"----- horizond log {ENV.log} (last 60 lines):")
+        print("\n".join(lines[-60:]))
+        print("-----")
+        args.keep = True
+    if args.keep:
+        print(f"kept {ENV.tmp}")
+    else:
+        shutil.rmtree(ENV.tmp, ignore_errors=True)
+    print(f"total {time.monotonic() - began:.1f}s")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
