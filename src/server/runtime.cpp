@@ -72,6 +72,7 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
         auto rt = std::unique_ptr<Runtime>(
             new Runtime(std::move(cfg), state_path, std::move(cp), options.config_path));
         rt->loaded_text_ = std::move(text);
+        rt->reset_on_update_ = options.reset_on_update;
         for (const auto& line : log) {
             spdlog::info("{}", line);
         }
