@@ -866,7 +866,10 @@ const std::vector<CommandSpec>& commands() {
          "RevokeSecurityGroupIngress",
          {},
          {"--group-id", "--name", "--protocol", "--port", "--cidr", "--security-group-rule-ids"}},
-        {"describe-security-group-rules", "DescribeSecurityGroupRules", {}, {"--group-id", "--name"}},
+        {"describe-security-group-rules",
+         "DescribeSecurityGroupRules",
+         {},
+         {"--group-id", "--name"}},
         {"connections", "Connections", {"--name"}, {}},
     };
     return specs;

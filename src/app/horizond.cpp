@@ -18,7 +18,8 @@ namespace {
 
 using namespace horizon;
 
-constexpr std::string_view kUsage = R"(usage: horizond [--config FILE] [--state-dir DIR] [--reset-on-update]
+constexpr std::string_view kUsage = R"(usage: horizond [--config FILE] [--state-dir DIR]
+                       [--reset-on-update]
        horizond --check-config FILE
        horizond --help | --version
 

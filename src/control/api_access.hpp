@@ -39,6 +39,7 @@ struct ApiDecision {
     const util::Cidr* matched = nullptr; ///< the publicAccessCidrs / ingress entry that admitted it
 
     [[nodiscard]] bool allowed() const { return reason == ApiReason::Allowed; }
+
     /// One human line: "allowed: 127.0.0.1 is in publicAccessCidrs 0.0.0.0/0", "denied: ...".
     [[nodiscard]] std::string explain(ApiSide side, const util::IpAddress& source) const;
 };

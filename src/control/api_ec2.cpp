@@ -1,10 +1,9 @@
 // EC2's Query protocol (form-encoded requests, XML answers) for the cluster security group.
 #include "control/api_ec2.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cctype>
+#include <fmt/format.h>
 #include <vector>
 
 namespace horizon::control {
@@ -44,9 +43,8 @@ void put(json& root, std::string_view key, const std::string& value) {
     size_t start = 0;
     while (true) {
         const auto dot = key.find('.', start);
-        const std::string_view part = key.substr(start, dot == std::string_view::npos
-                                                            ? std::string_view::npos
-                                                            : dot - start);
+        const std::string_view part =
+            key.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
         const bool last = dot == std::string_view::npos;
         if (is_index(part)) {
             const size_t i = std::stoul(std::string(part));
@@ -143,8 +141,8 @@ json parse_ec2_form(std::string_view body) {
     size_t start = 0;
     while (start <= body.size()) {
         const auto amp = body.find('&', start);
-        const std::string_view pair =
-            body.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+        const std::string_view pair = body.substr(
+            start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
         if (!pair.empty()) {
             const auto eq = pair.find('=');
             const std::string key = url_decode(pair.substr(0, eq));
@@ -160,9 +158,9 @@ json parse_ec2_form(std::string_view body) {
         start = amp + 1;
     }
     // EC2 names list members in the singular on the wire (their locationName).
-    for (const auto& [wire, api] : {std::pair<const char*, const char*>{"SecurityGroupRuleId",
-                                                                         "SecurityGroupRuleIds"},
-                                    {"Filter", "Filters"}}) {
+    for (const auto& [wire, api] :
+         {std::pair<const char*, const char*>{"SecurityGroupRuleId", "SecurityGroupRuleIds"},
+          {"Filter", "Filters"}}) {
         if (out.contains(wire)) {
             out[api] = out[wire];
             out.erase(wire);

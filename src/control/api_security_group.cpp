@@ -22,14 +22,15 @@ struct Protocol {
 };
 
 constexpr std::array kProtocols = {
-    Protocol{"-1", "-1", false},    Protocol{"tcp", "6", true},     Protocol{"udp", "17", true},
-    Protocol{"icmp", "1", false},   Protocol{"icmpv6", "58", false},
+    Protocol{"-1", "-1", false},  Protocol{"tcp", "6", true},      Protocol{"udp", "17", true},
+    Protocol{"icmp", "1", false}, Protocol{"icmpv6", "58", false},
 };
 
 const Protocol* find_protocol(std::string_view text) {
     std::string lower(text);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](char ch) { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch; });
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](char ch) {
+        return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch;
+    });
     if (lower == "all") {
         lower = "-1";
     }
@@ -126,6 +127,7 @@ std::optional<Ec2Error> read_permission(const json& p, std::vector<SgRule>& out)
         const char* param;
         util::Family family;
     };
+
     size_t ranges = 0;
     for (const Range r : {Range{"IpRanges", "CidrIp", "cidrIp", util::Family::V4},
                           Range{"Ipv6Ranges", "CidrIpv6", "cidrIpv6", util::Family::V6}}) {
@@ -202,8 +204,9 @@ bool SgRule::same_permission(const SgRule& o) const {
 
 std::string SgRule::describe() const {
     std::string proto = protocol == "-1" ? "ALL" : protocol;
-    std::transform(proto.begin(), proto.end(), proto.begin(),
-                   [](char ch) { return ch >= 'a' && ch <= 'z' ? static_cast<char>(ch - 32) : ch; });
+    std::transform(proto.begin(), proto.end(), proto.begin(), [](char ch) {
+        return ch >= 'a' && ch <= 'z' ? static_cast<char>(ch - 32) : ch;
+    });
     if (protocol == "tcp" || protocol == "udp") {
         return fmt::format("peer: {}, {}, from port: {}, to port: {}, ALLOW", cidr.to_string(),
                            proto, from_port, to_port);
@@ -304,12 +307,8 @@ json rule_json(const SgRule& r, const std::string& group_id, const std::string& 
 }
 
 json saved_rule_json(const SgRule& r) {
-    return {{"id", r.id},
-            {"protocol", r.protocol},
-            {"fromPort", r.from_port},
-            {"toPort", r.to_port},
-            {"cidr", r.cidr.to_string()},
-            {"description", r.description}};
+    return {{"id", r.id},          {"protocol", r.protocol},     {"fromPort", r.from_port},
+            {"toPort", r.to_port}, {"cidr", r.cidr.to_string()}, {"description", r.description}};
 }
 
 SgRule saved_rule(const json& j, const std::string& where) {

@@ -15,9 +15,9 @@ namespace horizon::control {
 
 /// One inbound rule, as `aws ec2 describe-security-group-rules` shows it.
 struct SgRule {
-    std::string id;          ///< "sgr-" and 17 hex digits
-    std::string protocol;    ///< "-1" (all traffic), "tcp", "udp", "icmp" or "icmpv6"
-    int from_port = -1;      ///< -1 for "-1"; for tcp/udp 0..65535
+    std::string id;       ///< "sgr-" and 17 hex digits
+    std::string protocol; ///< "-1" (all traffic), "tcp", "udp", "icmp" or "icmpv6"
+    int from_port = -1;   ///< -1 for "-1"; for tcp/udp 0..65535
     int to_port = -1;
     util::Cidr cidr;
     std::string description;
@@ -58,6 +58,7 @@ struct SgRequest {
     std::vector<SgRule> rules;
     std::vector<std::string> rule_ids;
 };
+
 std::variant<SgRequest, Ec2Error> read_sg_request(const nlohmann::json& request);
 
 /// {"SecurityGroupRuleId", "GroupId", "GroupOwnerId", "IsEgress": false, "IpProtocol",

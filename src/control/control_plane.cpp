@@ -697,11 +697,11 @@ void reconcile(ClusterState& c, std::vector<std::string>& log) {
     if (c.sg_change) {
         const auto file_sg = file_ingress(c.file);
         if (same_cidrs(c.sg_change->base, file_sg)) {
-            log.push_back(fmt::format("cluster {}: keeping the security group rules changed through "
-                                      "the API at {} over the file's security_group_ingress [{}], "
-                                      "unchanged since",
-                                      c.file.name, iso_time(c.sg_change->at),
-                                      join(texts_of(file_sg))));
+            log.push_back(
+                fmt::format("cluster {}: keeping the security group rules changed through "
+                            "the API at {} over the file's security_group_ingress [{}], "
+                            "unchanged since",
+                            c.file.name, iso_time(c.sg_change->at), join(texts_of(file_sg))));
         } else {
             log.push_back(fmt::format("cluster {}: the file's security_group_ingress changed since "
                                       "the API changed the security group at {} (from [{}] to "
@@ -1074,8 +1074,8 @@ ApiResult ControlPlane::authorize_security_group_ingress(const std::string& name
     }
     auto& req = std::get<SgRequest>(parsed);
     if (!req.rule_ids.empty()) {
-        return ec2_error({"InvalidParameterValue",
-                          "SecurityGroupRuleIds can only be given to revoke rules"});
+        return ec2_error(
+            {"InvalidParameterValue", "SecurityGroupRuleIds can only be given to revoke rules"});
     }
     std::vector<SgRule> rules = sg_rules(*c);
     std::vector<SgRule> added;
@@ -1083,9 +1083,9 @@ ApiResult ControlPlane::authorize_security_group_ingress(const std::string& name
         const auto same = [&](const SgRule& x) { return x.same_permission(r); };
         if (std::any_of(rules.begin(), rules.end(), same) ||
             std::any_of(added.begin(), added.end(), same)) {
-            return ec2_error({"InvalidPermission.Duplicate",
-                              fmt::format("the specified rule \"{}\" already exists",
-                                          r.describe())});
+            return ec2_error(
+                {"InvalidPermission.Duplicate",
+                 fmt::format("the specified rule \"{}\" already exists", r.describe())});
         }
         r.id = new_rule_id();
         added.push_back(r);
@@ -1123,8 +1123,8 @@ ApiResult ControlPlane::revoke_security_group_ingress(const std::string& name, c
     std::vector<SgRule> rules = sg_rules(*c);
     std::vector<SgRule> revoked;
     for (const auto& id : req.rule_ids) {
-        const auto it = std::find_if(rules.begin(), rules.end(),
-                                     [&](const SgRule& r) { return r.id == id; });
+        const auto it =
+            std::find_if(rules.begin(), rules.end(), [&](const SgRule& r) { return r.id == id; });
         if (it == rules.end()) {
             return ec2_error({"InvalidSecurityGroupRuleId.NotFound",
                               fmt::format("The security group rule ID '{}' does not exist", id)});

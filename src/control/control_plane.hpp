@@ -89,9 +89,9 @@ struct ClusterState {
 //     Cancelled (errorCode ConfigurationConflict), and the log says which and why.
 // So a reload never silently discards an API change, and an edited file value is never silently
 // ignored. Values are compared as sets: reordering CIDRs in the file is not an edit. The security
-// group's rules follow the same rule against the file's [cluster.api] security_group_ingress. A cluster
-// removed from the file loses its state (logged). An update in progress survives save()/restore:
-// if it came due meanwhile it completes at the first tick().
+// group's rules follow the same rule against the file's [cluster.api] security_group_ingress. A
+// cluster removed from the file loses its state (logged). An update in progress survives
+// save()/restore: if it came due meanwhile it completes at the first tick().
 
 /// The clusters of one configuration and their runtime state. NOT thread-safe: the caller
 /// serialises every call (one mutex). Time is always passed in.
@@ -140,8 +140,8 @@ public:
                                                const nlohmann::json& request, TimePoint now);
     /// RevokeSecurityGroupIngress by permission or by SecurityGroupRuleIds: {"Return": true,
     /// "RevokedSecurityGroupRules": [...]}; 400 InvalidPermission.NotFound if one does not exist.
-    ApiResult revoke_security_group_ingress(const std::string& name,
-                                            const nlohmann::json& request, TimePoint now);
+    ApiResult revoke_security_group_ingress(const std::string& name, const nlohmann::json& request,
+                                            TimePoint now);
     /// The cluster whose clusterSecurityGroupId (describe-cluster) is `group_id`, or "".
     [[nodiscard]] std::string cluster_of_security_group(const std::string& group_id) const;
 

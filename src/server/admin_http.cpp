@@ -2,13 +2,13 @@
 // status + x-amzn-ErrorType + {"__type", "message"}) so that the AWS CLI works against it.
 #include "server/admin_http.hpp"
 
-#include <fmt/format.h>
-#include <httplib.h>
-#include <spdlog/spdlog.h>
-
 #include <atomic>
 #include <ctime>
+#include <fmt/format.h>
+#include <httplib.h>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "control/api_ec2.hpp"
 
@@ -89,31 +89,33 @@ struct AdminHttp::Impl {
             });
             for (const auto& [verb, fn] :
                  {std::pair<std::string, SgCall>{
-                      "authorize-ingress", &control::ControlPlane::authorize_security_group_ingress},
+                      "authorize-ingress",
+                      &control::ControlPlane::authorize_security_group_ingress},
                   std::pair<std::string, SgCall>{
                       "revoke-ingress", &control::ControlPlane::revoke_security_group_ingress}}) {
                 const SgCall call = fn;
-                http.Post(prefix + "/" + verb, [this, group, by_group, call](
-                                                   const httplib::Request& req,
-                                                   httplib::Response& res) {
-                    if (!allowed(req, res)) {
-                        return;
-                    }
-                    nlohmann::json body;
-                    if (!json_body(req, res, body)) {
-                        return;
-                    }
-                    const std::string key = req.matches[1];
-                    reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
-                        std::string name = key;
-                        if (group) {
-                            if (auto rejected = by_group(cp, key, name)) {
-                                return *rejected;
-                            }
+                http.Post(
+                    prefix + "/" + verb, [this, group, by_group, call](const httplib::Request& req,
+                                                                       httplib::Response& res) {
+                        if (!allowed(req, res)) {
+                            return;
                         }
-                        return (cp.*call)(name, body, now);
-                    }));
-                });
+                        nlohmann::json body;
+                        if (!json_body(req, res, body)) {
+                            return;
+                        }
+                        const std::string key = req.matches[1];
+                        reply(res,
+                              runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
+                                  std::string name = key;
+                                  if (group) {
+                                      if (auto rejected = by_group(cp, key, name)) {
+                                          return *rejected;
+                                      }
+                                  }
+                                  return (cp.*call)(name, body, now);
+                              }));
+                    });
             }
         }
         // EC2's Query protocol: `aws ec2 authorize-security-group-ingress --endpoint-url ...`.
@@ -133,14 +135,14 @@ struct AdminHttp::Impl {
             res.status = answer.status;
             res.set_content(answer.xml, "text/xml;charset=UTF-8");
         });
-        http.Get(R"(/clusters/([^/]+)/connections)", [this](const httplib::Request& req,
-                                                             httplib::Response& res) {
-            if (!connections) {
-                reply(res, error(404, "ResourceNotFoundException", "no API endpoint"));
-                return;
-            }
-            reply(res, connections(req.matches[1]));
-        });
+        http.Get(R"(/clusters/([^/]+)/connections)",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                     if (!connections) {
+                         reply(res, error(404, "ResourceNotFoundException", "no API endpoint"));
+                         return;
+                     }
+                     reply(res, connections(req.matches[1]));
+                 });
     }
 
     /// Mutating requests on a non-loopback admin address need the bearer token.

@@ -3,26 +3,25 @@
 // backpressure), the built-in responder, hold ("drop"), or reset.
 #include "server/api_endpoint.hpp"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <uv.h>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <map>
 #include <mutex>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <thread>
 #include <tuple>
+#include <unistd.h>
 #include <unordered_set>
+
+#include <spdlog/spdlog.h>
+#include <uv.h>
 
 #include "control/api_access.hpp"
 #include "control/state_file.hpp"
@@ -67,13 +66,19 @@ std::string_view to_string(State s) {
 util::Endpoint endpoint_of(const sockaddr_storage& ss) {
     util::Endpoint ep;
     ep.addr = util::IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss)).unmapped();
-    ep.port = ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(&ss)->sin_port
-                                            : reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+    ep.port =
+        ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(&ss)->sin_port
+                                      : reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
     return ep;
 }
 
-uv_stream_t* stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
-uv_handle_t* handle(void* h) { return reinterpret_cast<uv_handle_t*>(h); }
+uv_stream_t* stream(uv_tcp_t* t) {
+    return reinterpret_cast<uv_stream_t*>(t);
+}
+
+uv_handle_t* handle(void* h) {
+    return reinterpret_cast<uv_handle_t*>(h);
+}
 
 const config::ClusterConfig* find_cluster(const dns::Snapshot& snap, const std::string& name) {
     for (const auto& c : snap.clusters) {
@@ -249,25 +254,31 @@ struct Conn {
     std::optional<config::ApiUpstream> target;
 
     void close(bool reset);
+
     void maybe_free() {
         if (handles == 0 && !resolving) {
             delete this; // NOLINT(cppcoreguidelines-owning-memory): every handle is closed
         }
     }
+
     void start_client_reading();
+
     void stop_client_reading() {
         if (client_reading) {
             uv_read_stop(stream(&client));
             client_reading = false;
         }
     }
+
     void start_upstream_reading();
+
     void stop_upstream_reading() {
         if (upstream_reading) {
             uv_read_stop(stream(&upstream));
             upstream_reading = false;
         }
     }
+
     void on_client_data(const char* data, size_t len);
     void on_upstream_data(const char* data, size_t len);
     /// (Re)arms the idle timer of a proxied or answered connection.
@@ -279,6 +290,7 @@ struct Conn {
     void connect_upstream();
     void connect_to(const sockaddr* addr);
     void upstream_failed(const std::string& why);
+
     void set_state(State s) {
         state = s;
         const std::lock_guard lock(impl->mu);
@@ -286,6 +298,7 @@ struct Conn {
             it->second.state = s;
         }
     }
+
     void add_bytes(uint64_t in, uint64_t out) {
         const std::lock_guard lock(impl->mu);
         if (auto it = impl->registry.find(id); it != impl->registry.end()) {
@@ -293,6 +306,7 @@ struct Conn {
             it->second.bytes_out += out;
         }
     }
+
     std::string who() const {
         return fmt::format("{} -> {} ({} {})", peer.to_string(), local.to_string(), cluster,
                            control::to_string(side));
@@ -354,32 +368,33 @@ void Conn::start_client_reading() {
         return;
     }
     client_reading = true;
-    uv_read_start(stream(&client), alloc_buffer, [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-        const std::unique_ptr<char[]> owned(buf->base);
-        auto* c = static_cast<Conn*>(s->data);
-        if (c->closing) {
-            return;
-        }
-        try {
-            if (n > 0) {
-                c->add_bytes(static_cast<uint64_t>(n), 0);
-                c->on_client_data(buf->base, static_cast<size_t>(n));
-            } else if (n == UV_EOF) {
-                c->client_eof = true;
-                c->stop_client_reading();
-                if (c->state == State::Proxied) {
-                    c->shutdown_then_close(&c->upstream);
-                } else {
-                    c->close(false); // held, connecting or the responder: the client is gone
+    uv_read_start(
+        stream(&client), alloc_buffer, [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+            const std::unique_ptr<char[]> owned(buf->base);
+            auto* c = static_cast<Conn*>(s->data);
+            if (c->closing) {
+                return;
+            }
+            try {
+                if (n > 0) {
+                    c->add_bytes(static_cast<uint64_t>(n), 0);
+                    c->on_client_data(buf->base, static_cast<size_t>(n));
+                } else if (n == UV_EOF) {
+                    c->client_eof = true;
+                    c->stop_client_reading();
+                    if (c->state == State::Proxied) {
+                        c->shutdown_then_close(&c->upstream);
+                    } else {
+                        c->close(false); // held, connecting or the responder: the client is gone
+                    }
+                } else if (n < 0) {
+                    c->close(true);
                 }
-            } else if (n < 0) {
+            } catch (const std::exception& e) {
+                spdlog::error("api: {}: {}", c->who(), e.what());
                 c->close(true);
             }
-        } catch (const std::exception& e) {
-            spdlog::error("api: {}: {}", c->who(), e.what());
-            c->close(true);
-        }
-    });
+        });
 }
 
 void Conn::start_upstream_reading() {
@@ -532,9 +547,9 @@ void Conn::open(const config::ClusterConfig& cfg) {
         set_state(State::Responder);
         touch();
         const auto it = impl->tls.find(cluster);
-        responder = std::make_unique<ApiResponder>(it != impl->tls.end() ? it->second.get()
-                                                                         : nullptr,
-                                                   ResponderInfo{cfg.kubernetes_version});
+        responder =
+            std::make_unique<ApiResponder>(it != impl->tls.end() ? it->second.get() : nullptr,
+                                           ResponderInfo{cfg.kubernetes_version});
         if (!pending.empty()) {
             std::string held;
             held.swap(pending);
@@ -632,8 +647,8 @@ void Conn::connect_upstream() {
             }
             if (status < 0 || res == nullptr) {
                 uv_freeaddrinfo(res);
-                c->upstream_failed(fmt::format("cannot resolve {}: {}", c->target->host,
-                                               uv_strerror(status)));
+                c->upstream_failed(
+                    fmt::format("cannot resolve {}: {}", c->target->host, uv_strerror(status)));
                 return;
             }
             c->connect_to(res->ai_addr);
@@ -687,8 +702,9 @@ void ApiEndpoint::Impl::on_connection(Listener& l) {
     uv_tcp_nodelay(&c->client, 1);
     {
         const std::lock_guard lock(mu);
-        registry[c->id] = ConnInfo{c->cluster, c->side, c->local, c->peer, State::Held,
-                                   std::chrono::system_clock::now(), 0, 0};
+        registry[c->id] = ConnInfo{
+            c->cluster, c->side, c->local, c->peer, State::Held, std::chrono::system_clock::now(),
+            0,          0};
     }
 
     // The snapshot DNS answers from: an update flips both at the same moment.
@@ -824,10 +840,10 @@ std::unique_ptr<ApiEndpoint> ApiEndpoint::create(Runtime& runtime, std::string& 
         impl->layout[c.name] = impl->layout_of(c);
         std::vector<util::IpAddress> ips = c.public_ips;
         ips.insert(ips.end(), c.private_ips.begin(), c.private_ips.end());
-        const auto cert = make_certificate({c.endpoint, "kubernetes", "kubernetes.default",
-                                            "kubernetes.default.svc",
-                                            "kubernetes.default.svc.cluster.local"},
-                                           ips, error);
+        const auto cert =
+            make_certificate({c.endpoint, "kubernetes", "kubernetes.default",
+                              "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+                             ips, error);
         if (!cert) {
             return nullptr;
         }
@@ -877,11 +893,11 @@ std::unique_ptr<ApiEndpoint> ApiEndpoint::create(Runtime& runtime, std::string& 
                     }
                     if (rc != 0) {
                         a.error = uv_strerror(rc);
-                        uv_close(handle(&l->tcp), nullptr); // closes fd too
+                        uv_close(handle(&l->tcp), nullptr);      // closes fd too
                         impl->listeners.push_back(std::move(l)); // freed after the loop ran
                     } else {
-                        bound.push_back(fmt::format("{} ({})", a.at.to_string(),
-                                                    control::to_string(side)));
+                        bound.push_back(
+                            fmt::format("{} ({})", a.at.to_string(), control::to_string(side)));
                         impl->listeners.push_back(std::move(l));
                     }
                 }
@@ -905,8 +921,8 @@ std::unique_ptr<ApiEndpoint> ApiEndpoint::create(Runtime& runtime, std::string& 
             for (const auto& b : bound) {
                 list += (list.empty() ? "" : ", ") + b;
             }
-            spdlog::info("cluster {}: API endpoint on {}, {}; denied connections: {}", c.name,
-                         list, behind, config::to_string(c.api->deny));
+            spdlog::info("cluster {}: API endpoint on {}, {}; denied connections: {}", c.name, list,
+                         behind, config::to_string(c.api->deny));
         }
     }
     auto api = std::unique_ptr<ApiEndpoint>(new ApiEndpoint(std::move(impl)));
@@ -979,9 +995,9 @@ control::ApiResult ApiEndpoint::connections(const std::string& cluster) const {
         if (info.cluster != cluster) {
             continue;
         }
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            info.since.time_since_epoch())
-                            .count();
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(info.since.time_since_epoch())
+                .count();
         list.push_back({{"id", id},
                         {"side", control::to_string(info.side)},
                         {"local", info.local.to_string()},

@@ -2,18 +2,16 @@
 // memory BIOs or plain HTTP/1.1.
 #include "server/api_responder.hpp"
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <vector>
 
 namespace horizon::server {
@@ -238,8 +236,8 @@ HttpAnswer answer_request(std::string_view method, std::string_view target,
         }
         details["kind"] = r->resource;
         const std::string message =
-            fmt::format("{} is forbidden: {} cannot {} resource \"{}\" in API group \"{}\" {}", what,
-                        kUser, r->verb, resource, r->group, scope);
+            fmt::format("{} is forbidden: {} cannot {} resource \"{}\" in API group \"{}\" {}",
+                        what, kUser, r->verb, resource, r->group, scope);
         return {403, "application/json", forbidden_status(message, details).dump(2)};
     }
     const std::string verb = method == "HEAD" ? "get" : lower(method);

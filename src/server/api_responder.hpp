@@ -2,10 +2,9 @@
 // (OpenSSL with memory BIOs) or plain HTTP. Sans-I/O: bytes in, bytes out.
 #pragma once
 
-#include <openssl/ssl.h>
-
 #include <cstdint>
 #include <memory>
+#include <openssl/ssl.h>
 #include <string>
 #include <string_view>
 
@@ -48,6 +47,7 @@ public:
     /// Feeds bytes from the client and appends what to send back to `out`. Close: send `out`,
     /// then close the connection (an error, Connection: close, or TLS close_notify).
     Next feed(std::string_view in, std::string& out);
+
     /// True once the protocol is known and it is TLS.
     [[nodiscard]] bool tls() const { return mode_ == Mode::Tls; }
 

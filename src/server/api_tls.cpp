@@ -1,6 +1,8 @@
 // Self-signed certificate generation and the TLS server context of the built-in API responder.
 #include "server/api_tls.hpp"
 
+#include <array>
+#include <fmt/format.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -9,10 +11,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include <fmt/format.h>
-
-#include <array>
-
 namespace horizon::server {
 
 namespace {
@@ -20,15 +18,19 @@ namespace {
 struct PkeyFree {
     void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
 };
+
 struct X509Free {
     void operator()(X509* x) const { X509_free(x); }
 };
+
 struct BioFree {
     void operator()(BIO* b) const { BIO_free(b); }
 };
+
 struct BnFree {
     void operator()(BIGNUM* b) const { BN_free(b); }
 };
+
 struct ExtFree {
     void operator()(X509_EXTENSION* e) const { X509_EXTENSION_free(e); }
 };
@@ -137,8 +139,8 @@ std::optional<ApiCertificate> make_certificate(const std::vector<std::string>& d
     const std::unique_ptr<BIO, BioFree> cert_bio(BIO_new(BIO_s_mem()));
     const std::unique_ptr<BIO, BioFree> key_bio(BIO_new(BIO_s_mem()));
     if (!cert_bio || !key_bio || PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1 ||
-        PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                 nullptr) != 1) {
+        PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+            1) {
         return fail("PEM");
     }
     return ApiCertificate{bio_text(cert_bio.get()), bio_text(key_bio.get())};

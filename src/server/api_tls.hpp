@@ -2,9 +2,8 @@
 // server context that presents it. No sockets.
 #pragma once
 
-#include <openssl/ssl.h>
-
 #include <memory>
+#include <openssl/ssl.h>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +15,7 @@ namespace horizon::server {
 struct SslCtxFree {
     void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
 };
+
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 
 /// A certificate and its private key, PEM.

@@ -36,6 +36,7 @@ public:
     [[nodiscard]] const config::Config& file_config() const { return file_; }
     [[nodiscard]] const std::string& state_path() const { return state_path_; }
     [[nodiscard]] const std::optional<std::string>& config_path() const { return config_path_; }
+
     /// --reset-on-update was given.
     [[nodiscard]] bool reset_on_update() const { return reset_on_update_; }
 

@@ -49,8 +49,13 @@ Config load(const std::string& text) {
     return std::get<Config>(std::move(r));
 }
 
-IpAddress ip(const char* t) { return IpAddress::parse(t).value(); }
-Cidr cidr(const char* t) { return Cidr::parse(t).value(); }
+IpAddress ip(const char* t) {
+    return IpAddress::parse(t).value();
+}
+
+Cidr cidr(const char* t) {
+    return Cidr::parse(t).value();
+}
 
 } // namespace
 
@@ -103,6 +108,7 @@ TEST_CASE("upstream forms: IP:PORT, [IPv6]:PORT, HOST:PORT; \"\" = the built-in 
         uint16_t port;
         std::string shown;
     };
+
     for (const auto& c : {Case{"127.0.0.1:6443", "127.0.0.1", 6443, "127.0.0.1:6443"},
                           Case{"[::1]:443", "::1", 443, "[::1]:443"},
                           Case{"localhost:8080", "localhost", 8080, "localhost:8080"}}) {
@@ -118,8 +124,8 @@ TEST_CASE("upstream forms: IP:PORT, [IPv6]:PORT, HOST:PORT; \"\" = the built-in 
     CHECK_FALSE(load(cluster_text("[cluster.api]\nupstream = \"\"\n"))
                     .clusters.front()
                     .api->upstream.has_value());
-    for (const char* bad : {"localhost", ":443", "host:0", "host:65536", "ho st:1", "::1:443",
-                            "host:12x"}) {
+    for (const char* bad :
+         {"localhost", ":443", "host:0", "host:65536", "ho st:1", "::1:443", "host:12x"}) {
         INFO(bad);
         const auto errors = errors_of(horizon::config::load(
             cluster_text(std::string("[cluster.api]\nupstream = \"") + bad + "\"\n"), "t.toml"));
@@ -186,6 +192,7 @@ TEST_CASE("who may connect, per side, access mode and source (EKS-FACTS §2)") {
         const char* source;
         ApiReason expected;
     };
+
     constexpr auto P = AccessMode::Public;
     constexpr auto PP = AccessMode::PublicPrivate;
     constexpr auto V = AccessMode::Private;
@@ -197,17 +204,17 @@ TEST_CASE("who may connect, per side, access mode and source (EKS-FACTS §2)") {
     const Case cases[] = {
         {P, Pub, "127.0.0.5", ApiReason::Allowed},
         {P, Pub, "127.1.0.5", ApiReason::PublicAccessCidrs},
-        {P, Pub, "127.10.0.5", ApiReason::Allowed},          // via the NAT 127.0.0.9
+        {P, Pub, "127.10.0.5", ApiReason::Allowed}, // via the NAT 127.0.0.9
         {P, Priv, "127.10.0.5", ApiReason::PrivateAccessDisabled},
         {PP, Pub, "127.0.0.5", ApiReason::Allowed},
         {PP, Pub, "127.1.0.5", ApiReason::PublicAccessCidrs},
         {PP, Priv, "127.10.0.5", ApiReason::Allowed},
-        {PP, Priv, "127.10.1.5", ApiReason::SecurityGroup},  // a bastion without a rule
-        {PP, Priv, "127.0.0.5", ApiReason::SecurityGroup},   // publicAccessCidrs do not count
+        {PP, Priv, "127.10.1.5", ApiReason::SecurityGroup}, // a bastion without a rule
+        {PP, Priv, "127.0.0.5", ApiReason::SecurityGroup},  // publicAccessCidrs do not count
         {V, Pub, "127.0.0.5", ApiReason::PublicAccessDisabled},
         {V, Priv, "127.10.0.5", ApiReason::Allowed},
         {V, Priv, "127.1.0.5", ApiReason::SecurityGroup},
-        {PP, Pub, "::ffff:127.0.0.5", ApiReason::Allowed},   // IPv4-mapped counts as IPv4
+        {PP, Pub, "::ffff:127.0.0.5", ApiReason::Allowed}, // IPv4-mapped counts as IPv4
         {PP, Pub, "::1", ApiReason::PublicAccessCidrs},
     };
     for (const auto& c : cases) {
@@ -222,19 +229,18 @@ TEST_CASE("who may connect, per side, access mode and source (EKS-FACTS §2)") {
 TEST_CASE("vpc_egress_ip: an in-VPC source is seen as the NAT's address on the public side") {
     ClusterConfig c = lab_cluster(AccessMode::Public);
     c.public_access_cidrs = {cidr("203.0.113.5/32")}; // the lab's own IP only: nodes locked out
-    const auto node = horizon::control::decide_api_connection(c, ApiSide::Public,
-                                                              ip("127.10.0.5"));
+    const auto node = horizon::control::decide_api_connection(c, ApiSide::Public, ip("127.10.0.5"));
     CHECK(node.reason == ApiReason::PublicAccessCidrs);
     CHECK(node.seen_as == ip("127.0.0.9"));
     CHECK(node.explain(ApiSide::Public, ip("127.10.0.5")) ==
           "denied: 127.10.0.5 (seen as 127.0.0.9, vpc_egress_ip) is not in publicAccessCidrs");
     c.public_access_cidrs.push_back(cidr("127.0.0.9/32"));
-    const auto fixed = horizon::control::decide_api_connection(c, ApiSide::Public,
-                                                               ip("127.10.0.5"));
+    const auto fixed =
+        horizon::control::decide_api_connection(c, ApiSide::Public, ip("127.10.0.5"));
     CHECK(fixed.allowed());
     // A source excluded from the VPC is outside: it is seen as itself.
-    const auto excluded = horizon::control::decide_api_connection(c, ApiSide::Public,
-                                                                  ip("127.10.9.5"));
+    const auto excluded =
+        horizon::control::decide_api_connection(c, ApiSide::Public, ip("127.10.9.5"));
     CHECK(excluded.seen_as == ip("127.10.9.5"));
     CHECK(horizon::control::in_vpc(c, ip("127.10.0.5")));
     CHECK_FALSE(horizon::control::in_vpc(c, ip("127.10.9.5")));

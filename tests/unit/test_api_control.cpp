@@ -54,7 +54,9 @@ std::vector<Cidr> ingress(const ControlPlane& cp) {
     return cp.effective().clusters.front().api->security_group_ingress;
 }
 
-Cidr cidr(const char* t) { return Cidr::parse(t).value(); }
+Cidr cidr(const char* t) {
+    return Cidr::parse(t).value();
+}
 
 std::string group_of(const ControlPlane& cp) {
     return cp.describe_cluster("aews")
@@ -96,8 +98,8 @@ TEST_CASE("the file's security_group_ingress is the group's rules, with stable I
 TEST_CASE("authorize and revoke change the effective ingress at once and bump the generation") {
     ControlPlane cp = make();
     const uint64_t gen = cp.generation();
-    ApiResult r = cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.10.1.5/32"),
-                                                      kT0);
+    ApiResult r =
+        cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.10.1.5/32"), kT0);
     REQUIRE(r.status == 200);
     CHECK(r.body["Return"] == true);
     REQUIRE(r.body["SecurityGroupRules"].size() == 1);
@@ -107,14 +109,17 @@ TEST_CASE("authorize and revoke change the effective ingress at once and bump th
     CHECK(ingress(cp) == std::vector{cidr("127.10.0.0/24"), cidr("127.10.1.5/32")});
 
     // A TCP rule for another port does not open the API port.
-    REQUIRE(cp.authorize_security_group_ingress("aews", rule("tcp", 22, "127.10.2.5/32"), kT0)
-                .status == 200);
+    REQUIRE(
+        cp.authorize_security_group_ingress("aews", rule("tcp", 22, "127.10.2.5/32"), kT0).status ==
+        200);
     CHECK(ingress(cp).size() == 2);
     // The flat form of the AWS CLI's --protocol/--port/--cidr, and a port range.
-    REQUIRE(cp.authorize_security_group_ingress(
-                  "aews",
-                  {{"IpProtocol", "tcp"}, {"FromPort", 400}, {"ToPort", 500}, {"CidrIp", "127.0.0.0/24"}},
-                  kT0)
+    REQUIRE(cp.authorize_security_group_ingress("aews",
+                                                {{"IpProtocol", "tcp"},
+                                                 {"FromPort", 400},
+                                                 {"ToPort", 500},
+                                                 {"CidrIp", "127.0.0.0/24"}},
+                                                kT0)
                 .status == 200);
     CHECK(ingress(cp).back() == cidr("127.0.0.0/24"));
 
@@ -122,8 +127,8 @@ TEST_CASE("authorize and revoke change the effective ingress at once and bump th
     r = cp.revoke_security_group_ingress("aews", rule("tcp", 443, "127.10.1.5/32"), kT0);
     REQUIRE(r.status == 200);
     CHECK(r.body["RevokedSecurityGroupRules"][0]["CidrIpv4"] == "127.10.1.5/32");
-    const std::string file_rule =
-        cp.describe_security_group_rules("aews").body["SecurityGroupRules"][0]["SecurityGroupRuleId"];
+    const std::string file_rule = cp.describe_security_group_rules("aews")
+                                      .body["SecurityGroupRules"][0]["SecurityGroupRuleId"];
     r = cp.revoke_security_group_ingress("aews", {{"SecurityGroupRuleIds", {file_rule}}}, kT0);
     REQUIRE(r.status == 200);
     CHECK(ingress(cp) == std::vector{cidr("127.0.0.0/24")});
@@ -134,30 +139,31 @@ TEST_CASE("EC2's errors") {
     const auto error_of = [](const ApiResult& r) {
         return r.error_type + ": " + r.body.value("message", "");
     };
-    CHECK(error_of(cp.authorize_security_group_ingress("aews", rule("-1", -1, "127.10.0.0/24"),
-                                                       kT0)) ==
+    CHECK(error_of(
+              cp.authorize_security_group_ingress("aews", rule("-1", -1, "127.10.0.0/24"), kT0)) ==
           "InvalidPermission.Duplicate: the specified rule \"peer: 127.10.0.0/24, ALL, ALLOW\" "
           "already exists");
-    REQUIRE(cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.0.5/32"), kT0)
-                .status == 200);
-    CHECK(error_of(cp.authorize_security_group_ingress("aews", rule("6", 443, "127.0.0.5/32"),
-                                                       kT0)) ==
+    REQUIRE(
+        cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.0.5/32"), kT0).status ==
+        200);
+    CHECK(error_of(
+              cp.authorize_security_group_ingress("aews", rule("6", 443, "127.0.0.5/32"), kT0)) ==
           "InvalidPermission.Duplicate: the specified rule \"peer: 127.0.0.5/32, TCP, from port: "
           "443, to port: 443, ALLOW\" already exists");
-    CHECK(error_of(cp.revoke_security_group_ingress("aews", rule("tcp", 443, "127.0.0.6/32"),
-                                                    kT0)) ==
-          "InvalidPermission.NotFound: The specified rule does not exist in this security group.");
-    CHECK(error_of(cp.authorize_security_group_ingress("aews", rule("gre", -1, "127.0.0.6/32"),
-                                                       kT0)) ==
+    CHECK(
+        error_of(cp.revoke_security_group_ingress("aews", rule("tcp", 443, "127.0.0.6/32"), kT0)) ==
+        "InvalidPermission.NotFound: The specified rule does not exist in this security group.");
+    CHECK(error_of(
+              cp.authorize_security_group_ingress("aews", rule("gre", -1, "127.0.0.6/32"), kT0)) ==
           "InvalidParameterValue: Invalid value 'gre' for IP protocol. Unknown protocol.");
-    CHECK(error_of(cp.authorize_security_group_ingress("aews", rule("tcp", 443, "10.0.0.1/8"),
-                                                       kT0)) ==
+    CHECK(error_of(
+              cp.authorize_security_group_ingress("aews", rule("tcp", 443, "10.0.0.1/8"), kT0)) ==
           "InvalidParameterValue: Value (10.0.0.1/8) for parameter cidrIp is invalid. This is not "
           "a valid CIDR block.");
-    CHECK(error_of(cp.authorize_security_group_ingress("aews", rule("tcp", -1, "127.0.0.6/32"),
-                                                       kT0))
-              .starts_with("InvalidParameterValue: Invalid value 'Must specify both from and to "
-                           "ports with TCP/UDP.'"));
+    CHECK(
+        error_of(cp.authorize_security_group_ingress("aews", rule("tcp", -1, "127.0.0.6/32"), kT0))
+            .starts_with("InvalidParameterValue: Invalid value 'Must specify both from and to "
+                         "ports with TCP/UDP.'"));
     json other_group = rule("tcp", 443, "127.0.0.6/32");
     other_group["GroupId"] = "sg-0123456789abcdef0";
     CHECK(error_of(cp.authorize_security_group_ingress("aews", other_group, kT0)) ==
@@ -170,8 +176,9 @@ TEST_CASE("EC2's errors") {
               "aews", {{"SecurityGroupRuleIds", {"sgr-00000000000000000"}}}, kT0)) ==
           "InvalidSecurityGroupRuleId.NotFound: The security group rule ID "
           "'sgr-00000000000000000' does not exist");
-    CHECK(cp.authorize_security_group_ingress("nope", rule("tcp", 443, "127.0.0.7/32"), kT0)
-              .status == 404);
+    CHECK(
+        cp.authorize_security_group_ingress("nope", rule("tcp", 443, "127.0.0.7/32"), kT0).status ==
+        404);
     // A failed request changes nothing (EC2 requests are all or nothing).
     const auto before = ingress(cp);
     json two = rule("tcp", 443, "127.0.0.8/32");
@@ -185,8 +192,9 @@ TEST_CASE("at most 60 rules per security group") {
     ControlPlane cp = make();
     for (int i = 0; i < 59; ++i) {
         const std::string c = "127.0.0." + std::to_string(i) + "/32";
-        REQUIRE(cp.authorize_security_group_ingress("aews", rule("tcp", 443, c.c_str()), kT0)
-                    .status == 200);
+        REQUIRE(
+            cp.authorize_security_group_ingress("aews", rule("tcp", 443, c.c_str()), kT0).status ==
+            200);
     }
     CHECK(cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.1.0/32"), kT0)
               .error_type == "RulesPerSecurityGroupLimitExceeded");
@@ -194,15 +202,17 @@ TEST_CASE("at most 60 rules per security group") {
 
 TEST_CASE("security group changes are saved, restored, and yield to an edited file") {
     ControlPlane cp = make();
-    REQUIRE(cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.0.5/32"), kT0)
-                .status == 200);
+    REQUIRE(
+        cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.0.5/32"), kT0).status ==
+        200);
     const json saved = cp.save();
 
     // Restart with the same file: the API's rules stay in force.
     std::vector<std::string> log;
     ControlPlane same(load(config_text()), saved, kT0, log);
     CHECK(ingress(same) == ingress(cp));
-    CHECK(same.describe_security_group_rules("aews").body == cp.describe_security_group_rules("aews").body);
+    CHECK(same.describe_security_group_rules("aews").body ==
+          cp.describe_security_group_rules("aews").body);
     REQUIRE_FALSE(log.empty());
     CHECK(log.front().find("keeping the security group rules") != std::string::npos);
 
@@ -234,8 +244,9 @@ TEST_CASE("without [cluster.api] the group admits the VPC; the rules still work"
     ControlPlane cp = make(config_text(""));
     const auto r = cp.describe_security_group_rules("aews");
     REQUIRE(r.body["SecurityGroupRules"].size() == 2); // one per vpc_cidrs entry
-    CHECK(cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.0.5/32"), kT0)
-              .status == 200);
+    CHECK(
+        cp.authorize_security_group_ingress("aews", rule("tcp", 443, "127.0.0.5/32"), kT0).status ==
+        200);
     CHECK_FALSE(cp.effective().clusters.front().api.has_value());
 }
 
@@ -260,8 +271,9 @@ TEST_CASE("EC2 Query forms become EC2's JSON shapes") {
 TEST_CASE("EC2 Query: authorize, describe, revoke and errors as EC2's XML") {
     ControlPlane cp = make();
     const std::string group = group_of(cp);
-    const std::string perm = "&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=443&"
-                             "IpPermissions.1.ToPort=443&IpPermissions.1.IpRanges.1.CidrIp=127.0.0.5%2F32";
+    const std::string perm =
+        "&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=443&"
+        "IpPermissions.1.ToPort=443&IpPermissions.1.IpRanges.1.CidrIp=127.0.0.5%2F32";
     auto r = horizon::control::ec2_query(
         cp, "Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&GroupId=" + group + perm, kT0,
         "req-1");
@@ -273,8 +285,8 @@ TEST_CASE("EC2 Query: authorize, describe, revoke and errors as EC2's XML") {
     CHECK(r.xml.find("<fromPort>443</fromPort>") != std::string::npos);
     CHECK(ingress(cp).back() == cidr("127.0.0.5/32"));
 
-    r = horizon::control::ec2_query(cp, "Action=AuthorizeSecurityGroupIngress&GroupId=" + group + perm,
-                                    kT0, "req-2");
+    r = horizon::control::ec2_query(
+        cp, "Action=AuthorizeSecurityGroupIngress&GroupId=" + group + perm, kT0, "req-2");
     CHECK(r.status == 400);
     CHECK(r.xml == "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>"
                    "InvalidPermission.Duplicate</Code><Message>the specified rule &quot;peer: "
@@ -294,9 +306,11 @@ TEST_CASE("EC2 Query: authorize, describe, revoke and errors as EC2's XML") {
     CHECK(r.xml.find("<revokedSecurityGroupRuleSet><item>") != std::string::npos);
     CHECK(ingress(cp) == std::vector{cidr("127.10.0.0/24")});
 
-    CHECK(horizon::control::ec2_query(cp, "Action=RunInstances", kT0, "x").xml.find(
-              "<Code>InvalidAction</Code><Message>The action RunInstances is not valid for this "
-              "web service.</Message>") != std::string::npos);
+    CHECK(
+        horizon::control::ec2_query(cp, "Action=RunInstances", kT0, "x")
+            .xml.find(
+                "<Code>InvalidAction</Code><Message>The action RunInstances is not valid for this "
+                "web service.</Message>") != std::string::npos);
     CHECK(horizon::control::ec2_query(cp, "Action=RevokeSecurityGroupIngress&GroupId=sg-00f" + perm,
                                       kT0, "x")
               .xml.find("<Code>InvalidGroup.NotFound</Code>") != std::string::npos);

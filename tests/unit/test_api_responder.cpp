@@ -1,13 +1,12 @@
 // The built-in API responder without sockets: kube-apiserver's answers to an anonymous client,
 // HTTP/1.1 framing and keep-alive, and a full TLS handshake against an in-memory OpenSSL client
 // that verifies the generated certificate for the endpoint name.
+#include <array>
+#include <nlohmann/json.hpp>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-
-#include <nlohmann/json.hpp>
-#include <array>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -52,21 +51,27 @@ TEST_CASE("what an EKS endpoint answers an anonymous client") {
         CHECK(a.status == 200);
         CHECK(a.body == "ok");
     }
-    CHECK(status_message("GET", "/") == R"(forbidden: User "system:anonymous" cannot get path "/")");
+    CHECK(status_message("GET", "/") ==
+          R"(forbidden: User "system:anonymous" cannot get path "/")");
     CHECK(status_message("POST", "/version") ==
           R"(forbidden: User "system:anonymous" cannot post path "/version")");
     CHECK(status_message("GET", "/api") ==
           R"(forbidden: User "system:anonymous" cannot get path "/api")");
-    CHECK(status_message("GET", "/api/v1/namespaces/default/pods?limit=500") ==
-          R"(pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default")");
-    CHECK(status_message("GET", "/api/v1/nodes") ==
-          R"(nodes is forbidden: User "system:anonymous" cannot list resource "nodes" in API group "" at the cluster scope)");
-    CHECK(status_message("GET", "/api/v1/namespaces/kube-system/pods/coredns-1/log") ==
-          R"(pods "coredns-1" is forbidden: User "system:anonymous" cannot get resource "pods/log" in API group "" in the namespace "kube-system")");
-    CHECK(status_message("GET", "/apis/apps/v1/namespaces/default/deployments?watch=true") ==
-          R"(deployments is forbidden: User "system:anonymous" cannot watch resource "deployments" in API group "apps" in the namespace "default")");
-    CHECK(status_message("DELETE", "/api/v1/namespaces/demo") ==
-          R"(namespaces "demo" is forbidden: User "system:anonymous" cannot delete resource "namespaces" in API group "" at the cluster scope)");
+    CHECK(
+        status_message("GET", "/api/v1/namespaces/default/pods?limit=500") ==
+        R"(pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default")");
+    CHECK(
+        status_message("GET", "/api/v1/nodes") ==
+        R"(nodes is forbidden: User "system:anonymous" cannot list resource "nodes" in API group "" at the cluster scope)");
+    CHECK(
+        status_message("GET", "/api/v1/namespaces/kube-system/pods/coredns-1/log") ==
+        R"(pods "coredns-1" is forbidden: User "system:anonymous" cannot get resource "pods/log" in API group "" in the namespace "kube-system")");
+    CHECK(
+        status_message("GET", "/apis/apps/v1/namespaces/default/deployments?watch=true") ==
+        R"(deployments is forbidden: User "system:anonymous" cannot watch resource "deployments" in API group "apps" in the namespace "default")");
+    CHECK(
+        status_message("DELETE", "/api/v1/namespaces/demo") ==
+        R"(namespaces "demo" is forbidden: User "system:anonymous" cannot delete resource "namespaces" in API group "" at the cluster scope)");
 }
 
 TEST_CASE("plain HTTP/1.1: keep-alive, pipelining, bodies, Connection: close, bad requests") {
@@ -124,7 +129,8 @@ TEST_CASE("HTTPS with the generated certificate, verified for the endpoint name"
     X509_STORE_add_cert(SSL_CTX_get_cert_store(client_ctx.get()), ca);
     X509_free(ca);
     SSL_CTX_set_verify(client_ctx.get(), SSL_VERIFY_PEER, nullptr);
-    static constexpr unsigned char kAlpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    static constexpr unsigned char kAlpn[] = {2,   'h', '2', 8,   'h', 't',
+                                              't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(client_ctx.get(), kAlpn, sizeof kAlpn);
 
     SSL* client = SSL_new(client_ctx.get());
@@ -148,8 +154,7 @@ TEST_CASE("HTTPS with the generated certificate, verified for the endpoint name"
                 const int k = BIO_read(c_out, buf.data(), static_cast<int>(buf.size()));
                 to_server.append(buf.data(), static_cast<size_t>(k));
             }
-            if (to_server.empty() && round > 0 && SSL_is_init_finished(client) == 1 &&
-                n <= 0) {
+            if (to_server.empty() && round > 0 && SSL_is_init_finished(client) == 1 && n <= 0) {
                 break;
             }
             std::string to_client;
