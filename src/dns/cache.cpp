@@ -9,7 +9,7 @@ namespace horizon::dns {
 
 namespace {
 
-constexpr uint16_t kTypeTsig = 250; // RFC 8945: must be last; never ours to pass on
+constexpr uint16_t kTypeTsig = 250;      // RFC 8945: must be last; never ours to pass on
 constexpr uint32_t kMaxTtl = 0x7FFFFFFF; // RFC 2181 §8
 
 uint16_t get16(std::span<const uint8_t> p, size_t at) {
@@ -59,7 +59,9 @@ bool skip_name(std::span<const uint8_t> p, size_t& pos) {
     return false;
 }
 
-uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c; }
+uint8_t lower(uint8_t c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c;
+}
 
 uint32_t clamp_ttl(uint32_t ttl, const TtlPolicy& policy) {
     if (ttl > kMaxTtl) {
@@ -148,6 +150,7 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
     CachedAnswer a;
     a.rcode = static_cast<Rcode>(flags & 0xF);
     a.additional_at = question_end;
+
     struct Ttl {
         size_t at; ///< offset of the TTL field
         uint32_t value;
@@ -156,6 +159,7 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
         size_t rdata;
         uint16_t rdlen;
     };
+
     std::vector<Ttl> ttls;
     bool answers_question = false;
     size_t keep_end = question_end; // the message is kept up to here: everything before OPT
@@ -191,7 +195,8 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
                 answers_question = true;
             }
             ttls.push_back({pos + 4, ttl, rtype, i >= an && !in_additional, pos + 10, rdlen});
-            a.additional_count = static_cast<uint16_t>(a.additional_count + (in_additional ? 1 : 0));
+            a.additional_count =
+                static_cast<uint16_t>(a.additional_count + (in_additional ? 1 : 0));
         }
         pos += 10U + rdlen;
         if (keeping) {
@@ -215,8 +220,9 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
     a.negative = a.rcode == Rcode::NxDomain || (a.rcode == Rcode::NoError && !answers_question);
     const Ttl* soa = nullptr;
     if (a.negative) {
-        const auto it = std::find_if(ttls.begin(), ttls.end(),
-                                     [](const Ttl& t) { return t.authority && t.type == type::SOA; });
+        const auto it = std::find_if(ttls.begin(), ttls.end(), [](const Ttl& t) {
+            return t.authority && t.type == type::SOA;
+        });
         soa = it != ttls.end() ? &*it : nullptr;
     }
     uint32_t lifetime = kMaxTtl;
@@ -246,10 +252,10 @@ Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
         return {};
     }
     const size_t limit = std::min(options.limit, out.size());
-    const size_t opt_size = asker.edns.present ? 11 + (asker.edns.nsid && !options.identity.empty()
-                                                           ? 4 + options.identity.size()
-                                                           : 0)
-                                               : 0;
+    const size_t opt_size =
+        asker.edns.present
+            ? 11 + (asker.edns.nsid && !options.identity.empty() ? 4 + options.identity.size() : 0)
+            : 0;
     size_t body = a.message.size();
     uint16_t additional = a.additional_count;
     if (body + opt_size > limit) {

@@ -51,16 +51,16 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
 /// What a client's answer takes from its query.
 struct Asker {
     uint16_t id = 0;
-    uint16_t flags = 0;                 ///< RD and CD are copied (RFC 1035 §4.1.1, RFC 4035 §3.2.2)
-    std::span<const uint8_t> question;  ///< QNAME QTYPE QCLASS exactly as received (0x20 kept)
-    Edns edns;                          ///< the client's EDNS: our OPT is added when present
+    uint16_t flags = 0; ///< RD and CD are copied (RFC 1035 §4.1.1, RFC 4035 §3.2.2)
+    std::span<const uint8_t> question; ///< QNAME QTYPE QCLASS exactly as received (0x20 kept)
+    Edns edns;                         ///< the client's EDNS: our OPT is added when present
 };
 
 /// What the answer writers need from the server configuration.
 struct AnswerOptions {
-    uint16_t udp_payload = 1232;     ///< our OPT's payload size
-    std::string_view identity;       ///< NSID (RFC 5001) when the client asked; "" = none
-    size_t limit = 65535;            ///< the client's size limit (UDP: RFC 6891 §6.2.5)
+    uint16_t udp_payload = 1232; ///< our OPT's payload size
+    std::string_view identity;   ///< NSID (RFC 5001) when the client asked; "" = none
+    size_t limit = 65535;        ///< the client's size limit (UDP: RFC 6891 §6.2.5)
 };
 
 struct Written {
@@ -100,12 +100,14 @@ public:
 
     /// Limits: at most `max_entries` answers and max_entries × kBytesPerEntry bytes of them.
     void set_capacity(size_t max_entries);
+
     [[nodiscard]] size_t capacity() const { return max_entries_; }
 
     struct Hit {
         const CachedAnswer* answer = nullptr; ///< valid until the next insert/clear
         uint32_t age = 0;                     ///< whole seconds since it was stored
     };
+
     /// The live entry for `key` (most recently used from now on); an expired one is removed.
     std::optional<Hit> lookup(const std::string& key, Clock::time_point now);
     /// Stores `a` if it is cacheable (a.ttl > 0), evicting the least recently used as needed.
@@ -113,6 +115,7 @@ public:
     void clear();
 
     [[nodiscard]] size_t size() const { return index_.size(); }
+
     [[nodiscard]] size_t bytes() const { return bytes_; }
 
     static constexpr size_t kBytesPerEntry = 2048; ///< average budget: big answers count more

@@ -4,17 +4,16 @@
 // only from the upstream's address and port with our ID and question (RFC 5452 §9.1).
 #include "server/forwarder.hpp"
 
-#include <sys/random.h>
-
-#include <spdlog/spdlog.h>
-
 #include <array>
 #include <chrono>
 #include <cstring>
 #include <random>
 #include <string>
+#include <sys/random.h>
 #include <unordered_map>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "dns/cache.hpp"
 #include "dns/upstream.hpp"
@@ -115,7 +114,8 @@ struct Forwarder::Impl {
     dns::TtlPolicy policy;
     uint64_t ignored = 0; ///< answers that failed the RFC 5452 checks
 
-    explicit Impl(Worker& w) : worker(w) {}
+    explicit Impl(Worker& w)
+        : worker(w) {}
 
     void sync();
     const std::vector<util::Endpoint>* upstreams_for(const dns::Query& q) const;
@@ -138,7 +138,7 @@ struct Attempt final : Owned {
     util::Endpoint upstream;
     bool tcp = false;
     uint16_t id = 0;
-    std::vector<uint8_t> wire; ///< our query (with the TCP length prefix over TCP)
+    std::vector<uint8_t> wire;  ///< our query (with the TCP length prefix over TCP)
     std::vector<uint8_t> input; ///< TCP bytes received so far
     uv_udp_t udp{};
     uv_tcp_t stream{};
@@ -164,12 +164,15 @@ struct Attempt final : Owned {
             }
         };
         uv_close(reinterpret_cast<uv_handle_t*>(&timer), done);
-        uv_close(tcp ? reinterpret_cast<uv_handle_t*>(&stream) : reinterpret_cast<uv_handle_t*>(&udp),
+        uv_close(tcp ? reinterpret_cast<uv_handle_t*>(&stream)
+                     : reinterpret_cast<uv_handle_t*>(&udp),
                  done);
     }
 };
 
-Attempt* attempt_of(void* data) { return static_cast<Attempt*>(static_cast<Owned*>(data)); }
+Attempt* attempt_of(void* data) {
+    return static_cast<Attempt*>(static_cast<Owned*>(data));
+}
 
 void alloc_buffer(uv_handle_t* /*h*/, size_t /*suggested*/, uv_buf_t* buf) {
     thread_local std::vector<char> scratch(65536);
@@ -178,9 +181,9 @@ void alloc_buffer(uv_handle_t* /*h*/, size_t /*suggested*/, uv_buf_t* buf) {
 
 std::string endpoint_text(const sockaddr* sa) {
     const auto addr = util::IpAddress::from_sockaddr(sa);
-    const uint16_t port = ntohs(sa->sa_family == AF_INET
-                                    ? reinterpret_cast<const sockaddr_in*>(sa)->sin_port
-                                    : reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    const uint16_t port =
+        ntohs(sa->sa_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(sa)->sin_port
+                                       : reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
     return util::Endpoint{addr, port}.to_string();
 }
 
@@ -211,10 +214,17 @@ void on_udp_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* fr
             why = "wrong source";
         } else {
             switch (dns::match_response(data, a->id, a->pending->q)) {
-            case dns::Match::Ok: break;
-            case dns::Match::NotAResponse: why = "not a response"; break;
-            case dns::Match::WrongId: why = "wrong ID"; break;
-            case dns::Match::WrongQuestion: why = "wrong question"; break;
+            case dns::Match::Ok:
+                break;
+            case dns::Match::NotAResponse:
+                why = "not a response";
+                break;
+            case dns::Match::WrongId:
+                why = "wrong ID";
+                break;
+            case dns::Match::WrongQuestion:
+                why = "wrong question";
+                break;
             }
         }
         if (why != nullptr) {
@@ -274,8 +284,8 @@ void on_tcp_connect(uv_connect_t* req, int status) noexcept {
         return;
     }
     auto* stream = reinterpret_cast<uv_stream_t*>(&a->stream);
-    const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(a->wire.data()),
-                                     static_cast<unsigned>(a->wire.size()));
+    const uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(a->wire.data()), static_cast<unsigned>(a->wire.size()));
     int rc = uv_read_start(stream, alloc_buffer, on_tcp_read);
     if (rc == 0) {
         // The attempt (and `wire`) lives until its handles are closed, which cancels the write.
@@ -337,9 +347,9 @@ dns::AnswerOptions Forwarder::Impl::options(const Waiter& w) const {
     dns::AnswerOptions o{server.udp_payload, server.identity, dns::kMaxMessage};
     if (w.client.transport == dns::Transport::Udp) {
         // RFC 6891 §6.2.5 / RFC 1035 §4.2.1, as the engine does for its own answers
-        o.limit = w.edns.present ? std::min<size_t>(std::max<size_t>(512, w.edns.udp_size),
-                                                    server.udp_payload)
-                                 : 512;
+        o.limit = w.edns.present
+                      ? std::min<size_t>(std::max<size_t>(512, w.edns.udp_size), server.udp_payload)
+                      : 512;
     }
     return o;
 }
@@ -459,8 +469,9 @@ void Forwarder::Impl::answered(Attempt& a, std::span<const uint8_t> response) {
     }
     if (normalized->rcode != dns::Rcode::NoError && normalized->rcode != dns::Rcode::NxDomain) {
         const auto rcode = static_cast<uint16_t>(normalized->rcode);
-        failed(a, rcode < 16 ? "answered " + std::string(dns::to_string(normalized->rcode))
-                             : "answered RCODE " + std::to_string(rcode),
+        failed(a,
+               rcode < 16 ? "answered " + std::string(dns::to_string(normalized->rcode))
+                          : "answered RCODE " + std::to_string(rcode),
                false);
         return;
     }
@@ -489,7 +500,8 @@ void Forwarder::Impl::finish(Pending& p, const dns::CachedAnswer* answer, std::s
     }
     // RFC 8914 §4.23 / §4.24: a network error everywhere, else no upstream would answer.
     const uint16_t ede = all_network ? dns::ede::NetworkError : dns::ede::NoReachableAuthority;
-    const std::string outcome = answer != nullptr ? std::string(via) : "all upstreams failed: " + text;
+    const std::string outcome =
+        answer != nullptr ? std::string(via) : "all upstreams failed: " + text;
     if (answer == nullptr) {
         spdlog::debug("forward: SERVFAIL for {}: {}", dns::name_to_text(owned->q.lower_name()),
                       text);
@@ -516,7 +528,8 @@ void Forwarder::Impl::finish(Pending& p, const dns::CachedAnswer* answer, std::s
     }
 }
 
-Forwarder::Forwarder(Worker& worker) : impl_(std::make_unique<Impl>(worker)) {}
+Forwarder::Forwarder(Worker& worker)
+    : impl_(std::make_unique<Impl>(worker)) {}
 
 Forwarder::~Forwarder() {
     // The loop has closed every Attempt by now (the worker's stop walk); detach what is left.
@@ -543,7 +556,8 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
     w.edns = q.edns;
     w.client = client;
     const auto answer_now = [&](dns::Rcode rcode, std::string_view why) {
-        const auto written = dns::write_error(w.asker(), rcode, std::nullopt, {}, f.options(w), out);
+        const auto written =
+            dns::write_error(w.asker(), rcode, std::nullopt, {}, f.options(w), out);
         dns::Outcome o;
         o.size = written.size;
         o.rcode = rcode;
@@ -563,7 +577,8 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
     const std::string key = dns::cache_key(q);
     if (const auto hit = f.cache.lookup(key, dns::Cache::Clock::now())) {
         const uint64_t start = monotonic_ns();
-        const auto written = dns::write_answer(*hit->answer, hit->age, w.asker(), f.options(w), out);
+        const auto written =
+            dns::write_answer(*hit->answer, hit->age, w.asker(), f.options(w), out);
         dns::Outcome o;
         o.size = written.size;
         o.rcode = hit->answer->rcode;
@@ -573,16 +588,14 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
         f.log(w, o.rcode, "cache");
         return written.size;
     }
-    w.reply = std::move(reply);
-    if (const auto it = f.pending.find(key); it != f.pending.end()) {
-        // Coalesced: the same question is already on its way upstream.
-        if (it->second->waiters.size() < kMaxWaiters) {
-            it->second->waiters.push_back(std::move(w));
-        }
-        return 0;
+    const auto it = f.pending.find(key);
+    if (it != f.pending.end() ? it->second->waiters.size() >= kMaxWaiters
+                              : f.pending.size() >= kMaxPending) {
+        return answer_now(dns::Rcode::ServFail, "too many queries in flight");
     }
-    if (f.pending.size() >= kMaxPending) {
-        spdlog::debug("forward: {} questions in flight; dropping one", kMaxPending);
+    w.reply = std::move(reply);
+    if (it != f.pending.end()) {
+        it->second->waiters.push_back(std::move(w)); // coalesced: already on its way upstream
         return 0;
     }
     auto p = std::make_unique<Pending>();

@@ -29,7 +29,8 @@ public:
 
     /// Answers a query the engine handed over (Outcome::forward). Returns the size of the answer
     /// written to `out` (kMaxMessage bytes) when it is ready at once: from the cache, or an error
-    /// of ours. Returns 0 when the answer will come through `reply` (or never: dropped).
+    /// of ours. Returns 0 when the answer will come through `reply` (or never, if the worker stops
+    /// first); `reply` is released as soon as it is called or will never be.
     size_t resolve(std::span<const uint8_t> query, const dns::Client& client,
                    std::span<uint8_t> out, ReplyFn reply);
 

@@ -121,23 +121,33 @@ void TcpConnection::send(const uint8_t* data, size_t len) {
 /// answer is framed onto this connection if it is still open (RFC 7766 §7: answers to pipelined
 /// queries may come out of order; the client matches them by ID).
 size_t TcpConnection::forward(std::span<const uint8_t> query, std::span<uint8_t> out) {
-    ++forwarded;
-    const size_t size = worker->forwarder().resolve(
-        query, client, out, [g = guard](std::span<const uint8_t> answer) {
-            TcpConnection* c = g->connection;
+    /// Counts the query as outstanding for as long as the forwarder holds its reply, whether it
+    /// is answered, dropped, or the worker stops.
+    struct Outstanding {
+        std::shared_ptr<TcpGuard> guard;
+        explicit Outstanding(std::shared_ptr<TcpGuard> g) : guard(std::move(g)) {
+            ++guard->connection->forwarded;
+        }
+        Outstanding(const Outstanding&) = delete;
+        Outstanding& operator=(const Outstanding&) = delete;
+        ~Outstanding() {
+            if (guard->connection != nullptr) {
+                --guard->connection->forwarded;
+            }
+        }
+    };
+    auto outstanding = std::make_shared<Outstanding>(guard);
+    return worker->forwarder().resolve(
+        query, client, out, [outstanding](std::span<const uint8_t> answer) {
+            TcpConnection* c = outstanding->guard->connection;
             if (c == nullptr) {
                 return; // the client went away meanwhile
             }
-            --c->forwarded;
             c->send(answer.data(), answer.size());
             if (!c->closing) {
                 c->restart_idle_timer();
             }
         });
-    if (size > 0) {
-        --forwarded;
-    }
-    return size;
 }
 
 void TcpConnection::on_data(const char* data, size_t len) {

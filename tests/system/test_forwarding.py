@@ -205,20 +205,22 @@ class Seen:
 class Upstream:
     """A DNS server thread on 127.0.0.1. `silent` ones read queries and never answer."""
 
-    def __init__(self, label: str, silent: bool = False):
+    def __init__(self, label: str, silent: bool = False, host: str = "127.0.0.1"):
         self.label = label
         self.silent = silent
+        self.host = host
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(50):
-            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.udp.bind(("127.0.0.1", 0))
+            self.udp = socket.socket(family, socket.SOCK_DGRAM)
+            self.udp.bind((host, 0))
             self.port = self.udp.getsockname()[1]
-            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp = socket.socket(family, socket.SOCK_STREAM)
             self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                self.tcp.bind(("127.0.0.1", self.port))
+                self.tcp.bind((host, self.port))
                 break
             except OSError:
                 self.udp.close()
@@ -226,14 +228,14 @@ class Upstream:
         else:
             raise CheckFailed("no free port for a scripted upstream")
         self.tcp.listen(16)
-        self.spoofer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.spoofer.bind(("127.0.0.1", 0))
+        self.spoofer = socket.socket(family, socket.SOCK_DGRAM)
+        self.spoofer.bind((host, 0))
         self.thread = threading.Thread(target=self.serve, name=f"upstream-{label}", daemon=True)
         self.thread.start()
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def queries(self, name: str | None = None, transport: str | None = None) -> list[Seen]:
         with self.lock:
@@ -349,6 +351,8 @@ class Env:
     main: Upstream | None = None     # default upstream
     silent: Upstream | None = None   # never answers
     backup: Upstream | None = None   # second upstream of the timeout zone
+    v6: Upstream | None = None       # on ::1
+    sticky: socket.socket | None = None  # one client socket, so always the same worker's cache
     closed_ports: list[int] = []
 
 
@@ -494,6 +498,10 @@ zone = "neterr.test"
 upstreams = {str(closed).replace("'", '"')}
 
 [[resolver.forward]]
+zone = "v6.test"
+upstreams = ["{ENV.v6.address}"]
+
+[[resolver.forward]]
 zone = "yl4.us-east-1.eks.amazonaws.com"
 upstreams = ["127.0.0.1:{ENV.up_port}"]
 """
@@ -567,6 +575,7 @@ def _():
     ENV.main = Upstream("main")
     ENV.silent = Upstream("silent", silent=True)
     ENV.backup = Upstream("backup")
+    ENV.v6 = Upstream("v6", host="::1")
     # Ports nobody listens on: a UDP query there gets an ICMP port unreachable at once.
     ENV.closed_ports = [free_port(), free_port()]
     ENV.up_port = free_port()
@@ -677,6 +686,16 @@ def _():
         raise CheckFailed("the longest zone did not win")
 
 
+@check("conditional.ipv6-upstream")
+def _():
+    for tcp in (False, True):
+        name = f"host{int(tcp)}.v6.test"
+        m = ask(name, tcp=tcp, src="::1")
+        expect(m, NOERROR, name)
+        if m.addresses() != [expected_address(name)] or not ENV.v6.queries(name):
+            raise CheckFailed(f"{name}: {m.addresses()}; the ::1 upstream saw {ENV.v6.queries(name)}")
+
+
 @check("timeout.next-upstream")
 def _():
     t0 = time.monotonic()
@@ -782,15 +801,21 @@ def _():
         raise CheckFailed(f"the upstream got {n} queries, expected 1")
 
 
+def sticky() -> socket.socket:
+    if ENV.sticky is None:
+        ENV.sticky = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        ENV.sticky.bind((ALLOWED, 0))
+    return ENV.sticky
+
+
 @check("cache.hit-and-ttl-decay")
 def _():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # one socket: one worker's cache
-        s.bind((ALLOWED, 0))
-        first = exchange(make_query(1, "decay.example.test"), sock=s)
-        expect(first, NOERROR, "first")
-        time.sleep(1.2)
-        second = exchange(make_query(2, "DECAY.example.test"), sock=s)
-        expect(second, NOERROR, "from the cache")
+    s = sticky()  # one socket: one worker's cache (SO_REUSEPORT hashes the 4-tuple)
+    first = exchange(make_query(1, "decay.example.test"), sock=s)
+    expect(first, NOERROR, "first")
+    time.sleep(1.2)
+    second = exchange(make_query(2, "DECAY.example.test"), sock=s)
+    expect(second, NOERROR, "from the cache")
     n = len(ENV.main.queries("decay.example.test"))
     if n != 1:
         raise CheckFailed(f"the upstream got {n} queries, expected 1 (a cache hit)")
@@ -896,6 +921,32 @@ def _():
     expect(m, NOERROR, "the server after a client left")
 
 
+@check("reload.new-upstreams")
+def _():
+    # SIGHUP with the backup as the default upstream: new questions go there, and the cache
+    # (filled from the old upstream) is emptied.
+    cfg = ENV.tmp / "horizond.toml"
+    before = len(ENV.main.queries("decay.example.test"))
+    cfg.write_text(config_text().replace(f'upstreams = ["{ENV.main.address}"]',
+                                         f'upstreams = ["{ENV.backup.address}"]', 1))
+    ENV.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "reloaded" not in ENV.log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    s = sticky()  # the worker whose cache holds decay.example.test
+    m = exchange(make_query(3, "decay.example.test"), sock=s)
+    expect(m, NOERROR, "a name cached before the reload")
+    for i in range(2):
+        m = exchange(make_query(i, "after-reload.example.test"), sock=s)
+        expect(m, NOERROR, "after the reload")
+    if ENV.main.queries("after-reload.example.test") or \
+            len(ENV.backup.queries("after-reload.example.test")) != 1:
+        raise CheckFailed("new questions should go to the new upstream (once: then cached)")
+    if len(ENV.main.queries("decay.example.test")) != before or \
+            not ENV.backup.queries("decay.example.test"):
+        raise CheckFailed("the cache should have been emptied by the upstream change")
+
+
 @check("query-log")
 def _():
     text = ENV.log.read_text(errors="replace")
@@ -968,7 +1019,9 @@ def main() -> int:
     finally:
         stop(ENV.proc)
         stop(ENV.up_proc)
-        for u in (ENV.main, ENV.silent, ENV.backup):
+        if ENV.sticky is not None:
+            ENV.sticky.close()
+        for u in (ENV.main, ENV.silent, ENV.backup, ENV.v6):
             if u is not None:
                 u.stop()
     if failed:

@@ -14,8 +14,8 @@
 
 namespace {
 
-using horizon::dns::Asker;
 using horizon::dns::AnswerOptions;
+using horizon::dns::Asker;
 using horizon::dns::Cache;
 using horizon::dns::CachedAnswer;
 using horizon::dns::Match;
@@ -112,8 +112,13 @@ std::vector<uint8_t> response(const std::string& qname, uint16_t qtype, uint16_t
     return m;
 }
 
-Rr a_record(uint32_t ttl, uint8_t last = 1) { return {kA, ttl, {192, 0, 2, last}}; }
-Rr opt_record() { return {kOpt, 0, {}, {0}}; }
+Rr a_record(uint32_t ttl, uint8_t last = 1) {
+    return {kA, ttl, {192, 0, 2, last}};
+}
+
+Rr opt_record() {
+    return {kOpt, 0, {}, {0}};
+}
 
 Query parsed(const std::vector<uint8_t>& query) {
     Query q;
@@ -185,7 +190,8 @@ TEST_CASE("normalize: a positive answer keeps its records, loses the upstream OP
     CHECK(a.message[17] == 'e');
 }
 
-TEST_CASE("normalize: min_ttl and max_ttl cap every positive TTL; the entry lives as the shortest") {
+TEST_CASE(
+    "normalize: min_ttl and max_ttl cap every positive TTL; the entry lives as the shortest") {
     const auto m = response("example.com", kA, 0, {a_record(5), a_record(200000, 2)},
                             {{kNs, 100, wire_name("ns.example.com")}});
     const CachedAnswer a = normalized(m, TtlPolicy{60, 86400, 3600});
@@ -217,9 +223,9 @@ TEST_CASE("normalize: negative answers per RFC 2308") {
         const CachedAnswer a = normalized(m);
         CHECK(a.negative);
         CHECK(a.ttl == 120);
-        const auto cname = response("alias.example.com", kA, 0,
-                                    {{kCname, 500, wire_name("target.example.com")}},
-                                    {{kSoa, 600, soa_rdata(90)}});
+        const auto cname =
+            response("alias.example.com", kA, 0, {{kCname, 500, wire_name("target.example.com")}},
+                     {{kSoa, 600, soa_rdata(90)}});
         const CachedAnswer c = normalized(cname);
         CHECK(c.negative);
         CHECK(c.ttl == 90);
@@ -227,8 +233,8 @@ TEST_CASE("normalize: negative answers per RFC 2308") {
     SUBCASE("without an SOA a negative answer is served but never cached (RFC 2308 §5)") {
         CHECK(normalized(response("nx.example.com", kA, 3, {})).ttl == 0);
         CHECK(normalized(response("example.com", kTxt, 0, {})).ttl == 0);
-        CHECK(normalized(response("example.com", kTxt, 0, {},
-                                  {{kNs, 600, wire_name("ns.example.com")}}))
+        CHECK(normalized(
+                  response("example.com", kTxt, 0, {}, {{kNs, 600, wire_name("ns.example.com")}}))
                   .ttl == 0);
     }
 }
@@ -275,9 +281,9 @@ TEST_CASE("normalize rejects malformed messages") {
 }
 
 TEST_CASE("write_answer: the client's ID, flags and question; TTLs decayed; our OPT") {
-    const CachedAnswer a = normalized(response(
-        "www.example.com", kA, flag::RD | flag::RA | flag::AA | flag::AD, {a_record(300)}, {},
-        {opt_record()}));
+    const CachedAnswer a =
+        normalized(response("www.example.com", kA, flag::RD | flag::RA | flag::AA | flag::AD,
+                            {a_record(300)}, {}, {opt_record()}));
     horizon::test::QueryOptions o;
     o.id = 0xBEEF;
     o.flags = flag::RD | flag::CD;
@@ -317,13 +323,14 @@ TEST_CASE("write_answer: over the client's limit, additional goes first, then TC
     }
     const Rr glue{kA, 300, {192, 0, 2, 53}, wire_name("ns.example.com")};
     std::vector<Rr> ns = {{kNs, 300, wire_name("ns.example.com")}};
-    const CachedAnswer small = normalized(response("example.com", kA, 0, {a_record(300)}, ns,
-                                                   {glue, glue, glue}));
+    const CachedAnswer small =
+        normalized(response("example.com", kA, 0, {a_record(300)}, ns, {glue, glue, glue}));
     const Client c("example.com", kA);
     const auto full = written(small, 0, c.asker);
     CHECK(get16(full, 10) == 3);
     bool truncated = true;
-    const auto fit = written(small, 0, c.asker, AnswerOptions{1232, "", full.size() - 1}, &truncated);
+    const auto fit =
+        written(small, 0, c.asker, AnswerOptions{1232, "", full.size() - 1}, &truncated);
     CHECK_FALSE(truncated);
     CHECK(get16(fit, 6) == 1);
     CHECK(get16(fit, 8) == 1);
@@ -366,7 +373,8 @@ TEST_CASE("write_error: SERVFAIL with an Extended DNS Error (RFC 8914) for EDNS 
 }
 
 TEST_CASE("cache_key: case-insensitive name, and the type, class, DO and CD bits") {
-    const auto key = [](const std::string& name, uint16_t qtype, horizon::test::QueryOptions o = {}) {
+    const auto key = [](const std::string& name, uint16_t qtype,
+                        horizon::test::QueryOptions o = {}) {
         return dns::cache_key(parsed(horizon::test::make_query(name, qtype, o)));
     };
     CHECK(key("Example.COM", kA) == key("example.com", kA));
@@ -388,7 +396,9 @@ TEST_CASE("Cache: hits age, entries expire at their TTL, LRU eviction bounds the
     const auto t0 = Cache::Clock::time_point{} + std::chrono::hours(1);
     Cache cache;
     cache.set_capacity(2);
-    const auto answer = [](uint32_t ttl) { return normalized(response("a.example", kA, 0, {a_record(ttl)})); };
+    const auto answer = [](uint32_t ttl) {
+        return normalized(response("a.example", kA, 0, {a_record(ttl)}));
+    };
 
     CHECK_FALSE(cache.lookup("a", t0).has_value());
     cache.insert("a", answer(100), t0);
