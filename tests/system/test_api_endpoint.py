@@ -21,12 +21,12 @@ security group ingress rules (authorize/revoke, persisted over a restart); the p
 of nodes behind a NAT (vpc_egress_ip); byte-exact proxying of large bodies both ways; the built-in
 HTTPS responder through the endpoint name resolved by horizond (curl --resolve with --cacert); the
 connection caps and the hold timeout under a flood, with the file descriptors bounded; metrics;
-horizonctl's security group and connections verbs when it has them.
+horizonctl's security group, update-cluster-config and connections verbs.
 
 Traffic goes only to 127.0.0.0/8. Every wait is bounded; horizond and the upstream are stopped by
 their own handles. Python 3.11 standard library only, plus curl and dig.
 
-usage: test_api_endpoint.py --horizond PATH [--horizonctl PATH] [--keep] [--only REGEX]
+usage: test_api_endpoint.py --horizond PATH --horizonctl PATH [--keep] [--only REGEX]
 Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
 """
 from __future__ import annotations
@@ -51,12 +51,13 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from harness import CheckFailed, run_checks
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures
@@ -142,10 +143,6 @@ def config_text() -> str:
 # Failures, subprocesses, HTTP
 
 
-class CheckFailed(Exception):
-    pass
-
-
 def run(cmd: list[str], *, timeout: float = SUBPROCESS_TIMEOUT, env=None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
@@ -169,7 +166,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 class Env:
     horizond: str = ""
-    horizonctl: str | None = None
+    horizonctl: str = ""
     tmp: Path = Path()
     config: Path = Path()
     state: Path = Path()
@@ -739,7 +736,11 @@ def _():
     # moves from 127.0.0.0/16 to 127.1.0.0/16: STRANGER gains access, OUTSIDE loses it. The SOA
     # serial is the generation: connections must follow it, never lead or lag.
     serial0 = soa_serial(PRX_EP)
-    uid = update(PRX, {"publicAccessCidrs": ["127.1.0.0/16"]})
+    p = ctl("update-cluster-config", "--name", PRX, "--resources-vpc-config",
+            "publicAccessCidrs=127.1.0.0/16")
+    if p.returncode != 0:
+        raise CheckFailed(f"horizonctl update-cluster-config\n{shown(p)}")
+    uid = json.loads(p.stdout)["update"]["id"]
     samples = []
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:
@@ -1103,7 +1104,7 @@ def _():
         raise CheckFailed("the bastion after aws ec2 revoke-security-group-ingress")
 
 
-# --- horizonctl (when it has the verbs)
+# --- horizonctl
 
 
 def ctl(*args: str) -> subprocess.CompletedProcess:
@@ -1113,10 +1114,6 @@ def ctl(*args: str) -> subprocess.CompletedProcess:
 
 @check("horizonctl.security-group-and-connections")
 def _():
-    if ENV.horizonctl is None:
-        return "(skipped: no horizonctl)"
-    if "authorize-security-group-ingress" not in ctl("--help").stdout:
-        return "(skipped: this horizonctl has no security group verbs)"
     group = admin_ok("GET", f"/clusters/{AEWS}")["cluster"]["resourcesVpcConfig"][
         "clusterSecurityGroupId"]
     p = ctl("authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
@@ -1167,7 +1164,7 @@ def _():
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--horizond", required=True)
-    ap.add_argument("--horizonctl")
+    ap.add_argument("--horizonctl", required=True)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only", help="run only checks whose name matches this regex (plus start/stop)")
     args = ap.parse_args()
@@ -1176,8 +1173,7 @@ def main() -> int:
         print(f"FAIL not installed: {', '.join(missing)}\n0 passed, 1 failed")
         return 1
     ENV.horizond = str(Path(args.horizond).resolve())
-    if args.horizonctl and os.access(args.horizonctl, os.X_OK):
-        ENV.horizonctl = str(Path(args.horizonctl).resolve())
+    ENV.horizonctl = str(Path(args.horizonctl).resolve())
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-api-systest-"))
     ENV.config = ENV.tmp / "horizond.toml"
     ENV.state = ENV.tmp / "state"
@@ -1194,33 +1190,10 @@ def main() -> int:
     upstream_thread.start()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    only = re.compile(args.only) if args.only else None
     start = time.monotonic()
-    passed = failed = 0
     try:
-        for name, fn, needs_server in CHECKS:
-            if only and not only.search(name) and name not in ("server.start", "server.sigterm-exits-0"):
-                continue
-            t0 = time.monotonic()
-            try:
-                if t0 - start > TIME_BUDGET:
-                    raise CheckFailed(f"not run: the {TIME_BUDGET:.0f} s time budget is used up")
-                if needs_server:
-                    server_alive()
-                note = fn()
-            except CheckFailed as e:
-                failed += 1
-                print(f"FAIL {name}\n" + "\n".join("     " + line for line in str(e).splitlines()),
-                      flush=True)
-                continue
-            except Exception:
-                failed += 1
-                print(f"FAIL {name}\n" + "\n".join("     " + line for line in
-                                                   traceback.format_exc().splitlines()), flush=True)
-                continue
-            passed += 1
-            print(f"ok   {name} ({time.monotonic() - t0:.2f}s){' ' + note if note else ''}",
-                  flush=True)
+        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
+                                    server_alive=server_alive)
     finally:
         if ENV.proc is not None and ENV.proc.poll() is None:
             ENV.proc.kill()
