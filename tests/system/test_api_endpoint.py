@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness import CheckFailed, run_checks
+from harness import CheckFailed, finish, framed_log_tail, run_checks
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures
@@ -1200,19 +1200,8 @@ def main() -> int:
             ENV.proc.wait(timeout=5)
         ENV.upstream.shutdown()
         ENV.upstream.server_close()
-    if failed:
-        lines = log_text().splitlines()
-        print(f"----- horizond log {ENV.log} (last 80 of {len(lines)} lines):")
-        print("\n".join(lines[-80:]))
-        print("-----")
-        args.keep = True
-    if args.keep:
-        print(f"kept {ENV.tmp}")
-    else:
-        shutil.rmtree(ENV.tmp, ignore_errors=True)
-    print(f"total {time.monotonic() - start:.1f}s")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
+                  log_excerpt=lambda: framed_log_tail(ENV.log))
 
 
 if __name__ == "__main__":

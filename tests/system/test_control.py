@@ -47,7 +47,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from harness import CheckFailed, run_checks
+from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures and expects
@@ -1863,12 +1863,7 @@ def _():
         if p2.returncode != 0 or '"InProgress"' not in p2.stdout and '"Successful"' not in p2.stdout:
             raise CheckFailed("horizonctl --token was not accepted:\n" + shown(p2))
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
+        stop_process(p)
 
 
 
@@ -1905,19 +1900,8 @@ def main() -> int:
         if ENV.proc is not None and ENV.proc.poll() is None:
             ENV.proc.kill()
             ENV.proc.wait(timeout=5)
-    if failed:
-        lines = log_text().splitlines()
-        print(f"----- horizond log {ENV.log} (last 80 of {len(lines)} lines):")
-        print("\n".join(lines[-80:]))
-        print("-----")
-        args.keep = True
-    if args.keep:
-        print(f"kept {ENV.tmp}")
-    else:
-        shutil.rmtree(ENV.tmp, ignore_errors=True)
-    print(f"total {time.monotonic() - start:.1f}s")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
+                  log_excerpt=lambda: framed_log_tail(ENV.log))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import CheckFailed, run_checks
+from harness import CheckFailed, finish, run_checks, stop_process
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures and expects
@@ -1624,12 +1624,7 @@ def _():
                                     ("127.10.0.1", INSIDE, True), ("::1", "::1", False)):
             expect_view(dig(server, src), PUBPRIV, "A", inside, tcp=False)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
+        stop_process(p)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1676,24 +1671,19 @@ def main() -> int:
                                     server_alive=server_alive)
     finally:
         stop_server_hard()
-    if failed:
-        # the server's own messages in full (start-up, warnings, sanitizer reports), and the
-        # last query lines
-        lines = ENV.log.read_text(errors="replace").splitlines() if ENV.log.exists() else []
-        own = [line for line in lines if " query from " not in line]
-        queries = [line for line in lines if " query from " in line]
-        print(f"----- horizond log {ENV.log}: {len(own)} message line(s), {len(queries)} query "
-              f"line(s); messages (first 200) and the last 30 queries:")
-        print("\n".join(own[:200] + ["..."] + queries[-30:]))
-        print("-----")
-        args.keep = True
-    if args.keep:
-        print(f"kept {ENV.tmp}")
-    else:
-        shutil.rmtree(ENV.tmp, ignore_errors=True)
-    print(f"total {time.monotonic() - start:.1f}s")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
+                  log_excerpt=log_excerpt)
+
+
+def log_excerpt() -> str:
+    """The server's own messages in full (start-up, warnings, sanitizer reports), and the last
+    query lines."""
+    lines = ENV.log.read_text(errors="replace").splitlines() if ENV.log.exists() else []
+    own = [line for line in lines if " query from " not in line]
+    queries = [line for line in lines if " query from " in line]
+    return "\n".join([f"----- horizond log {ENV.log}: {len(own)} message line(s), {len(queries)} "
+                      f"query line(s); messages (first 200) and the last 30 queries:",
+                      *own[:200], "...", *queries[-30:], "-----"])
 
 
 if __name__ == "__main__":
