@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "dns/snapshot.hpp"
+#include "dns/zone.hpp"
 #include "server/runtime.hpp"
 #include "server/server.hpp"
 
@@ -165,9 +166,20 @@ int main(int argc, char** argv) {
         return 2;
     }
     auto& cfg = std::get<config::Config>(loaded);
+    // Zone files are checked like the configuration: every error, then exit 2.
+    dns::ZoneLoad zones = dns::load_zones(cfg.zones);
+    if (!zones.errors.empty()) {
+        for (const auto& e : zones.errors) {
+            std::fprintf(stderr, "%s\n", e.to_string().c_str());
+        }
+        std::fprintf(stderr, "horizond: %zu error(s) in the zone files; nothing was started\n",
+                     zones.errors.size());
+        return 2;
+    }
     if (check_only) {
-        std::printf("%s: configuration is valid (%zu cluster(s), %zu listener(s))\n",
-                    config_path->c_str(), cfg.clusters.size(), cfg.server.listen.size());
+        std::printf("%s: configuration is valid (%zu cluster(s), %zu listener(s), %zu zone(s))\n",
+                    config_path->c_str(), cfg.clusters.size(), cfg.server.listen.size(),
+                    cfg.zones.size());
         return 0;
     }
 
@@ -176,7 +188,8 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(cfg.server.log_level));
 
     std::string error;
-    auto runtime = server::Runtime::create(cfg, {config_path, state_dir, reset_on_update}, error);
+    auto runtime = server::Runtime::create(
+        cfg, {config_path, state_dir, reset_on_update, zones.zones, zones.digests}, error);
     if (!runtime) {
         std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
         return 1;

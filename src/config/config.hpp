@@ -126,10 +126,15 @@ enum class View : uint8_t { Vpc, Public };
 
 /// [[zone]]: an RFC 1035 master file served to the listed views (issue 4).
 struct ZoneConfig {
-    std::string file;
+    std::string file; ///< as written
+    /// The file to read: `file` when absolute, else relative to the configuration file's
+    /// directory (lexically normalised, so "../zones/x.zone" from config/ is "zones/x.zone").
+    std::string path;
     std::string origin; ///< presentation form, no trailing dot
     bool vpc = true;    ///< served to the vpc view
     bool pub = true;    ///< served to the public view
+
+    bool operator==(const ZoneConfig&) const = default;
 };
 
 struct Config {

@@ -1182,6 +1182,86 @@ constexpr auto kResolverKeys = std::to_array<KeySpec<ResolverRead>>({
 });
 
 // ---------------------------------------------------------------------------------------------
+// [[zone]]
+
+/// One [[zone]] table as read, before the checks across zones.
+struct ZoneRead {
+    ZoneConfig zone;
+    const toml::table* table = nullptr;
+    bool views_ok = true; ///< `views` absent or valid
+};
+
+void read_zone_file(Diagnostics& d, std::string_view key, const toml::node& node, ZoneRead& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    if (s->empty() || s->find('\0') != std::string::npos) {
+        d.error(node, fmt::format("'{}' must name a master file, got {}", key, quoted(*s)));
+        return;
+    }
+    out.zone.file = *s;
+}
+
+void read_zone_origin(Diagnostics& d, std::string_view key, const toml::node& node, ZoneRead& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    std::string_view origin = *s;
+    if (!origin.empty() && origin.back() == '.') {
+        origin.remove_suffix(1); // an absolute name is the same name
+    }
+    if (origin.empty()) {
+        d.error(node, fmt::format("invalid origin {} (horizond does not serve the root zone)",
+                                  quoted(*s)));
+        return;
+    }
+    if (const auto problem = zone_name_problem(origin)) {
+        d.error(node, fmt::format("invalid origin {} ({})", quoted(*s), *problem));
+        return;
+    }
+    out.zone.origin = origin;
+}
+
+void read_zone_views(Diagnostics& d, std::string_view key, const toml::node& node, ZoneRead& out) {
+    const auto items = read_strings(d, key, node);
+    out.views_ok = false;
+    if (!items) {
+        return;
+    }
+    if (items->empty()) {
+        d.error(node, fmt::format("'{}' must list \"vpc\", \"public\" or both", key));
+        return;
+    }
+    bool vpc = false;
+    bool pub = false;
+    bool ok = true;
+    for (const auto& item : *items) {
+        bool& seen = item.text == "vpc" ? vpc : pub;
+        if (item.text != "vpc" && item.text != "public") {
+            d.error(*item.node, fmt::format("unknown view {} in {} (expected \"vpc\" or "
+                                            "\"public\")",
+                                            quoted(item.text), key));
+            ok = false;
+        } else if (seen) {
+            d.error(*item.node, fmt::format("duplicate view {} in {}", quoted(item.text), key));
+            ok = false;
+        }
+        seen = true;
+    }
+    out.zone.vpc = vpc;
+    out.zone.pub = pub;
+    out.views_ok = ok;
+}
+
+constexpr auto kZoneKeys = std::to_array<KeySpec<ZoneRead>>({
+    {"file", Presence::Required, read_zone_file},
+    {"origin", Presence::Required, read_zone_origin},
+    {"views", Presence::Optional, read_zone_views},
+});
+
+// ---------------------------------------------------------------------------------------------
 // Top level
 
 /// The file being read: the config and, for cross-cluster messages, each cluster's table.
@@ -1189,6 +1269,7 @@ struct Document {
     Config config;
     std::vector<const toml::table*> cluster_tables;
     ResolverRead resolver;
+    std::vector<ZoneRead> zones;
 };
 
 /// Where the built-in default (config/default.toml) listens; used when `listen` is absent, so that
@@ -1333,10 +1414,34 @@ void read_resolver(Diagnostics& d, std::string_view key, const toml::node& node,
     read_section<ResolverRead>(d, *table, "in [resolver]", kResolverKeys, out.resolver);
 }
 
+void read_zones(Diagnostics& d, std::string_view key, const toml::node& node, Document& out) {
+    const auto* array = node.as_array();
+    const std::string message =
+        node.is_table()
+            ? fmt::format("'{}' must be an array of tables: write [[zone]], not [zone]", key)
+            : fmt::format("'{}' must be an array of tables ([[zone]])", key);
+    if (array == nullptr) {
+        d.error(node, message);
+        return;
+    }
+    for (const auto& element : *array) {
+        const auto* table = element.as_table();
+        if (table == nullptr) {
+            d.error(element, message);
+            continue;
+        }
+        ZoneRead zone;
+        zone.table = table;
+        read_section<ZoneRead>(d, *table, "in [[zone]]", kZoneKeys, zone);
+        out.zones.push_back(std::move(zone));
+    }
+}
+
 constexpr auto kTopLevelKeys = std::to_array<KeySpec<Document>>({
     {"server", Presence::Optional, read_server},
     {"cluster", Presence::Optional, read_clusters}, // none: every query is REFUSED
     {"resolver", Presence::Optional, read_resolver},
+    {"zone", Presence::Optional, read_zones}, // none: only the endpoint names are ours
 });
 
 /// No two API endpoint sockets on one address and port: not two clusters, not a DNS or admin
@@ -1522,6 +1627,79 @@ void finish_resolver(Diagnostics& d, Document& doc) {
     doc.config.resolver = std::move(r.config);
 }
 
+/// `file` resolved against the directory of `config_path` (unless absolute), then lexically
+/// normalised: "config/../zones/x.zone" is "zones/x.zone". (No <filesystem> here: it brings
+/// std::quoted into argument-dependent lookup of quoted().)
+std::string resolve_zone_path(const std::string& config_path, const std::string& file) {
+    std::string joined = file;
+    if (file.front() != '/') {
+        const auto slash = config_path.rfind('/');
+        if (slash != std::string::npos) {
+            joined = config_path.substr(0, slash + 1) + file;
+        }
+    }
+    const bool absolute = joined.front() == '/';
+    std::vector<std::string_view> parts;
+    const std::string_view view(joined);
+    size_t start = 0;
+    while (start <= view.size()) {
+        const auto end = std::min(view.find('/', start), view.size());
+        const auto part = view.substr(start, end - start);
+        if (part == "..") {
+            if (!parts.empty() && parts.back() != "..") {
+                parts.pop_back();
+            } else if (!absolute) {
+                parts.push_back(part); // above the working directory
+            }
+        } else if (!part.empty() && part != ".") {
+            parts.push_back(part);
+        }
+        start = end + 1;
+    }
+    std::string out = absolute ? "/" : "";
+    for (size_t i = 0; i < parts.size(); ++i) {
+        out += (i > 0 ? "/" : "") + std::string(parts[i]);
+    }
+    return out.empty() ? "." : out;
+}
+
+/// The [[zone]] checks across tables: each file resolved against the configuration file's
+/// directory, and one zone per origin and view (the same origin twice is split horizon only when
+/// the two tables serve different views).
+void finish_zones(Diagnostics& d, Document& doc, const std::string& config_path) {
+    // lower-cased origin -> the tables serving it to the vpc and the public view
+    std::unordered_map<std::string, std::array<const toml::table*, 2>> seen;
+    for (auto& z : doc.zones) {
+        if (z.zone.file.empty() || z.zone.origin.empty() || !z.views_ok) {
+            continue; // missing or invalid: reported
+        }
+        z.zone.path = resolve_zone_path(config_path, z.zone.file);
+        std::string origin;
+        std::transform(z.zone.origin.begin(), z.zone.origin.end(), std::back_inserter(origin),
+                       to_lower);
+        auto& slots = seen.try_emplace(origin, std::array<const toml::table*, 2>{}).first->second;
+        bool clash = false;
+        for (const size_t view : {size_t{0}, size_t{1}}) {
+            if (!(view == 0 ? z.zone.vpc : z.zone.pub)) {
+                continue;
+            }
+            if (slots[view] != nullptr && !clash) {
+                d.error(*z.table->get("origin"),
+                        fmt::format("origin {} is already served to the {} view by the [[zone]] "
+                                    "at line {} (one zone per origin and view)",
+                                    quoted(z.table->get("origin")->as_string()->get()),
+                                    view == 0 ? "vpc" : "public",
+                                    slots[view]->source().begin.line));
+                clash = true;
+            }
+            slots[view] = z.table;
+        }
+        if (!clash) {
+            doc.config.zones.push_back(std::move(z.zone));
+        }
+    }
+}
+
 } // namespace
 
 PublicAccessCidrsCheck check_public_access_cidrs(std::span<const std::string_view> blocks,
@@ -1614,6 +1792,7 @@ LoadResult load(std::string_view text, const std::string& path) {
     }
     check_api_addresses(d, doc);
     finish_resolver(d, doc);
+    finish_zones(d, doc, path);
     if (!d.empty()) {
         return d.take();
     }

@@ -2,6 +2,10 @@
 #include "dns/engine.hpp"
 
 #include <algorithm>
+#include <array>
+#include <vector>
+
+#include "dns/zone.hpp"
 
 namespace horizon::dns {
 
@@ -13,6 +17,19 @@ constexpr std::string_view kChaosNames[] = {
     {"\x08hostname\x04" "bind", 14},
     {"\x07version\x04" "bind", 13},
 };
+
+/// CNAME hops followed inside our zones before answering with the chain so far (a loop bound;
+/// RFC 1034 §3.6.2 forbids loops, but a zone file may still hold one).
+constexpr unsigned kMaxCnameChain = 8;
+
+/// A zone record to write: its owner (lower-case wire, owned by the query or the snapshot) and
+/// TYPE CLASS TTL RDLENGTH RDATA.
+struct RrRef {
+    std::string_view owner;
+    const std::vector<uint8_t>* rr = nullptr;
+};
+
+enum Section : uint8_t { AnswerSection, AuthoritySection, AdditionalSection };
 
 /// What goes into the sections after the question. Owners are offsets into the message, where
 /// the question name (or one of its suffixes) already stands: a compression pointer names them.
@@ -28,7 +45,65 @@ struct Reply {
     uint16_t authority_owner = kHeaderSize;
     bool ecs = false; ///< echo the client's ECS option with `ecs_scope` (RFC 7871 §7.2.1)
     uint8_t ecs_scope = 0;
+    /// Zone answers, written after `answer`/`authority`, owners by name (compressed).
+    std::array<std::vector<RrRef>, 3> zone;
+
+    void add(Section s, std::string_view owner, const RecordSet* set) {
+        if (set != nullptr) {
+            for (const auto& rr : set->records) {
+                zone[s].push_back({owner, &rr});
+            }
+        }
+    }
 };
+
+/// Names already in the message, for RFC 1035 §4.1.4 compression: (lower-case wire suffix,
+/// offset). Matching is by lower-case bytes; what the pointer reaches keeps the client's case.
+class NameTable {
+public:
+    void add(std::string_view name, size_t offset) {
+        if (n_ < entries_.size() && offset < 0x4000) {
+            entries_[n_++] = {name, static_cast<uint16_t>(offset)};
+        }
+    }
+
+    [[nodiscard]] int find(std::string_view name) const {
+        for (size_t i = 0; i < n_; ++i) {
+            if (entries_[i].first == name) {
+                return entries_[i].second;
+            }
+        }
+        return -1;
+    }
+
+private:
+    std::array<std::pair<std::string_view, uint16_t>, 64> entries_{};
+    size_t n_ = 0;
+};
+
+void write_name(Writer& w, std::string_view name, NameTable& names) {
+    size_t at = 0;
+    while (at < name.size() && name[at] != 0) {
+        const std::string_view suffix = name.substr(at);
+        if (const int offset = names.find(suffix); offset >= 0) {
+            w.u16(static_cast<uint16_t>(0xC000U | static_cast<unsigned>(offset)));
+            return;
+        }
+        names.add(suffix, w.size());
+        const size_t len = static_cast<uint8_t>(name[at]) + 1U;
+        w.bytes(name.substr(at, len));
+        at += len;
+    }
+    w.u8(0);
+}
+
+void write_refs(Writer& w, const std::vector<RrRef>& refs, NameTable& names, uint16_t& count) {
+    for (const auto& ref : refs) {
+        write_name(w, ref.owner, names);
+        w.bytes(*ref.rr);
+        ++count;
+    }
+}
 
 void write_set(Writer& w, const RecordSet* set, uint16_t owner, uint16_t& count) {
     if (set == nullptr) {
@@ -88,10 +163,22 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
         w.bytes(query.subspan(kHeaderSize, q.question_end - kHeaderSize)); // as received (0x20)
     }
     const size_t after_question = w.size();
+    NameTable names;
+    if (r.echo_question) {
+        for (unsigned i = 0; i < q.label_count; ++i) {
+            names.add(q.lower_suffix(i), kHeaderSize + q.labels[i]);
+        }
+    }
     uint16_t an = 0;
     uint16_t ns = 0;
+    uint16_t ar = 0;
     write_set(w, r.answer, r.answer_owner, an);
+    write_refs(w, r.zone[AnswerSection], names, an);
     write_set(w, r.authority, r.authority_owner, ns);
+    write_refs(w, r.zone[AuthoritySection], names, ns);
+    // Only referral glue goes here, and it is required glue (RFC 9471 §3): when it does not
+    // fit, the whole answer is truncated rather than sent without it.
+    write_refs(w, r.zone[AdditionalSection], names, ar);
     if (r.opt) {
         write_opt(w, snap, q, r);
     }
@@ -100,6 +187,7 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
         w.rewind(after_question);
         an = 0;
         ns = 0;
+        ar = 0;
         if (r.opt) {
             write_opt(w, snap, q, r);
         }
@@ -107,7 +195,7 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
     }
     w.put_u16_at(6, an);
     w.put_u16_at(8, ns);
-    w.put_u16_at(10, r.opt ? 1 : 0);
+    w.put_u16_at(10, static_cast<uint16_t>(ar + (r.opt ? 1 : 0)));
     return w.size();
 }
 
@@ -185,7 +273,110 @@ void answer_endpoint(const Cluster& c, const Query& q, const Decision& d, Reply&
     r.answer_owner = apex_owner;
 }
 
+/// Authoritative data from a zone (RFC 1034 §4.3.2 step 3, RFC 4592 wildcards, RFC 2308
+/// negative answers). `zone` holds the question name and is served to `view`.
+void answer_zone(const Snapshot& snap, const Zone* zone, config::View view, const Query& q,
+                 Reply& r) {
+    r.aa = true;
+    std::string_view name = q.lower_name();
+    std::array<std::string_view, kMaxCnameChain> chain{};
+    for (unsigned hop = 0;; ++hop) {
+        chain[hop] = name;
+        const ZoneMatch m = zone->lookup(name, q.qtype == type::DS);
+        if (m.kind == ZoneMatch::NxDomain) {
+            // RFC 2308 §3 (SOA TTL = min(TTL, MINIMUM)); after a CNAME, the rcode is the last
+            // name's (RFC 6604 §3).
+            r.rcode = Rcode::NxDomain;
+            r.add(AuthoritySection, zone->origin, &zone->negative_soa);
+            return;
+        }
+        if (m.kind == ZoneMatch::Delegation) {
+            // Step 3b, a referral: not authoritative for what lies below the cut (unless one of
+            // our CNAMEs led here, RFC 1035 §4.1.1), the cut's NS in authority, glue in
+            // additional for the name servers inside this zone.
+            r.aa = hop > 0;
+            r.add(AuthoritySection, m.owner, m.node->find(type::NS));
+            for (const auto& target : m.node->ns_targets) {
+                if (const ZoneNode* glue = zone->node(target); glue != nullptr) {
+                    r.add(AdditionalSection, target, glue->find(type::A));
+                    r.add(AdditionalSection, target, glue->find(type::AAAA));
+                }
+            }
+            return;
+        }
+        const ZoneNode& node = *m.node; // the name's own node, or the wildcard synthesising it
+        if (!node.cname_target.empty() && q.qtype != type::CNAME && q.qtype != type::ANY) {
+            r.add(AnswerSection, name, node.find(type::CNAME));
+            // Step 3a: restart at the canonical name, if it is in a zone of this view. Anything
+            // else (another server's name, an endpoint name, a loop, a chain too long) ends the
+            // answer here; the client's resolver follows the last CNAME itself.
+            const std::string_view target = node.cname_target;
+            if (hop + 1 >= kMaxCnameChain ||
+                std::find(chain.begin(), chain.begin() + hop + 1, target) !=
+                    chain.begin() + hop + 1 ||
+                snap.find_apex(target) != nullptr) {
+                return;
+            }
+            const Zone* next = snap.zones->find(target, view);
+            if (next == nullptr) {
+                return;
+            }
+            zone = next;
+            name = target;
+            continue;
+        }
+        const RecordSet* found = nullptr;
+        if (q.qtype == type::ANY) {
+            // RFC 8482 §4.2: one RRset, the one a client most likely wants (as for endpoints).
+            for (const uint16_t t : {type::A, type::AAAA, type::SOA}) {
+                found = found != nullptr ? found : node.find(t);
+            }
+            if (found == nullptr && !node.rrsets.empty()) {
+                found = &node.rrsets.front().set;
+            }
+        } else {
+            found = node.find(q.qtype);
+        }
+        if (found == nullptr) {
+            // NODATA, also at an empty non-terminal or a wildcard without the type (RFC 2308 §2.2,
+            // RFC 4592 §2.2.2).
+            r.add(AuthoritySection, zone->origin, &zone->negative_soa);
+            return;
+        }
+        r.add(AnswerSection, name, found); // a wildcard's records take the name asked for
+        return;
+    }
+}
+
 } // namespace
+
+ZoneView zone_view(const Snapshot& snap, const Client& client, const Query& q) {
+    ZoneView v;
+    bool inside = false;
+    if (q.edns.ecs && snap.ecs_trusted(client.addr)) {
+        // RFC 7871 §7.2.1: SCOPE is the prefix over which the view cannot change. Inside one
+        // cluster's VPC over its whole scope means vpc over that prefix; outside every one, the
+        // longest scope covers them all (a straddling subnet gives the full length).
+        v.ecs = true;
+        unsigned inside_scope = 0;
+        unsigned outside_scope = 0;
+        for (const auto& c : snap.clusters) {
+            unsigned scope = 0;
+            if (c.decide_subnet(q.edns.ecs_addr, q.edns.ecs_source, scope).inside) {
+                inside_scope = inside ? std::min(inside_scope, scope) : scope;
+                inside = true;
+            } else {
+                outside_scope = std::max(outside_scope, scope);
+            }
+        }
+        v.scope = inside ? inside_scope : outside_scope;
+    } else {
+        inside = std::any_of(snap.clusters.begin(), snap.clusters.end(),
+                             [&](const Cluster& c) { return c.decide(client.addr).inside; });
+    }
+    v.view = inside ? config::View::Vpc : config::View::Public;
+    return v;
+}
 
 Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
                std::span<uint8_t> out, bool can_forward) {
@@ -235,12 +426,32 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         } else if (q.qclass != qclass::IN) {
             r.rcode = Rcode::Refused;
         } else if (const Cluster* c = snap.find_apex(q.lower_name()); c == nullptr) {
-            if (r.ra) {
-                o.forward = true; // not ours, and this client may recurse through us
-                o.rcode = Rcode::NoError;
-                return o;
+            // Not an endpoint name (those win over any zone holding them): a zone of the
+            // client's view, or not ours at all.
+            const Zone* zone = nullptr;
+            ZoneView view;
+            if (snap.zones) {
+                view = zone_view(snap, client, q);
+                zone = snap.zones->find(q.lower_name(), view.view);
             }
-            r.rcode = Rcode::Refused; // RFC 8906 §3.1.3: not authoritative, no recursion for it
+            if (zone == nullptr) {
+                if (r.ra) {
+                    o.forward = true; // not ours, and this client may recurse through us
+                    o.rcode = Rcode::NoError;
+                    return o;
+                }
+                r.rcode = Rcode::Refused; // RFC 8906 §3.1.3: not authoritative, no recursion
+            } else if (q.qtype == type::AXFR || q.qtype == type::IXFR) {
+                r.rcode = Rcode::Refused; // zone transfers are not offered (RFC 5936 §2.2.1)
+            } else if (q.qtype == type::MAILA || q.qtype == type::MAILB) {
+                r.rcode = Rcode::NotImp;
+            } else {
+                o.zone = zone;
+                o.decision.inside = view.view == config::View::Vpc;
+                r.ecs = view.ecs;
+                r.ecs_scope = static_cast<uint8_t>(view.scope);
+                answer_zone(snap, zone, view.view, q, r);
+            }
         } else if (q.qtype == type::AXFR || q.qtype == type::IXFR) {
             r.rcode = Rcode::Refused; // zone transfers are not offered (RFC 5936 §2.2.1)
         } else if (q.qtype == type::MAILA || q.qtype == type::MAILB) {

@@ -11,6 +11,8 @@
 
 namespace horizon::dns {
 
+struct Zone;
+
 enum class Transport : uint8_t { Udp, Tcp };
 
 struct Client {
@@ -27,10 +29,24 @@ struct Outcome {
     Rcode rcode = Rcode::NoError;
     bool truncated = false;
     const Cluster* cluster = nullptr; ///< the endpoint zone that answered, if any
+    const Zone* zone = nullptr; ///< the [[zone]] that answered, if any (decision.inside = view)
     Decision decision;
     uint16_t qtype = 0;
     size_t name_len = 0; ///< the question name is query[12, 12 + name_len) when name_len > 0
 };
+
+/// The view of the [[zone]] data a query is answered from, and how it was decided.
+struct ZoneView {
+    config::View view = config::View::Public;
+    bool ecs = false;   ///< decided by a trusted forwarder's ECS subnet: echo it with `scope`
+    unsigned scope = 0; ///< RFC 7871 §7.2.1 SCOPE PREFIX-LENGTH when `ecs`
+};
+
+/// The one place zone views are decided: `vpc` when the source (or, from a trusted ECS source,
+/// the client subnet, RFC 7871 §7.1.1) is inside any cluster's vpc_cidrs minus its
+/// vpc_exclude_cidrs; `public` for everyone else. A subnet straddling a VPC boundary counts as
+/// outside, with a full-length scope (as for endpoint answers).
+ZoneView zone_view(const Snapshot& snap, const Client& client, const Query& q);
 
 /// Biggest answer the engine writes (the TCP frame limit, RFC 7766 §8).
 constexpr size_t kMaxMessage = 65535;

@@ -6,7 +6,9 @@
 
 #include <ldns/ldns.h>
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace horizon::dns {
 
@@ -22,5 +24,9 @@ struct LdnsBufferDeleter {
 using RrPtr = std::unique_ptr<ldns_rr, LdnsRrDeleter>;
 using RdfPtr = std::unique_ptr<ldns_rdf, LdnsRdfDeleter>;
 using BufferPtr = std::unique_ptr<ldns_buffer, LdnsBufferDeleter>;
+
+/// One record as TYPE CLASS TTL RDLENGTH RDATA (no owner, names in RDATA uncompressed, case
+/// kept); empty when ldns cannot encode it.
+std::vector<uint8_t> encode_rr(const ldns_rr* rr);
 
 } // namespace horizon::dns

@@ -20,27 +20,10 @@ std::vector<uint8_t> render(const std::string& text) {
         throw std::runtime_error("cannot build record: " + text);
     }
     const RrPtr rr(raw);
-    const BufferPtr rdata(ldns_buffer_new(512));
-    for (size_t i = 0; i < ldns_rr_rd_count(rr.get()); ++i) {
-        if (ldns_rdf2buffer_wire(rdata.get(), ldns_rr_rdf(rr.get(), i)) != LDNS_STATUS_OK) {
-            throw std::runtime_error("cannot encode record: " + text);
-        }
+    auto out = encode_rr(rr.get());
+    if (out.empty()) {
+        throw std::runtime_error("cannot encode record: " + text);
     }
-    const size_t rdlen = ldns_buffer_position(rdata.get());
-    std::vector<uint8_t> out;
-    out.resize(10);
-    const auto put16 = [&](size_t at, uint32_t v) {
-        out[at] = static_cast<uint8_t>(v >> 8);
-        out[at + 1] = static_cast<uint8_t>(v);
-    };
-    put16(0, ldns_rr_get_type(rr.get()));
-    put16(2, ldns_rr_get_class(rr.get()));
-    const uint32_t ttl = ldns_rr_ttl(rr.get());
-    put16(4, ttl >> 16);
-    put16(6, ttl & 0xFFFF);
-    put16(8, static_cast<uint32_t>(rdlen));
-    const auto* begin = ldns_buffer_begin(rdata.get());
-    out.insert(out.end(), begin, begin + rdlen);
     return out;
 }
 
@@ -76,6 +59,33 @@ RecordSet chaos_txt(const std::string& text) {
 }
 
 } // namespace
+
+std::vector<uint8_t> encode_rr(const ldns_rr* rr) {
+    const BufferPtr rdata(ldns_buffer_new(512));
+    for (size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+        if (ldns_rdf2buffer_wire(rdata.get(), ldns_rr_rdf(rr, i)) != LDNS_STATUS_OK) {
+            return {};
+        }
+    }
+    const size_t rdlen = ldns_buffer_position(rdata.get());
+    if (rdlen > 65535) {
+        return {};
+    }
+    std::vector<uint8_t> out(10);
+    const auto put16 = [&](size_t at, uint32_t v) {
+        out[at] = static_cast<uint8_t>(v >> 8);
+        out[at + 1] = static_cast<uint8_t>(v);
+    };
+    put16(0, ldns_rr_get_type(rr));
+    put16(2, ldns_rr_get_class(rr));
+    const uint32_t ttl = ldns_rr_ttl(rr);
+    put16(4, ttl >> 16);
+    put16(6, ttl & 0xFFFF);
+    put16(8, static_cast<uint32_t>(rdlen));
+    const auto* begin = ldns_buffer_begin(rdata.get());
+    out.insert(out.end(), begin, begin + rdlen);
+    return out;
+}
 
 std::string_view to_string(AnswerSet s) {
     switch (s) {
@@ -174,8 +184,10 @@ const Cluster* Snapshot::find_apex(std::string_view name) const {
 }
 
 std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation,
-                                               const std::vector<unsigned>& slots) {
+                                               const std::vector<unsigned>& slots,
+                                               std::shared_ptr<const ZoneSet> zones) {
     auto snap = std::make_shared<Snapshot>();
+    snap->zones = std::move(zones);
     snap->server = cfg.server;
     snap->generation = generation;
     snap->chaos_identity = chaos_txt(cfg.server.identity);

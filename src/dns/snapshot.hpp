@@ -70,6 +70,8 @@ struct Cluster {
                                                    uint64_t generation) const;
 };
 
+class ZoneSet;
+
 struct Snapshot {
     config::ServerConfig server;
     uint64_t generation = 0;
@@ -79,6 +81,7 @@ struct Snapshot {
     bool forwarding = false;          ///< [resolver] has upstreams: recursion is offered
     util::PrefixTrie<bool> recursion; ///< allow_recursion (true entries only)
     util::PrefixTrie<bool> trusted_ecs; ///< trusted_ecs_sources
+    std::shared_ptr<const ZoneSet> zones; ///< [[zone]] data; null = none (shared across reloads)
 
     /// Whether `source` is a forwarder whose ECS option we believe.
     [[nodiscard]] bool ecs_trusted(const util::IpAddress& source) const {
@@ -95,7 +98,8 @@ struct Snapshot {
 
 private:
     friend std::shared_ptr<const Snapshot> build_snapshot(const config::Config&, uint64_t,
-                                                          const std::vector<unsigned>&);
+                                                          const std::vector<unsigned>&,
+                                                          std::shared_ptr<const ZoneSet>);
 
     struct Hash {
         using is_transparent = void;
@@ -105,9 +109,11 @@ private:
 };
 
 /// Builds the snapshot of a validated configuration; `generation` is the SOA serial. `slots`
-/// gives each cluster's metric slot by position (missing: its position).
+/// gives each cluster's metric slot by position (missing: its position). `zones`: the zone files
+/// as loaded by load_zones (dns/zone.hpp), read once and shared by successive snapshots.
 std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64_t generation,
-                                               const std::vector<unsigned>& slots = {});
+                                               const std::vector<unsigned>& slots = {},
+                                               std::shared_ptr<const ZoneSet> zones = nullptr);
 
 /// Lower-case wire format of a presentation name ("a.b." or "a.b").
 std::string to_wire_name(std::string_view text);

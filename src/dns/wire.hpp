@@ -16,10 +16,15 @@ namespace horizon::dns {
 namespace type {
 constexpr uint16_t A = 1;
 constexpr uint16_t NS = 2;
+constexpr uint16_t CNAME = 5;
 constexpr uint16_t SOA = 6;
 constexpr uint16_t TXT = 16;
 constexpr uint16_t AAAA = 28;
+constexpr uint16_t DNAME = 39;
 constexpr uint16_t OPT = 41;
+constexpr uint16_t DS = 43;
+constexpr uint16_t RRSIG = 46;
+constexpr uint16_t NSEC = 47;
 constexpr uint16_t IXFR = 251;
 constexpr uint16_t AXFR = 252;
 constexpr uint16_t MAILB = 253;

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -72,6 +73,12 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
         auto rt = std::unique_ptr<Runtime>(
             new Runtime(std::move(cfg), state_path, std::move(cp), options.config_path));
         rt->loaded_text_ = std::move(text);
+        rt->zones_ = options.zones;
+        for (size_t i = 0; i < rt->file_.zones.size(); ++i) {
+            rt->zone_files_.emplace_back(rt->file_.zones[i].path, i < options.zone_digests.size()
+                                                                      ? options.zone_digests[i]
+                                                                      : 0);
+        }
         rt->reset_on_update_ = options.reset_on_update;
         for (const auto& line : log) {
             spdlog::info("{}", line);
@@ -105,7 +112,8 @@ void Runtime::publish_locked(bool save) {
     if (!holder_.current.load() || holder_.generation.load() != gen) {
         holder_.resolver.store(std::make_shared<const config::ResolverConfig>(eff.resolver),
                                std::memory_order_release);
-        holder_.current.store(dns::build_snapshot(eff, gen, slots), std::memory_order_release);
+        holder_.current.store(dns::build_snapshot(eff, gen, slots, zones_),
+                              std::memory_order_release);
         holder_.generation.store(gen, std::memory_order_release);
         if (save) {
             spdlog::info("serving configuration generation {}", gen);
@@ -167,7 +175,9 @@ void Runtime::reload(bool only_if_changed) {
         text = std::string(config::default_text());
     }
     const std::lock_guard lock(mu_);
-    if (only_if_changed && text == loaded_text_) {
+    if (only_if_changed && text == loaded_text_ &&
+        std::all_of(zone_files_.begin(), zone_files_.end(),
+                    [](const auto& f) { return dns::zone_file_digest(f.first) == f.second; })) {
         return;
     }
     loaded_text_ = text;
@@ -185,6 +195,23 @@ void Runtime::reload(bool only_if_changed) {
         return;
     }
     auto cfg = std::get<config::Config>(std::move(loaded));
+    dns::ZoneLoad zones = dns::load_zones(cfg.zones);
+    zone_files_.clear();
+    for (size_t i = 0; i < cfg.zones.size(); ++i) {
+        zone_files_.emplace_back(cfg.zones[i].path, zones.digests[i]);
+    }
+    if (!zones.errors.empty()) {
+        ++reloads_failed_;
+        last_reload_errors_.clear();
+        for (const auto& e : zones.errors) {
+            last_reload_errors_.push_back(e.to_string());
+            spdlog::error("{}", e.to_string());
+        }
+        spdlog::error("reload of {} failed with {} zone file error(s); still serving generation {}",
+                      path, zones.errors.size(), cp_.generation());
+        return;
+    }
+    zones_ = std::move(zones.zones);
     if (cfg.server.listen != file_.server.listen || cfg.server.workers != file_.server.workers ||
         cfg.server.admin_listen != file_.server.admin_listen) {
         spdlog::warn("reload: listen, workers and admin_listen take effect only at restart");

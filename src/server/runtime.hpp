@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
+#include "dns/zone.hpp"
 #include "server/metrics.hpp"
 #include "server/worker.hpp"
 
@@ -24,6 +25,10 @@ public:
         std::string state_dir;                  ///< --state-dir, "" = from config or default
         /// --reset-on-update: [cluster.api] reset_on_update for every cluster.
         bool reset_on_update = false;
+        /// The [[zone]] files as loaded (dns::load_zones) by the caller, which reported their
+        /// errors; null = no zones.
+        std::shared_ptr<const dns::ZoneSet> zones;
+        std::vector<size_t> zone_digests; ///< dns::ZoneLoad::digests
     };
 
     /// Resolves and checks the state directory, loads the saved state, builds the first
@@ -46,8 +51,9 @@ public:
 
     /// Completes due updates (called from the main loop's timer).
     void tick();
-    /// Re-reads the config file; an invalid one keeps the current snapshot serving.
-    /// `only_if_changed`: skip when the file's bytes are what was loaded last (file watch).
+    /// Re-reads the config file and the zone files; an invalid one keeps the current snapshot
+    /// serving. `only_if_changed`: skip when neither the config file's bytes nor any zone file's
+    /// are what was loaded last (file watch).
     void reload(bool only_if_changed);
 
     /// The admin API's explain: the decision for `source`, or a 404/400 result.
@@ -73,7 +79,10 @@ private:
     std::string state_path_;
     control::ControlPlane cp_;
     std::optional<std::string> config_path_;
-    std::string loaded_text_; ///< the config file's bytes as last loaded
+    std::string loaded_text_;                   ///< the config file's bytes as last loaded
+    std::shared_ptr<const dns::ZoneSet> zones_; ///< the zone data every snapshot shares
+    /// Each zone file's path and the digest of its bytes as last read (loaded or rejected).
+    std::vector<std::pair<std::string, size_t>> zone_files_;
     SnapshotHolder holder_;
     std::vector<std::string> slot_names_; ///< metric slot -> cluster name, grows only
     uint64_t reloads_ok_ = 0;

@@ -7,10 +7,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <list>
 #include <thread>
 
+#include "dns/zone.hpp"
 #include "server/admin_http.hpp"
 #include "server/api_endpoint.hpp"
 #include "server/runtime.hpp"
@@ -184,6 +188,13 @@ void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client
                                                 dns::kHeaderSize,
                                             o.name_len})
                        : "-";
+    if (o.zone != nullptr) {
+        spdlog::info("query from {} {}: {} {} zone={} view={} -> {}{}", client.addr.to_string(),
+                     transport, name, dns::type_to_string(o.qtype),
+                     dns::name_to_text(o.zone->origin), o.decision.inside ? "vpc" : "public",
+                     dns::to_string(o.rcode), o.truncated ? " TC" : "");
+        return;
+    }
     if (o.cluster == nullptr) {
         spdlog::info("query from {} {}: {} {} -> {}{}", client.addr.to_string(), transport, name,
                      dns::type_to_string(o.qtype),
@@ -278,7 +289,8 @@ int Server::run() {
         uv_signal_t sighup{};
         uv_timer_t tick{};     // completes due endpoint updates
         uv_fs_event_t watch{}; // the config file's directory (ConfigMap-style symlink swaps)
-        uv_timer_t settle{};   // reload once a burst of file events has settled
+        std::list<uv_fs_event_t> zone_watch; // the zone files' other directories
+        uv_timer_t settle{};                 // reload once a burst of file events has settled
         Server* server = nullptr;
 
         void stop_all() {
@@ -320,24 +332,39 @@ int Server::run() {
         100, 100);
     uv_timer_init(&m.loop, &m.settle);
     if (const auto& path = impl_->runtime->config_path()) {
-        // Watch the directory, not the file: editors and Kubernetes replace files by rename.
-        const auto slash = path->rfind('/');
-        const std::string dir = slash == std::string::npos ? "." : path->substr(0, slash + 1);
-        uv_fs_event_init(&m.loop, &m.watch);
-        const int rc = uv_fs_event_start(
-            &m.watch,
-            [](uv_fs_event_t* h, const char*, int, int) {
-                uv_timer_start(
-                    &static_cast<MainLoop*>(h->loop->data)->settle,
-                    [](uv_timer_t* t) {
-                        static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(true);
-                    },
-                    200, 0);
-            },
-            dir.c_str(), 0);
-        if (rc != 0) {
-            spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP", dir,
-                         uv_strerror(rc));
+        // Watch directories, not files: editors and Kubernetes replace files by rename. The zone
+        // files' directories too (as at start-up; a reload that moves them needs a restart).
+        const auto dir_of = [](const std::string& file) {
+            const auto slash = file.rfind('/');
+            return slash == std::string::npos ? std::string(".") : file.substr(0, slash + 1);
+        };
+        const auto on_change = [](uv_fs_event_t* h, const char*, int, int) {
+            uv_timer_start(
+                &static_cast<MainLoop*>(h->loop->data)->settle,
+                [](uv_timer_t* t) {
+                    static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(true);
+                },
+                200, 0);
+        };
+        std::vector<std::string> dirs = {dir_of(*path)};
+        for (const auto& z : impl_->runtime->file_config().zones) {
+            const std::string dir = dir_of(z.path);
+            const auto same = [&](const std::string& d) {
+                std::error_code ec;
+                return d == dir || std::filesystem::equivalent(d, dir, ec);
+            };
+            if (std::none_of(dirs.begin(), dirs.end(), same)) {
+                dirs.push_back(dir);
+            }
+        }
+        for (size_t i = 0; i < dirs.size(); ++i) {
+            uv_fs_event_t* h = i == 0 ? &m.watch : &m.zone_watch.emplace_back();
+            uv_fs_event_init(&m.loop, h);
+            const int rc = uv_fs_event_start(h, on_change, dirs[i].c_str(), 0);
+            if (rc != 0) {
+                spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP", dirs[i],
+                             uv_strerror(rc));
+            }
         }
     }
     impl_->api->start();

@@ -1,6 +1,7 @@
 // libFuzzer target: arbitrary bytes through the engine, over UDP and TCP, from both views.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <variant>
@@ -8,8 +9,41 @@
 
 #include "config/config.hpp"
 #include "dns/engine.hpp"
+#include "dns/zone.hpp"
 
 namespace {
+
+// A zone with every answer kind: CNAME chain and loop, wildcard, empty non-terminal, delegation.
+constexpr const char* kZone = R"($ORIGIN lab.internal.
+$TTL 300
+@ IN SOA ns1 hostmaster 1 3600 600 86400 60
+@ IN NS ns1
+ns1 IN A 10.0.0.53
+www IN A 10.0.0.10
+www IN AAAA fd00::10
+alias IN CNAME www
+loop1 IN CNAME loop2
+loop2 IN CNAME loop1
+ext IN CNAME www.example.com.
+*.apps IN A 10.0.1.1
+a.b.apps IN TXT "x"
+sub IN NS ns.sub
+ns.sub IN A 10.0.5.53
+)";
+
+std::shared_ptr<const horizon::dns::ZoneSet> zones() {
+    horizon::config::ZoneConfig z;
+    z.file = z.path = "fuzz.zone";
+    z.origin = "lab.internal";
+    auto parsed = horizon::dns::parse_zone(kZone, z);
+    auto* zone = std::get_if<horizon::dns::Zone>(&parsed);
+    if (zone == nullptr) {
+        throw std::logic_error("the fuzz zone does not load");
+    }
+    std::vector<horizon::dns::Zone> list;
+    list.push_back(std::move(*zone));
+    return std::make_shared<const horizon::dns::ZoneSet>(std::move(list));
+}
 
 const horizon::dns::Snapshot& snapshot() {
     static const auto snap = [] {
@@ -27,7 +61,7 @@ const horizon::dns::Snapshot& snapshot() {
         extra.private_outside = horizon::config::PrivateOutside::NxDomain;
         extra.private_ips.push_back(*horizon::util::IpAddress::parse("fd00::10"));
         c.clusters.push_back(extra);
-        return horizon::dns::build_snapshot(c, 7);
+        return horizon::dns::build_snapshot(c, 7, {}, zones());
     }();
     return *snap;
 }

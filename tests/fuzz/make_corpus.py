@@ -30,6 +30,14 @@ def opt(size=1232, version=0, do=False, options=b"", owner=b"\0"):
 
 
 SEEDS = {
+    "zone_a": query("www.lab.internal"),
+    "zone_cname": query("alias.lab.internal", ar=1, tail=opt()),
+    "zone_cname_loop": query("loop1.lab.internal"),
+    "zone_wildcard": query("x.y.apps.lab.internal"),
+    "zone_ent_nx": query("c.b.apps.lab.internal", 16),
+    "zone_referral": query("host.sub.lab.internal"),
+    "zone_nxdomain": query("nope.lab.internal", 28),
+    "zone_any": query("lab.internal", 255),
     "a_apex": query(NAME),
     "aaaa_apex": query(NAME, 28),
     "soa_apex": query(NAME, 6),
