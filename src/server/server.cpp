@@ -291,6 +291,7 @@ int Server::run() {
         uv_fs_event_t watch{}; // the config file's directory (ConfigMap-style symlink swaps)
         std::list<uv_fs_event_t> zone_watch; // the zone files' other directories
         uv_timer_t settle{};                 // reload once a burst of file events has settled
+        uint64_t burst_start = 0;            // uv_now() at the burst's first event
         Server* server = nullptr;
 
         void stop_all() {
@@ -339,8 +340,18 @@ int Server::run() {
             return slash == std::string::npos ? std::string(".") : file.substr(0, slash + 1);
         };
         const auto on_change = [](uv_fs_event_t* h, const char*, int, int) {
+            // Each event restarts the 200 ms settle timer, but only for 1 s after the first one
+            // of a burst: a file that never stops changing in a watched directory (a log next
+            // to the config, say) must not postpone the reload for ever.
+            auto* main = static_cast<MainLoop*>(h->loop->data);
+            const uint64_t now = uv_now(h->loop);
+            if (uv_is_active(reinterpret_cast<uv_handle_t*>(&main->settle)) == 0) {
+                main->burst_start = now;
+            } else if (now - main->burst_start >= 1000) {
+                return; // it fires within 200 ms anyway
+            }
             uv_timer_start(
-                &static_cast<MainLoop*>(h->loop->data)->settle,
+                &main->settle,
                 [](uv_timer_t* t) {
                     static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(true);
                 },

@@ -9,7 +9,8 @@ over UDP and TCP, from 127.10.0.5 (inside the VPC: vpc_cidrs has 127.10.0.0/16) 
 non-terminal blocking one, a delegation (referral with glue, AA=0), negative answers with the
 SOA, a zone not served to a view (REFUSED), truncation over UDP; a bad zone file at start-up
 (exit 2, file:LINE message) and on reload (the old data keeps serving, /readyz and /metrics say
-why, and the fixed file is picked up by the file watch).
+why, and the fixed file is picked up by the file watch, also while another file in the watched
+directories keeps changing).
 
 Traffic goes only to 127.0.0.0/8 and ::1. Every wait is bounded; horizond is stopped by PID.
 
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -419,6 +421,35 @@ def _():
         raise CheckFailed("/readyz still reports the failed reload")
     if "horizon_last_reload_success 1" not in http_get("/metrics"):
         raise CheckFailed("horizon_last_reload_success is not 1 after the fix")
+
+
+@check("zones.reload.busy-directory")
+def _():
+    # A file that keeps changing in a watched directory (every 50 ms, like a busy log) must not
+    # postpone the reload of a changed zone file for ever.
+    stop_writing = threading.Event()
+
+    def busy():
+        n = 0
+        while not stop_writing.is_set():
+            (ENV.tmp / "busy.txt").write_text(f"{n}\n")
+            (ENV.tmp / "zones" / "busy.txt").write_text(f"{n}\n")
+            n += 1
+            time.sleep(0.05)
+    writer = threading.Thread(target=busy, daemon=True)
+    writer.start()
+    try:
+        time.sleep(0.3)
+        tmp = vpc_zone().with_suffix(".new")
+        tmp.write_text(vpc_zone().read_text() + "busy IN A 10.0.0.78\n")
+        tmp.replace(vpc_zone())
+        began = time.monotonic()
+        wait_for("the changed zone to serve while the directory stays busy",
+                 lambda: dig("busy.lab.internal", src=INSIDE, tcp=False).status == "NOERROR", 5)
+        return f"after {time.monotonic() - began:.2f}s"
+    finally:
+        stop_writing.set()
+        writer.join(timeout=2)
 
 
 @check("zones.startup.bad-file-exits-2", server=False)
