@@ -164,6 +164,14 @@ LoadResult load(std::string_view text, const std::string& path);
 /// Reads the file and calls `load`; an unreadable file gives one diagnostic at path:1:1.
 LoadResult load_file(const std::string& path);
 
+using ClusterLoadResult = std::variant<ClusterConfig, std::vector<Diagnostic>>;
+
+/// Parses `text` and reads its top-level table `key` with horizond's [[cluster]] keys and checks
+/// (for horizon-sim's scenario files, whose [cluster] is one table). Keys listed in `extra` are
+/// skipped here (the caller reads them); any other unknown key is an error as in `load`.
+ClusterLoadResult load_cluster_table(std::string_view text, const std::string& path,
+                                     std::string_view key, std::span<const std::string_view> extra);
+
 /// The built-in default configuration (config/default.toml compiled in).
 std::string_view default_text();
 

@@ -1799,6 +1799,36 @@ LoadResult load(std::string_view text, const std::string& path) {
     return std::move(doc.config);
 }
 
+ClusterLoadResult load_cluster_table(std::string_view text, const std::string& path,
+                                     std::string_view key, std::span<const std::string_view> extra) {
+    Diagnostics d(path);
+    toml::table root;
+    try {
+        root = toml::parse(text, std::string_view(path));
+    } catch (const toml::parse_error& e) {
+        d.error(e.source().begin, std::string(e.description()));
+        return d.take();
+    }
+    const toml::node* node = root.get(key);
+    if (node == nullptr || !node->is_table()) {
+        d.error(node != nullptr ? node->source().begin : toml::source_position{1, 1},
+                fmt::format("'{}' must be a table ([{}])", key, key));
+        return d.take();
+    }
+    std::vector<KeySpec<ClusterConfig>> keys(kClusterKeys.begin(), kClusterKeys.end());
+    for (const auto name : extra) {
+        keys.push_back({name, Presence::Optional, read_later<ClusterConfig>});
+    }
+    const auto& table = *node->as_table();
+    ClusterConfig cluster;
+    read_section<ClusterConfig>(d, table, fmt::format("in [{}]", key), keys, cluster);
+    finish_cluster(d, table, cluster);
+    if (!d.empty()) {
+        return d.take();
+    }
+    return cluster;
+}
+
 LoadResult load_file(const std::string& path) {
     // Line 1, column 1 rather than 0:0: tools that follow `path:line:col` (editors, CI
     // annotations) then still open the file, and there is no better position to blame.

@@ -104,6 +104,9 @@ public:
     ControlPlane(config::Config file, const nlohmann::json& saved, TimePoint now,
                  std::vector<std::string>& log);
 
+    /// Reseeds the generator of update and rule IDs, for reproducible runs (horizon-sim).
+    void seed(uint64_t value) { rng_.seed(value); }
+
     /// ListClusters: {"clusters": [names]}, in file order.
     [[nodiscard]] ApiResult list_clusters() const;
     /// DescribeCluster: {"cluster": {...}}; 404 ResourceNotFoundException for an unknown name.

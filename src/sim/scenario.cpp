@@ -1,0 +1,910 @@
+// Loads a scenario file: [scenario], [cluster] (horizond's keys through the config loader, plus
+// the sim's), [[host]], [model] and [[step]], each key checked with its file:line:col.
+#include "sim/scenario.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <fmt/format.h>
+#include <memory>
+#include <system_error>
+#include <tuple>
+
+#include <toml++/toml.h>
+
+#include "config/duration.hpp"
+
+namespace horizon::sim {
+
+unsigned version_number(std::string_view version) {
+    const auto dot = version.find('.');
+    unsigned major = 0;
+    unsigned minor = 0;
+    if (dot == std::string_view::npos ||
+        std::from_chars(version.data(), version.data() + dot, major).ec != std::errc() ||
+        std::from_chars(version.data() + dot + 1, version.data() + version.size(), minor).ec !=
+            std::errc()) {
+        return 0;
+    }
+    return major * 100 + minor;
+}
+
+std::string clock_text(Millis t) {
+    const char* sign = t < 0 ? "-" : "";
+    t = t < 0 ? -t : t;
+    return fmt::format("{}{:02}:{:02}:{:02}.{:03}", sign, t / 3'600'000, t / 60'000 % 60,
+                       t / 1000 % 60, t % 1000);
+}
+
+namespace {
+
+using config::Diagnostic;
+
+/// horizond's durations ("90s"), or several of them run together, largest unit first ("7m30s",
+/// "1h2m"): scenario times read better that way.
+std::optional<Millis> parse_time(std::string_view text) {
+    Millis total = 0;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find_first_not_of("0123456789", start);
+        end = end == std::string_view::npos ? text.size() : text.find_first_of("0123456789", end);
+        const auto part = config::parse_duration(text.substr(start, end - start));
+        if (!part || total > INT64_MAX / 2 - part->count()) {
+            return std::nullopt;
+        }
+        total += part->count();
+        start = end == std::string_view::npos ? text.size() : end;
+    }
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    return total;
+}
+
+class Checker {
+public:
+    explicit Checker(std::string path)
+        : path_(std::move(path)) {}
+
+    void error(const toml::node& at, std::string message) {
+        error(at.source().begin, std::move(message));
+    }
+
+    void error(toml::source_position at, std::string message) {
+        list_.push_back({path_, at.line, at.column, std::move(message)});
+    }
+
+    void add(std::vector<Diagnostic> more) { list_.insert(list_.end(), more.begin(), more.end()); }
+
+    [[nodiscard]] bool empty() const { return list_.empty(); }
+
+    std::vector<Diagnostic> take() {
+        std::stable_sort(list_.begin(), list_.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.line, a.col) < std::tie(b.line, b.col);
+        });
+        return std::move(list_);
+    }
+
+    /// Unknown keys of `table` (not in `known`) are errors, with a guess when one is close.
+    void keys(const toml::table& table, std::string_view where,
+              std::initializer_list<std::string_view> known) {
+        for (const auto& [key, node] : table) {
+            const std::string_view name = key.str();
+            if (std::find(known.begin(), known.end(), name) != known.end()) {
+                continue;
+            }
+            std::string message = fmt::format("unknown key '{}' {}", name, where);
+            for (const auto k : known) {
+                if (distance(name, k) <= 2 && name.size() >= 4) {
+                    message += fmt::format(" (did you mean '{}'?)", k);
+                    break;
+                }
+            }
+            error(key.source().begin, std::move(message));
+        }
+    }
+
+    const std::string* string(const toml::table& t, std::string_view key) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return nullptr;
+        }
+        if (!n->is_string()) {
+            error(*n, fmt::format("'{}' must be a string", key));
+            return nullptr;
+        }
+        return &n->as_string()->get();
+    }
+
+    std::optional<int64_t> integer(const toml::table& t, std::string_view key, int64_t lo,
+                                   int64_t hi) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return std::nullopt;
+        }
+        if (!n->is_integer()) {
+            error(*n, fmt::format("'{}' must be an integer", key));
+            return std::nullopt;
+        }
+        const int64_t v = n->as_integer()->get();
+        if (v < lo || v > hi) {
+            error(*n, fmt::format("'{}' must be between {} and {}, got {}", key, lo, hi, v));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    std::optional<double> number(const toml::table& t, std::string_view key, double lo, double hi) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return std::nullopt;
+        }
+        double v = 0;
+        if (n->is_floating_point()) {
+            v = n->as_floating_point()->get();
+        } else if (n->is_integer()) {
+            v = static_cast<double>(n->as_integer()->get());
+        } else {
+            error(*n, fmt::format("'{}' must be a number", key));
+            return std::nullopt;
+        }
+        if (!(v >= lo && v <= hi)) {
+            error(*n, fmt::format("'{}' must be between {} and {}, got {}", key, lo, hi, v));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    std::optional<bool> boolean(const toml::table& t, std::string_view key) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return std::nullopt;
+        }
+        if (!n->is_boolean()) {
+            error(*n, fmt::format("'{}' must be true or false", key));
+            return std::nullopt;
+        }
+        return n->as_boolean()->get();
+    }
+
+    /// A duration string ("10s", "6m"); `positive` rejects "0s".
+    std::optional<Millis> duration(const toml::table& t, std::string_view key, bool positive) {
+        const std::string* s = string(t, key);
+        if (s == nullptr) {
+            return std::nullopt;
+        }
+        const auto d = parse_time(*s);
+        if (!d || (positive && *d == 0) || *d > 366LL * 24 * 3'600'000) {
+            error(*t.get(key), fmt::format("invalid duration '{}' for '{}' (expected whole numbers "
+                                           "with units ms, s, m or h, e.g. \"90s\" or \"7m30s\"{})",
+                                           *s, key, positive ? ", above zero" : ""));
+            return std::nullopt;
+        }
+        return *d;
+    }
+
+    std::optional<util::IpAddress> address(const toml::table& t, std::string_view key,
+                                           bool v4_only) {
+        const std::string* s = string(t, key);
+        if (s == nullptr) {
+            return std::nullopt;
+        }
+        const auto ip = util::IpAddress::parse(*s);
+        if (!ip || (v4_only && !ip->is_v4())) {
+            error(*t.get(key), fmt::format("invalid {} '{}' (expected an IPv4 address)", key, *s));
+            return std::nullopt;
+        }
+        return ip;
+    }
+
+    std::optional<util::Cidr> cidr(const toml::table& t, std::string_view key) {
+        const std::string* s = string(t, key);
+        if (s == nullptr) {
+            return std::nullopt;
+        }
+        const auto c = util::Cidr::parse(*s);
+        if (!c || !c->addr.is_v4()) {
+            error(*t.get(key), fmt::format("invalid {} '{}' (expected an IPv4 CIDR with no host "
+                                           "bits set, e.g. \"192.168.1.0/24\")",
+                                           key, *s));
+            return std::nullopt;
+        }
+        return c;
+    }
+
+    /// An array of strings; each element with its node.
+    std::vector<std::pair<std::string, const toml::node*>> strings(const toml::table& t,
+                                                                   std::string_view key) {
+        std::vector<std::pair<std::string, const toml::node*>> out;
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return out;
+        }
+        const auto* a = n->as_array();
+        if (a == nullptr) {
+            error(*n, fmt::format("'{}' must be an array of strings", key));
+            return out;
+        }
+        for (const auto& e : *a) {
+            if (!e.is_string()) {
+                error(e, fmt::format("'{}' must be an array of strings", key));
+                return out;
+            }
+            out.emplace_back(e.as_string()->get(), &e);
+        }
+        return out;
+    }
+
+    /// The tables of an array of tables ([[key]]).
+    std::vector<const toml::table*> tables(const toml::table& t, std::string_view key,
+                                           std::string_view header) {
+        std::vector<const toml::table*> out;
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return out;
+        }
+        const auto* a = n->as_array();
+        if (a == nullptr || !a->is_array_of_tables()) {
+            error(*n, fmt::format("'{}' must be an array of tables ({})", key, header));
+            return out;
+        }
+        for (const auto& e : *a) {
+            out.push_back(e.as_table());
+        }
+        return out;
+    }
+
+private:
+    static size_t distance(std::string_view a, std::string_view b) {
+        std::vector<size_t> row(b.size() + 1);
+        for (size_t j = 0; j <= b.size(); ++j) {
+            row[j] = j;
+        }
+        for (size_t i = 1; i <= a.size(); ++i) {
+            size_t diag = row[0];
+            row[0] = i;
+            for (size_t j = 1; j <= b.size(); ++j) {
+                const size_t up = row[j];
+                row[j] =
+                    std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                diag = up;
+            }
+        }
+        return row[b.size()];
+    }
+
+    std::string path_;
+    std::vector<Diagnostic> list_;
+};
+
+/// "2025-02-06T10:00:00Z" -> milliseconds since the epoch.
+std::optional<int64_t> parse_utc(std::string_view s) {
+    int y = 0;
+    unsigned mo = 0;
+    unsigned d = 0;
+    unsigned h = 0;
+    unsigned mi = 0;
+    unsigned se = 0;
+    if (s.size() != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[19] != 'Z') {
+        return std::nullopt;
+    }
+    const auto num = [&](size_t at, size_t len, auto& out) {
+        return std::from_chars(s.data() + at, s.data() + at + len, out).ptr == s.data() + at + len;
+    };
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+        !num(17, 2, se) || h > 23 || mi > 59 || se > 59) {
+        return std::nullopt;
+    }
+    const std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(mo),
+                                          std::chrono::day(d)};
+    if (!ymd.ok()) {
+        return std::nullopt;
+    }
+    const auto days = std::chrono::sys_days(ymd).time_since_epoch().count();
+    return ((static_cast<int64_t>(days) * 24 + h) * 60 + mi) * 60'000 + se * 1000LL;
+}
+
+struct StepSpec {
+    std::string_view name;
+    StepKind kind;
+    std::initializer_list<std::string_view> keys;
+};
+
+constexpr std::string_view kSel[] = {"node", "group", "zone", "all", "count"};
+
+const std::array<StepSpec, 15>& step_specs() {
+    static const std::array<StepSpec, 15> specs = {{
+        {"update-cluster-config", StepKind::UpdateClusterConfig, {"resources_vpc_config"}},
+        {"authorize-security-group-ingress",
+         StepKind::AuthorizeSgIngress,
+         {"protocol", "port", "cidr"}},
+        {"fail-node", StepKind::FailNode, {"node", "group", "zone", "all", "count", "how"}},
+        {"recover-node", StepKind::RecoverNode, {"node", "group", "zone", "all", "count"}},
+        {"partition", StepKind::Partition, {"node", "group", "zone", "all", "count", "duration"}},
+        {"heal", StepKind::Heal, {"node", "group", "zone", "all", "count"}},
+        {"restart",
+         StepKind::Restart,
+         {"target", "node", "group", "zone", "all", "count", "every"}},
+        {"upgrade", StepKind::Upgrade, {"version", "duration", "private_ips"}},
+        {"dig", StepKind::Dig, {"from"}},
+        {"ss", StepKind::Ss, {"node", "group", "zone", "all", "count"}},
+        {"get-nodes", StepKind::GetNodes, {"node", "group", "zone", "all", "count", "output"}},
+        {"get-leases", StepKind::GetLeases, {"node", "group", "zone", "all", "count"}},
+        {"describe-cluster", StepKind::DescribeCluster, {"query"}},
+        {"describe-update", StepKind::DescribeUpdate, {}},
+        {"connect", StepKind::Connect, {"from"}},
+    }};
+    return specs;
+}
+
+bool node_like(std::string_view s) {
+    if (util::IpAddress::parse(s)) {
+        return true;
+    }
+    if (s.rfind("ip-", 0) != 0) {
+        return false;
+    }
+    std::string dotted(s.substr(3, s.find('.') == std::string_view::npos ? std::string_view::npos
+                                                                         : s.find('.') - 3));
+    std::replace(dotted.begin(), dotted.end(), '-', '.');
+    return util::IpAddress::parse(dotted).has_value();
+}
+
+void read_scenario_table(Checker& c, const toml::table& t, Scenario& sc) {
+    c.keys(t, "in [scenario]",
+           {"name", "description", "duration", "seed", "start", "metrics_interval", "node_events"});
+    if (const auto* s = c.string(t, "name")) {
+        sc.name = *s;
+    }
+    if (const auto* s = c.string(t, "description")) {
+        sc.description = *s;
+    }
+    if (const auto d = c.duration(t, "duration", true)) {
+        sc.until = *d;
+    }
+    if (const auto v = c.integer(t, "seed", 0, INT64_MAX)) {
+        sc.seed = static_cast<uint64_t>(*v);
+    }
+    if (const auto* s = c.string(t, "start")) {
+        if (parse_utc(*s)) {
+            sc.start = *s;
+        } else {
+            c.error(*t.get("start"), fmt::format("invalid start '{}' (expected UTC as "
+                                                 "\"2025-02-06T10:00:00Z\")",
+                                                 *s));
+        }
+    }
+    if (const auto d = c.duration(t, "metrics_interval", true)) {
+        sc.metrics_interval = *d;
+    }
+    sc.node_events = c.boolean(t, "node_events");
+}
+
+void read_model(Checker& c, const toml::table& t, Model& m) {
+    c.keys(t, "in [model]",
+           {"api_servers", "etcd_members", "lease_interval", "status_interval", "status_report",
+            "monitor_period", "grace", "startup_grace", "toleration", "request_timeout",
+            "backoff_min", "backoff_max", "eviction_rate", "secondary_eviction_rate",
+            "unhealthy_zone_threshold", "large_cluster_threshold", "node_bytes", "lease_bytes",
+            "pod_bytes"});
+    const auto u32 = [&](std::string_view k, uint32_t& out, int64_t lo, int64_t hi) {
+        if (const auto v = c.integer(t, k, lo, hi)) {
+            out = static_cast<uint32_t>(*v);
+        }
+    };
+    const auto dur = [&](std::string_view k, Millis& out) {
+        if (const auto v = c.duration(t, k, true)) {
+            out = *v;
+        }
+    };
+    u32("api_servers", m.api_servers, 1, 16);
+    u32("etcd_members", m.etcd_members, 1, 7);
+    dur("lease_interval", m.lease_interval);
+    dur("status_interval", m.status_interval);
+    dur("status_report", m.status_report);
+    dur("monitor_period", m.monitor_period);
+    if (const auto v = c.duration(t, "grace", true)) {
+        m.grace = *v;
+    }
+    dur("startup_grace", m.startup_grace);
+    if (const auto v = c.duration(t, "toleration", false)) {
+        m.toleration = *v;
+    }
+    dur("request_timeout", m.request_timeout);
+    dur("backoff_min", m.backoff_min);
+    dur("backoff_max", m.backoff_max);
+    if (const auto v = c.number(t, "eviction_rate", 0, 1000)) {
+        m.eviction_rate = *v;
+    }
+    if (const auto v = c.number(t, "secondary_eviction_rate", 0, 1000)) {
+        m.secondary_eviction_rate = *v;
+    }
+    if (const auto v = c.number(t, "unhealthy_zone_threshold", 0, 1)) {
+        m.unhealthy_zone_threshold = *v;
+    }
+    u32("large_cluster_threshold", m.large_cluster_threshold, 0, 1'000'000);
+    u32("node_bytes", m.node_bytes, 1, 10'000'000);
+    u32("lease_bytes", m.lease_bytes, 1, 10'000'000);
+    u32("pod_bytes", m.pod_bytes, 1, 10'000'000);
+}
+
+void read_network(Checker& c, const toml::table& cluster, Scenario& sc) {
+    if (const auto v = c.boolean(cluster, "enable_dns_support")) {
+        sc.enable_dns_support = *v;
+    }
+    if (const auto v = c.boolean(cluster, "enable_dns_hostnames")) {
+        sc.enable_dns_hostnames = *v;
+    }
+    for (const auto* t : c.tables(cluster, "subnet", "[[cluster.subnet]]")) {
+        c.keys(*t, "in [[cluster.subnet]]", {"id", "cidr", "az", "nat_ip", "public_ip_pool"});
+        Subnet s;
+        const auto* id = c.string(*t, "id");
+        const auto* az = c.string(*t, "az");
+        const auto cidr = c.cidr(*t, "cidr");
+        for (const std::string_view key : {"id", "az", "cidr"}) {
+            if (!t->contains(key)) {
+                c.error(*t, fmt::format("missing required key '{}' in [[cluster.subnet]]", key));
+            }
+        }
+        if (id == nullptr || az == nullptr || !cidr) {
+            continue;
+        }
+        for (const auto& other : sc.subnets) {
+            if (other.id == *id) {
+                c.error(*t->get("id"), fmt::format("duplicate subnet id '{}'", *id));
+            }
+        }
+        s.id = *id;
+        s.az = *az;
+        s.cidr = *cidr;
+        if (!sc.cluster.vpc_cidrs.empty() &&
+            std::none_of(sc.cluster.vpc_cidrs.begin(), sc.cluster.vpc_cidrs.end(),
+                         [&](const util::Cidr& v) {
+                             return v.len <= s.cidr.len && v.contains(s.cidr.addr);
+                         })) {
+            c.error(*t->get("cidr"), fmt::format("subnet {} {} is not inside the cluster's "
+                                                 "vpc_cidrs",
+                                                 s.id, s.cidr.to_string()));
+        }
+        s.nat_ip = c.address(*t, "nat_ip", true);
+        s.public_ip_pool = c.cidr(*t, "public_ip_pool");
+        if (s.nat_ip && s.public_ip_pool) {
+            c.error(*t->get("public_ip_pool"), "set either nat_ip or public_ip_pool, not both");
+        }
+        const auto z = std::find(sc.zones.begin(), sc.zones.end(), s.az);
+        s.zone = static_cast<uint8_t>(z - sc.zones.begin());
+        if (z == sc.zones.end()) {
+            sc.zones.push_back(s.az);
+        }
+        sc.subnets.push_back(std::move(s));
+    }
+    std::vector<uint64_t> room_used(sc.subnets.size());
+    for (const auto* t : c.tables(cluster, "node_group", "[[cluster.node_group]]")) {
+        c.keys(*t, "in [[cluster.node_group]]",
+               {"name", "nodes", "subnets", "addresses", "pods", "daemonset_pods", "heartbeat",
+                "security_group_member", "age"});
+        NodeGroup g;
+        if (const auto* n = c.string(*t, "name")) {
+            g.name = *n;
+        } else if (!t->contains("name")) {
+            c.error(*t, "missing required key 'name' in [[cluster.node_group]]");
+        }
+        if (const auto n = c.integer(*t, "nodes", 0, 1'000'000)) {
+            g.nodes = static_cast<uint32_t>(*n);
+        } else if (!t->contains("nodes")) {
+            c.error(*t, "missing required key 'nodes' in [[cluster.node_group]]");
+        }
+        for (const auto& [id, node] : c.strings(*t, "subnets")) {
+            const auto it = std::find_if(sc.subnets.begin(), sc.subnets.end(),
+                                         [&](const Subnet& s) { return s.id == id; });
+            if (it == sc.subnets.end()) {
+                c.error(*node,
+                        fmt::format("unknown subnet '{}' (not a [[cluster.subnet]] id)", id));
+            } else {
+                g.subnets.push_back(static_cast<uint16_t>(it - sc.subnets.begin()));
+            }
+        }
+        if (!t->contains("subnets")) {
+            c.error(*t, "missing required key 'subnets' in [[cluster.node_group]]");
+        }
+        for (const auto& [text, node] : c.strings(*t, "addresses")) {
+            const auto ip = util::IpAddress::parse(text);
+            if (!ip || !ip->is_v4()) {
+                c.error(*node,
+                        fmt::format("invalid address '{}' (expected an IPv4 address)", text));
+                continue;
+            }
+            const bool in_group_subnet =
+                std::any_of(g.subnets.begin(), g.subnets.end(),
+                            [&](uint16_t s) { return sc.subnets[s].cidr.contains(*ip); });
+            if (!in_group_subnet && !g.subnets.empty()) {
+                c.error(*node, fmt::format("address {} is in none of the group's subnets", text));
+            }
+            g.addresses.push_back(*ip);
+        }
+        if (g.addresses.size() > g.nodes) {
+            c.error(*t->get("addresses"), "more addresses than nodes");
+        }
+        if (const auto v = c.integer(*t, "pods", 0, 1000)) {
+            g.pods = static_cast<uint16_t>(*v);
+        }
+        if (const auto v = c.integer(*t, "daemonset_pods", 0, 1000)) {
+            g.daemonset_pods = static_cast<uint16_t>(*v);
+        }
+        if (const auto* h = c.string(*t, "heartbeat")) {
+            if (*h == "lease") {
+                g.heartbeat = Heartbeat::Lease;
+            } else if (*h == "status-only") {
+                g.heartbeat = Heartbeat::StatusOnly;
+            } else {
+                c.error(*t->get("heartbeat"), fmt::format("invalid heartbeat '{}' (expected "
+                                                          "\"lease\" or \"status-only\")",
+                                                          *h));
+            }
+        }
+        if (const auto v = c.boolean(*t, "security_group_member")) {
+            g.security_group_member = *v;
+        }
+        if (const auto v = c.duration(*t, "age", false)) {
+            g.age = *v;
+        }
+        for (const auto& other : sc.groups) {
+            if (other.name == g.name) {
+                c.error(*t, fmt::format("duplicate node group '{}'", g.name));
+            }
+        }
+        if (!g.subnets.empty()) {
+            for (size_t k = 0; k < g.subnets.size(); ++k) {
+                room_used[g.subnets[k]] +=
+                    g.nodes / g.subnets.size() + (k < g.nodes % g.subnets.size() ? 1 : 0);
+            }
+        }
+        sc.groups.push_back(std::move(g));
+    }
+    for (size_t s = 0; s < sc.subnets.size(); ++s) {
+        const uint64_t room = (uint64_t{1} << (32 - sc.subnets[s].cidr.len)) - 11;
+        if (sc.subnets[s].cidr.len > 28 || room_used[s] > room) {
+            c.error(toml::source_position{1, 1},
+                    fmt::format("subnet {} ({}) has room for {} nodes (from .10 on), node groups "
+                                "put {} in it",
+                                sc.subnets[s].id, sc.subnets[s].cidr.to_string(),
+                                sc.subnets[s].cidr.len > 28 ? 0 : room, room_used[s]));
+        }
+    }
+}
+
+void read_hosts(Checker& c, const toml::table& root, Scenario& sc) {
+    for (const auto* t : c.tables(root, "host", "[[host]]")) {
+        c.keys(*t, "in [[host]]", {"name", "address", "egress_ip", "security_group_member"});
+        Host h;
+        if (const auto* n = c.string(*t, "name")) {
+            h.name = *n;
+        } else if (!t->contains("name")) {
+            c.error(*t, "missing required key 'name' in [[host]]");
+        }
+        if (const auto a = c.address(*t, "address", true)) {
+            h.address = *a;
+        } else if (!t->contains("address")) {
+            c.error(*t, "missing required key 'address' in [[host]]");
+        }
+        h.egress_ip = c.address(*t, "egress_ip", true);
+        if (const auto v = c.boolean(*t, "security_group_member")) {
+            h.security_group_member = *v;
+        }
+        sc.hosts.push_back(std::move(h));
+    }
+}
+
+void read_steps(Checker& c, const toml::table& root, Scenario& sc) {
+    for (const auto* t : c.tables(root, "step", "[[step]]")) {
+        Step s;
+        s.line = t->source().begin.line;
+        const auto at = c.duration(*t, "at", false);
+        if (!at && !t->contains("at")) {
+            c.error(*t, "missing required key 'at' in [[step]]");
+        }
+        s.at = at.value_or(0);
+        const std::string* what = c.string(*t, "do");
+        if (what == nullptr) {
+            if (!t->contains("do")) {
+                c.error(*t, "missing required key 'do' in [[step]]");
+            }
+            continue;
+        }
+        const auto& specs = step_specs();
+        const auto spec = std::find_if(specs.begin(), specs.end(),
+                                       [&](const StepSpec& sp) { return sp.name == *what; });
+        if (spec == specs.end()) {
+            std::string names;
+            for (const auto& sp : specs) {
+                names += (names.empty() ? "" : ", ") + std::string(sp.name);
+            }
+            c.error(*t->get("do"),
+                    fmt::format("unknown step '{}' (expected one of: {})", *what, names));
+            continue;
+        }
+        s.kind = spec->kind;
+        std::vector<std::string_view> known = {"at", "do"};
+        known.insert(known.end(), spec->keys.begin(), spec->keys.end());
+        for (const auto& [key, node] : *t) {
+            if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+                c.error(key.source().begin,
+                        fmt::format("unknown key '{}' for step '{}'", key.str(), *what));
+            }
+        }
+        // The node selector.
+        const bool selects =
+            std::find(spec->keys.begin(), spec->keys.end(), "node") != spec->keys.end();
+        if (selects) {
+            int given = 0;
+            if (const auto* n = c.string(*t, "node")) {
+                s.nodes.node = *n;
+                ++given;
+                if (!node_like(*n)) {
+                    c.error(*t->get("node"), fmt::format("invalid node '{}' (expected a node "
+                                                         "name such as ip-192-168-1-99... or its "
+                                                         "address)",
+                                                         *n));
+                }
+            }
+            if (const auto* g = c.string(*t, "group")) {
+                s.nodes.group = *g;
+                if (std::none_of(sc.groups.begin(), sc.groups.end(),
+                                 [&](const NodeGroup& ng) { return ng.name == *g; })) {
+                    c.error(*t->get("group"), fmt::format("unknown node group '{}'", *g));
+                }
+            }
+            if (const auto* z = c.string(*t, "zone")) {
+                s.nodes.zone = *z;
+                if (std::find(sc.zones.begin(), sc.zones.end(), *z) == sc.zones.end()) {
+                    c.error(*t->get("zone"),
+                            fmt::format("unknown zone '{}' (no subnet is in it)", *z));
+                }
+            }
+            if (const auto v = c.boolean(*t, "all")) {
+                s.nodes.all = *v;
+            }
+            if (const auto v = c.integer(*t, "count", 1, 10'000'000)) {
+                s.nodes.count = static_cast<uint32_t>(*v);
+            }
+            given += !s.nodes.group.empty() || !s.nodes.zone.empty() ? 1 : 0;
+            given += s.nodes.all ? 1 : 0;
+            if (given > 1) {
+                c.error(*t, "give one of 'node', 'group'/'zone' or 'all'");
+            }
+            const bool observation = s.kind == StepKind::Ss || s.kind == StepKind::GetNodes ||
+                                     s.kind == StepKind::GetLeases || (s.kind == StepKind::Restart);
+            if (given == 0) {
+                if (observation) {
+                    s.nodes.all = true;
+                } else {
+                    c.error(*t, fmt::format("step '{}' needs 'node', 'group', 'zone' or 'all = "
+                                            "true'",
+                                            *what));
+                }
+            }
+        }
+        switch (s.kind) {
+        case StepKind::UpdateClusterConfig:
+            if (const auto* v = c.string(*t, "resources_vpc_config")) {
+                s.text = *v;
+            } else if (!t->contains("resources_vpc_config")) {
+                c.error(*t, "step 'update-cluster-config' needs 'resources_vpc_config' (the AWS "
+                            "CLI's shorthand or JSON)");
+            }
+            break;
+        case StepKind::AuthorizeSgIngress:
+            s.protocol = "-1";
+            if (const auto* v = c.string(*t, "protocol")) {
+                s.protocol = *v;
+            }
+            if (const auto v = c.integer(*t, "port", 0, 65535)) {
+                s.port = static_cast<int>(*v);
+            }
+            if (const auto* v = c.string(*t, "cidr")) {
+                s.cidr = *v;
+            } else if (!t->contains("cidr")) {
+                c.error(*t, "step 'authorize-security-group-ingress' needs 'cidr'");
+            }
+            break;
+        case StepKind::FailNode:
+            if (const auto* v = c.string(*t, "how")) {
+                if (*v == "not-ready") {
+                    s.not_ready = true;
+                } else if (*v == "power-off") {
+                    s.text = *v;
+                } else if (*v != "kubelet-stop") {
+                    c.error(*t->get("how"), fmt::format("invalid how '{}' (expected "
+                                                        "\"kubelet-stop\", \"power-off\" or "
+                                                        "\"not-ready\")",
+                                                        *v));
+                }
+            }
+            break;
+        case StepKind::Partition:
+            if (const auto v = c.duration(*t, "duration", true)) {
+                s.duration = *v;
+            }
+            break;
+        case StepKind::Restart:
+            if (const auto* v = c.string(*t, "target")) {
+                s.text = *v;
+                if (*v != "ds/kube-proxy" && *v != "kubelet") {
+                    c.error(*t->get("target"), fmt::format("invalid target '{}' (expected "
+                                                           "\"ds/kube-proxy\" or \"kubelet\")",
+                                                           *v));
+                }
+            } else if (!t->contains("target")) {
+                c.error(*t, "step 'restart' needs 'target' (\"ds/kube-proxy\" or \"kubelet\")");
+            }
+            if (const auto v = c.duration(*t, "every", false)) {
+                s.every = *v;
+            }
+            break;
+        case StepKind::Upgrade: {
+            s.duration = 600'000;
+            if (const auto* v = c.string(*t, "version")) {
+                s.text = *v;
+                const unsigned now = version_number(sc.cluster.kubernetes_version);
+                const unsigned next = version_number(*v);
+                if (next == 0) {
+                    c.error(*t->get("version"), fmt::format("invalid version '{}' (expected "
+                                                            "MAJOR.MINOR such as \"1.32\")",
+                                                            *v));
+                } else if (next != now + 1) {
+                    c.error(*t->get("version"), fmt::format("EKS upgrades one minor version at a "
+                                                            "time: {} -> {} is not allowed",
+                                                            sc.cluster.kubernetes_version, *v));
+                }
+            } else if (!t->contains("version")) {
+                c.error(*t, "step 'upgrade' needs 'version'");
+            }
+            if (const auto v = c.duration(*t, "duration", true)) {
+                s.duration = *v;
+            }
+            for (const auto& [text, node] : c.strings(*t, "private_ips")) {
+                const auto ip = util::IpAddress::parse(text);
+                if (!ip) {
+                    c.error(*node, fmt::format("invalid address '{}' in private_ips", text));
+                } else {
+                    s.private_ips.push_back(*ip);
+                }
+            }
+            break;
+        }
+        case StepKind::Dig:
+        case StepKind::Connect:
+            if (const auto* v = c.string(*t, "from")) {
+                s.from = *v;
+                const bool host = std::any_of(sc.hosts.begin(), sc.hosts.end(),
+                                              [&](const Host& h) { return h.name == *v; });
+                if (!host && !node_like(*v)) {
+                    c.error(*t->get("from"), fmt::format("unknown 'from' '{}' (expected a [[host]] "
+                                                         "name, or a node name or address)",
+                                                         *v));
+                }
+            } else if (!t->contains("from")) {
+                c.error(*t, fmt::format("step '{}' needs 'from' (a [[host]] or a node)", *what));
+            }
+            break;
+        case StepKind::GetNodes:
+            if (const auto* v = c.string(*t, "output")) {
+                if (*v != "conditions" && *v != "default") {
+                    c.error(*t->get("output"), fmt::format("invalid output '{}' (expected "
+                                                           "\"default\" or \"conditions\")",
+                                                           *v));
+                } else {
+                    s.text = *v;
+                }
+            }
+            break;
+        case StepKind::DescribeCluster:
+            if (const auto* v = c.string(*t, "query")) {
+                s.text = *v;
+            }
+            break;
+        default:
+            break;
+        }
+        if (s.at > sc.until) {
+            c.error(*t->get("at"), fmt::format("step at {} is after the scenario's duration {}",
+                                               clock_text(s.at), clock_text(sc.until)));
+        }
+        sc.steps.push_back(std::move(s));
+    }
+    std::stable_sort(sc.steps.begin(), sc.steps.end(),
+                     [](const Step& a, const Step& b) { return a.at < b.at; });
+}
+
+} // namespace
+
+ScenarioResult load_scenario(std::string_view text, const std::string& path) {
+    Checker c(path);
+    toml::table root;
+    try {
+        root = toml::parse(text, std::string_view(path));
+    } catch (const toml::parse_error& e) {
+        c.error(e.source().begin, std::string(e.description()));
+        return c.take();
+    }
+    Scenario sc;
+    sc.path = path;
+    c.keys(root, "at top level", {"scenario", "cluster", "host", "model", "step"});
+    // [cluster]: horizond's [[cluster]] keys, read by horizond's loader, plus the sim's.
+    static constexpr std::array<std::string_view, 4> kExtra = {
+        "enable_dns_support", "enable_dns_hostnames", "subnet", "node_group"};
+    const toml::table* cluster = root.get_as<toml::table>("cluster");
+    if (cluster == nullptr) {
+        c.error(root.get("cluster") != nullptr ? root.get("cluster")->source().begin
+                                               : toml::source_position{1, 1},
+                "missing [cluster] (horizond's [[cluster]] keys, written as one [cluster] table)");
+    } else {
+        auto loaded = config::load_cluster_table(text, path, "cluster", kExtra);
+        if (auto* diags = std::get_if<std::vector<Diagnostic>>(&loaded)) {
+            c.add(std::move(*diags));
+        } else {
+            sc.cluster = std::get<config::ClusterConfig>(std::move(loaded));
+        }
+        sc.has_api_table = cluster->contains("api");
+    }
+    if (const auto* t = root.get("scenario")) {
+        if (t->is_table()) {
+            read_scenario_table(c, *t->as_table(), sc);
+        } else {
+            c.error(*t, "'scenario' must be a table ([scenario])");
+        }
+    }
+    if (sc.name.empty()) {
+        auto base = path.substr(path.find_last_of('/') + 1);
+        sc.name = base.substr(0, base.rfind(".toml"));
+    }
+    sc.start_epoch_ms = *parse_utc(sc.start);
+    if (const auto* t = root.get("model")) {
+        if (t->is_table()) {
+            read_model(c, *t->as_table(), sc.model);
+        } else {
+            c.error(*t, "'model' must be a table ([model])");
+        }
+    }
+    if (cluster != nullptr) {
+        read_network(c, *cluster, sc);
+        if (sc.subnets.empty() && !sc.groups.empty()) {
+            c.error(*cluster, "node groups need at least one [[cluster.subnet]]");
+        }
+    }
+    read_hosts(c, root, sc);
+    read_steps(c, root, sc);
+    if (!c.empty()) {
+        return c.take();
+    }
+    return sc;
+}
+
+ScenarioResult load_scenario_file(const std::string& path) {
+    struct Closer {
+        void operator()(std::FILE* f) const { std::fclose(f); } // NOLINT
+    };
+
+    const std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb")); // NOLINT
+    if (!file) {
+        return std::vector<Diagnostic>{
+            {path, 1, 1, "cannot read file: " + std::generic_category().message(errno)}};
+    }
+    std::string text;
+    std::array<char, 65536> buffer{};
+    size_t n = 0;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
+        text.append(buffer.data(), n);
+    }
+    if (std::ferror(file.get()) != 0) {
+        return std::vector<Diagnostic>{
+            {path, 1, 1, "cannot read file: " + std::generic_category().message(EISDIR)}};
+    }
+    return load_scenario(text, path);
+}
+
+} // namespace horizon::sim
