@@ -1,17 +1,20 @@
 // horizond: the split-horizon DNS server for EKS-style cluster endpoint names.
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "config/config.hpp"
 #include "dns/snapshot.hpp"
 #include "dns/zone.hpp"
+#include "server/privileges.hpp"
 #include "server/runtime.hpp"
 #include "server/server.hpp"
 
@@ -86,10 +89,13 @@ void print_summary(const dns::Snapshot& snap) {
                      join(c.cfg.vpc_exclude_cidrs), show(c.set_for(true)));
         spdlog::info("  outside sources get {}", show(c.set_for(false)));
     }
-    if (snap.clusters.empty() || snap.server.listen.empty()) {
+    const auto& listen = snap.server.listen;
+    const auto by_source =
+        std::find_if(listen.begin(), listen.end(), [](const auto& l) { return !l.vpc; });
+    if (snap.clusters.empty() || by_source == listen.end()) {
         return;
     }
-    const auto& ep = snap.server.listen.front();
+    const auto& ep = by_source->endpoint;
     const bool wildcard = ep.addr == util::IpAddress{ep.addr.family, {}};
     const std::string server =
         wildcard ? (ep.addr.is_v4() ? "127.0.0.1" : "::1") : ep.addr.to_string();
@@ -104,6 +110,14 @@ void print_summary(const dns::Snapshot& snap) {
                      "dig -b from this machine)");
     }
     spdlog::info("  dig @{} -p {} {}    # outside view", server, ep.port, c.cfg.endpoint);
+    for (const auto& l : listen) {
+        if (l.vpc && l.endpoint.addr.is_v4() &&
+            l.endpoint.addr != util::IpAddress{l.endpoint.addr.family, {}} &&
+            (l.cluster.empty() || l.cluster == c.cfg.name)) {
+            spdlog::info("  dig @{} -p {} {}    # resolver listener: in-VPC view from any source",
+                         l.endpoint.addr.to_string(), l.endpoint.port, c.cfg.endpoint);
+        }
+    }
 }
 
 int usage_error(const std::string& message) {
@@ -198,6 +212,18 @@ int main(int argc, char** argv) {
     if (!server) {
         std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
         return 1;
+    }
+    // Every socket is bound: root (or CAP_NET_BIND_SERVICE) has done its work.
+    const std::string& state_path = runtime->state_path();
+    const auto slash = state_path.rfind('/');
+    if (!server::drop_privileges(cfg.server.user,
+                                 slash == std::string::npos ? "." : state_path.substr(0, slash),
+                                 error)) {
+        std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
+        return 1;
+    }
+    if (config_path && ::access(config_path->c_str(), R_OK) != 0) {
+        spdlog::warn("{} is not readable as this user: reloads will fail", *config_path);
     }
     runtime->start();
     print_summary(*runtime->holder().current.load());

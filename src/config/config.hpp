@@ -15,10 +15,24 @@
 
 namespace horizon::config {
 
+/// One [server] listen entry. A plain "IP:PORT" classifies each query by its source address; a
+/// resolver listener (`{ address = "...", view = "vpc" }` or `view = "vpc:<cluster>"`) counts
+/// every query arriving on it as in-VPC, the way a VPC's own resolver (VPC base + 2) decides in
+/// EKS, whatever its source.
+struct Listener {
+    util::Endpoint endpoint; ///< serves UDP and TCP
+    bool vpc = false;        ///< a resolver listener
+    std::string cluster;     ///< with `vpc`: in-VPC for this cluster only; "" = every cluster
+
+    /// "127.0.0.2:53", or "127.0.0.2:53 (view vpc:aews)" for a resolver listener.
+    [[nodiscard]] std::string to_string() const;
+    bool operator==(const Listener&) const = default;
+};
+
 struct ServerConfig {
-    std::vector<util::Endpoint> listen; ///< each serves UDP and TCP
-    unsigned workers = 0;               ///< 0 = one per core
-    uint16_t udp_payload = 1232;        ///< our EDNS buffer size, 512..4096
+    std::vector<Listener> listen;
+    unsigned workers = 0;        ///< 0 = one per core
+    uint16_t udp_payload = 1232; ///< our EDNS buffer size, 512..4096
     std::chrono::milliseconds tcp_idle_timeout{10000};
     unsigned tcp_max_connections = 1024;
     std::string log_level = "info"; ///< trace, debug, info, warn, error, critical, off
@@ -38,6 +52,9 @@ struct ServerConfig {
     /// Forwarders (e.g. CoreDNS) whose EDNS Client Subnet is used for view selection
     /// (RFC 7871); ECS from anyone else is ignored, so a spoofed ECS never obtains private IPs.
     std::vector<util::Cidr> trusted_ecs_sources;
+    /// Started as root: switch to this user (its uid, gid and groups) once every socket is bound,
+    /// keeping no capability. "" = stay as started.
+    std::string user;
 };
 
 enum class AccessMode : uint8_t { Public, PublicPrivate, Private };

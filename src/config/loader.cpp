@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include <ifaddrs.h>
+#include <pwd.h>
 #include <sys/socket.h>
 
 #include <toml++/toml.h>
@@ -53,6 +54,13 @@ std::optional<AccessMode> parse_access_mode(std::string_view text) {
 
 std::string_view to_string(DenyAction a) {
     return a == DenyAction::Drop ? "drop" : "reset";
+}
+
+std::string Listener::to_string() const {
+    if (!vpc) {
+        return endpoint.to_string();
+    }
+    return endpoint.to_string() + " (view vpc" + (cluster.empty() ? "" : ":" + cluster) + ")";
 }
 
 std::string ApiUpstream::to_string() const {
@@ -493,39 +501,123 @@ void read_later(Diagnostics& /*d*/, std::string_view /*key*/, const toml::node& 
 // ---------------------------------------------------------------------------------------------
 // [server]
 
+/// A listen entry's `view`: "source" (classify by source address, as a plain string does),
+/// "vpc" (a resolver listener for every cluster) or "vpc:<cluster>" (for one cluster).
+constexpr std::string_view kViewVpc = "vpc";
+constexpr std::string_view kViewSource = "source";
+
+/// One listen entry's address: "IP:PORT" or "[IPv6]:PORT" with a port.
+std::optional<util::Endpoint> read_listen_address(Diagnostics& d, const toml::node& node,
+                                                  std::string_view text) {
+    const auto endpoint = util::Endpoint::parse(text);
+    if (!endpoint) {
+        d.error(node, fmt::format("invalid listen address {} (expected IP:PORT or [IPv6]:PORT)",
+                                  quoted(text)));
+        return std::nullopt;
+    }
+    if (endpoint->port == 0) {
+        d.error(node, fmt::format("invalid listen address {} (port must be between 1 and 65535)",
+                                  quoted(text)));
+        return std::nullopt;
+    }
+    return endpoint;
+}
+
+/// A resolver listener, `{ address = "IP:PORT", view = "vpc" | "vpc:<cluster>" }`. The cluster
+/// name is checked against [[cluster]] later (check_listener_clusters).
+std::optional<Listener> read_listen_table(Diagnostics& d, const toml::table& table) {
+    Listener out;
+    bool ok = true;
+    for (const auto& [key, value] : table) {
+        const std::string_view name = key.str();
+        if (name != "address" && name != "view") {
+            std::string message = fmt::format("unknown key {} in a listen entry (expected "
+                                              "'address' and 'view')",
+                                              quoted(name));
+            d.error(key.source().begin, std::move(message));
+            ok = false;
+        }
+    }
+    const toml::node* address = table.get("address");
+    if (address == nullptr) {
+        d.error(table, "a listen entry written as a table needs 'address' (\"IP:PORT\")");
+        return std::nullopt;
+    }
+    if (const auto* text = read_string(d, "address", *address)) {
+        if (const auto endpoint = read_listen_address(d, *address, *text)) {
+            out.endpoint = *endpoint;
+        } else {
+            ok = false;
+        }
+    } else {
+        ok = false;
+    }
+    if (const toml::node* view = table.get("view")) {
+        const auto* text = read_string(d, "view", *view);
+        if (text == nullptr) {
+            return std::nullopt;
+        }
+        const std::string_view v = *text;
+        if (v == kViewVpc) {
+            out.vpc = true;
+        } else if (v.starts_with(kViewVpc) && v.size() > kViewVpc.size() + 1 &&
+                   v[kViewVpc.size()] == ':') {
+            out.vpc = true;
+            out.cluster = std::string(v.substr(kViewVpc.size() + 1));
+        } else if (v != kViewSource) {
+            d.error(*view, fmt::format("invalid view {} (expected \"vpc\", \"vpc:<cluster "
+                                       "name>\" or \"source\")",
+                                       quoted(v)));
+            ok = false;
+        }
+    }
+    return ok ? std::optional<Listener>(std::move(out)) : std::nullopt;
+}
+
+/// [server] listen: strings ("IP:PORT", classified by source) and resolver listener tables.
 void read_listen(Diagnostics& d, std::string_view key, const toml::node& node, ServerConfig& out) {
-    const auto items = read_strings(d, key, node);
-    if (!items) {
+    const auto* array = node.as_array();
+    const std::string message =
+        fmt::format("'{}' must be an array of addresses (\"IP:PORT\" or {{ address = \"IP:PORT\", "
+                    "view = \"vpc\" }})",
+                    key);
+    if (array == nullptr) {
+        d.error(node, message);
         return;
     }
-    if (node.as_array()->empty()) {
+    if (array->empty()) {
         d.error(node, "listen must list at least one address");
     }
-    std::vector<std::string_view> texts; // as written, parallel to out.listen
-    for (const auto& item : *items) {
-        const auto endpoint = util::Endpoint::parse(item.text);
-        if (!endpoint) {
-            d.error(*item.node,
-                    fmt::format("invalid listen address {} (expected IP:PORT or [IPv6]:PORT)",
-                                quoted(item.text)));
+    std::vector<std::string> texts; // as written, parallel to out.listen
+    for (const auto& element : *array) {
+        std::optional<Listener> listener;
+        std::string text;
+        if (const auto* s = element.as_string()) {
+            text = s->get();
+            if (const auto endpoint = read_listen_address(d, element, text)) {
+                listener = Listener{*endpoint, false, {}};
+            }
+        } else if (const auto* t = element.as_table()) {
+            if (const auto* a = t->get_as<std::string>("address")) {
+                text = a->get();
+            }
+            listener = read_listen_table(d, *t);
+        } else {
+            d.error(element, message);
+        }
+        if (!listener) {
             continue;
         }
-        if (endpoint->port == 0) {
-            d.error(*item.node,
-                    fmt::format("invalid listen address {} (port must be between 1 and 65535)",
-                                quoted(item.text)));
-            continue;
-        }
-        const auto seen = std::find_if(out.listen.begin(), out.listen.end(), [&](const auto& e) {
-            return e.addr == endpoint->addr && e.port == endpoint->port;
+        const auto seen = std::find_if(out.listen.begin(), out.listen.end(), [&](const auto& l) {
+            return l.endpoint == listener->endpoint;
         });
         if (seen != out.listen.end()) {
-            d.error(*item.node, fmt::format("duplicate listen address {}{}", quoted(item.text),
-                                            same_as(item.text, texts[seen - out.listen.begin()])));
+            d.error(element, fmt::format("duplicate listen address {}{}", quoted(text),
+                                         same_as(text, texts[seen - out.listen.begin()])));
             continue;
         }
-        out.listen.push_back(*endpoint);
-        texts.push_back(item.text);
+        out.listen.push_back(std::move(*listener));
+        texts.push_back(std::move(text));
     }
 }
 
@@ -576,6 +668,29 @@ void read_admin_token(Diagnostics& d, std::string_view key, const toml::node& no
     out.admin_token = *s;
 }
 
+/// The user to run as after binding (port 53 as root): it must exist now, so that a typo is a
+/// configuration error rather than a failed start-up later.
+void read_user(Diagnostics& d, std::string_view key, const toml::node& node, ServerConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr || s->empty()) {
+        return;
+    }
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    const int err = ::getpwnam_r(s->c_str(), &pw, buffer.data(), buffer.size(), &found);
+    if (found == nullptr) {
+        d.error(node, err == 0 || err == ENOENT || err == ESRCH
+                          ? fmt::format("unknown user {} in '{}' (no such user in the system's "
+                                        "user database)",
+                                        quoted(*s), key)
+                          : fmt::format("cannot look up user {} in '{}': {}", quoted(*s), key,
+                                        std::generic_category().message(err)));
+        return;
+    }
+    out.user = *s;
+}
+
 constexpr auto kLogLevels = std::to_array<Choice<std::string_view>>({
     {"trace", "trace"},
     {"debug", "debug"},
@@ -604,6 +719,7 @@ constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
     {"state_dir", Presence::Optional, plain_string<&ServerConfig::state_dir>},
     {"trusted_ecs_sources", Presence::Optional,
      cidrs<&ServerConfig::trusted_ecs_sources, Empty::Allowed>},
+    {"user", Presence::Optional, read_user},
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -1274,8 +1390,9 @@ struct Document {
 
 /// Where the built-in default (config/default.toml) listens; used when `listen` is absent, so that
 /// every [server] key, like every optional key, defaults to its documented value.
-std::vector<util::Endpoint> default_listen() {
-    return {*util::Endpoint::parse("127.0.0.1:1053"), *util::Endpoint::parse("[::1]:1053")};
+std::vector<Listener> default_listen() {
+    return {{*util::Endpoint::parse("127.0.0.1:1053"), false, {}},
+            {*util::Endpoint::parse("[::1]:1053"), false, {}}};
 }
 
 /// Whether two TCP listeners would fight over one port: same family and port, and the same
@@ -1352,7 +1469,8 @@ void finish_server(Diagnostics& d, const toml::table& table, ServerConfig& s) {
         return;
     }
     const auto listen = table.contains("listen") ? s.listen : default_listen();
-    for (const auto& dns : listen) {
+    for (const auto& l : listen) {
+        const util::Endpoint& dns = l.endpoint;
         if (same_tcp_port(*s.admin_listen, dns)) {
             if (const toml::node* at = table.get("admin_listen")) {
                 d.error(*at, fmt::format("admin_listen '{}' clashes with the DNS listen address "
@@ -1444,6 +1562,40 @@ constexpr auto kTopLevelKeys = std::to_array<KeySpec<Document>>({
     {"zone", Presence::Optional, read_zones}, // none: only the endpoint names are ours
 });
 
+/// A resolver listener's `view = "vpc:<cluster>"` must name a [[cluster]] of the file. Walks the
+/// listen array again: read_listen had no clusters to check against.
+void check_listener_clusters(Diagnostics& d, const toml::table& root, const Document& doc) {
+    const auto* listen = root.at_path("server.listen").as_array();
+    if (listen == nullptr) {
+        return;
+    }
+    for (const auto& element : *listen) {
+        const auto* table = element.as_table();
+        const auto* view = table != nullptr ? table->get_as<std::string>("view") : nullptr;
+        if (view == nullptr) {
+            continue;
+        }
+        const std::string_view v = view->get();
+        if (!v.starts_with(kViewVpc) || v.size() <= kViewVpc.size() + 1 ||
+            v[kViewVpc.size()] != ':') {
+            continue; // "vpc", "source", or an invalid view (reported)
+        }
+        const std::string_view name = v.substr(kViewVpc.size() + 1);
+        const auto& clusters = doc.config.clusters;
+        if (std::none_of(clusters.begin(), clusters.end(),
+                         [&](const ClusterConfig& c) { return c.name == name; })) {
+            std::string known;
+            for (const auto& c : clusters) {
+                known += (known.empty() ? "" : ", ") + quoted(c.name);
+            }
+            d.error(*view,
+                    fmt::format("view {} names an unknown cluster {} ({})", quoted(v), quoted(name),
+                                known.empty() ? std::string("no [[cluster]] is defined")
+                                              : "clusters: " + known));
+        }
+    }
+}
+
 /// No two API endpoint sockets on one address and port: not two clusters, not a DNS or admin
 /// listener.
 void check_api_addresses(Diagnostics& d, const Document& doc) {
@@ -1477,7 +1629,8 @@ void check_api_addresses(Diagnostics& d, const Document& doc) {
                     reported = true;
                 }
                 seen.push_back({ep, i});
-                for (const auto& dns : server.listen) {
+                for (const auto& l : server.listen) {
+                    const util::Endpoint& dns = l.endpoint;
                     if (same_tcp_port(ep, dns) && !reported) {
                         d.error(at, fmt::format("API endpoint address {} clashes with the DNS "
                                                 "listen address '{}' (both need TCP port {})",
@@ -1541,7 +1694,10 @@ void check_across_clusters(Diagnostics& d, const Document& doc) {
 /// "system" expanded, forward zones unique, allow_recursion's default, min_ttl <= max_ttl.
 void finish_resolver(Diagnostics& d, Document& doc) {
     ResolverRead& r = doc.resolver;
-    const auto& listen = doc.config.server.listen;
+    std::vector<util::Endpoint> listen; // every DNS listener, resolver listeners too
+    for (const auto& l : doc.config.server.listen) {
+        listen.push_back(l.endpoint);
+    }
     const bool any_wildcard = std::any_of(listen.begin(), listen.end(), [](const auto& ep) {
         return ep.addr == util::IpAddress{ep.addr.family, {}};
     });
@@ -1786,6 +1942,7 @@ LoadResult load(std::string_view text, const std::string& path) {
     Document doc;
     read_section<Document>(d, root, "at top level", kTopLevelKeys, doc);
     check_across_clusters(d, doc);
+    check_listener_clusters(d, root, doc);
     const auto* server = root.get_as<toml::table>("server");
     if (server == nullptr || !server->contains("listen")) {
         doc.config.server.listen = default_listen();

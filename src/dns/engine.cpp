@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <vector>
 
 #include "dns/zone.hpp"
@@ -221,9 +222,13 @@ void answer_chaos(const Snapshot& snap, const Query& q, Reply& r) {
 
 /// CHAOS TXT at an endpoint name explains the decision for the asking source (a lab aid, like
 /// id.server): one TXT record whose strings are Cluster::explain's lines.
-RecordSet explain_txt(const Snapshot& snap, const Cluster& c, const util::IpAddress& source) {
+RecordSet explain_txt(const Snapshot& snap, const Cluster& c, const Client& client) {
     std::vector<uint8_t> rr = {0, type::TXT, 0, qclass::CH, 0, 0, 0, 0, 0, 0};
-    for (const auto& line : c.explain(source, snap.generation)) {
+    std::optional<Listened> listened;
+    if (client.vpc_listener) {
+        listened = Listened{client.vpc_cluster};
+    }
+    for (const auto& line : c.explain(client.addr, snap.generation, listened)) {
         const size_t n = std::min<size_t>(line.size(), 255); // RFC 1035 §3.3: <character-string>
         rr.push_back(static_cast<uint8_t>(n));
         rr.insert(rr.end(), line.begin(), line.begin() + static_cast<std::ptrdiff_t>(n));
@@ -232,6 +237,33 @@ RecordSet explain_txt(const Snapshot& snap, const Cluster& c, const util::IpAddr
     rr[8] = static_cast<uint8_t>(rdlen >> 8);
     rr[9] = static_cast<uint8_t>(rdlen);
     return {{std::move(rr)}};
+}
+
+/// View selection, the one place for it: whether `client` counts as inside cluster `c`'s VPC
+/// and so which answer set it gets. In order: a resolver listener decides for its cluster(s)
+/// (and outside for any other: it is not their VPC's resolver); then a trusted forwarder's ECS
+/// subnet (RFC 7871 §7.1.1); then the source address. ECS from anyone else is ignored, so a
+/// spoofed ECS never obtains private IPs. Sets `r.ecs`/`r.ecs_scope` when a trusted ECS option
+/// is to be echoed (RFC 7871 §7.2.1).
+Decision classify(const Snapshot& snap, const Cluster& c, const Query& q, const Client& client,
+                  Reply& r) {
+    const bool trusted_ecs = q.edns.ecs && snap.ecs_trusted(client.addr);
+    if (client.vpc_listener) {
+        const bool inside = client.vpc_cluster.empty() || client.vpc_cluster == c.cfg.name;
+        if (trusted_ecs) {
+            r.ecs = true;
+            r.ecs_scope = 0; // §7.2.1: the answer is the same for every client subnet
+        }
+        return {inside, c.set_for(inside), nullptr};
+    }
+    if (trusted_ecs) {
+        unsigned scope = 0;
+        Decision d = c.decide_subnet(q.edns.ecs_addr, q.edns.ecs_source, scope);
+        r.ecs = true;
+        r.ecs_scope = static_cast<uint8_t>(scope);
+        return d;
+    }
+    return c.decide(client.addr);
 }
 
 /// The endpoint zone: EKS-FACTS §2 decides the address set; RFC 1034 §4.3.2 the rest.
@@ -352,6 +384,13 @@ void answer_zone(const Snapshot& snap, const Zone* zone, config::View view, cons
 
 ZoneView zone_view(const Snapshot& snap, const Client& client, const Query& q) {
     ZoneView v;
+    if (client.vpc_listener) {
+        // A resolver listener is a VPC's own resolver ("vpc" or "vpc:<cluster>" alike): its
+        // queries see the vpc zones, for every subnet a trusted ECS names (RFC 7871 §7.2.1).
+        v.view = config::View::Vpc;
+        v.ecs = q.edns.ecs && snap.ecs_trusted(client.addr);
+        return v;
+    }
     bool inside = false;
     if (q.edns.ecs && snap.ecs_trusted(client.addr)) {
         // RFC 7871 §7.2.1: SCOPE is the prefix over which the view cannot change. Inside one
@@ -414,10 +453,11 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
             const Cluster* c = snap.find_apex(q.lower_name());
             if (c != nullptr && q.label_count == c->apex_labels) {
                 o.cluster = c;
-                o.decision = c->decide(client.addr);
+                Reply ignored; // no ECS option in a CHAOS answer
+                o.decision = classify(snap, *c, q, client, ignored);
                 r.aa = true;
                 if (q.qtype == type::TXT || q.qtype == type::ANY) {
-                    explained = explain_txt(snap, *c, client.addr);
+                    explained = explain_txt(snap, *c, client);
                     r.answer = &explained;
                 }
             } else {
@@ -458,15 +498,7 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
             r.rcode = Rcode::NotImp;
         } else {
             o.cluster = c;
-            if (q.edns.ecs && snap.ecs_trusted(client.addr)) {
-                // RFC 7871 §7.1.1: a trusted forwarder speaks for its client's subnet.
-                unsigned scope = 0;
-                o.decision = c->decide_subnet(q.edns.ecs_addr, q.edns.ecs_source, scope);
-                r.ecs = true;
-                r.ecs_scope = static_cast<uint8_t>(scope);
-            } else {
-                o.decision = c->decide(client.addr); // any other ECS is ignored
-            }
+            o.decision = classify(snap, *c, q, client, r);
             answer_endpoint(*c, q, o.decision, r);
         }
     }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "dns/snapshot.hpp"
 #include "dns/wire.hpp"
@@ -15,9 +16,16 @@ struct Zone;
 
 enum class Transport : uint8_t { Udp, Tcp };
 
+/// Who asked, and where: what view selection needs besides the query itself.
 struct Client {
     util::IpAddress addr;
     Transport transport = Transport::Udp;
+    /// Arrived on a resolver listener ([server] listen view "vpc"): in-VPC whatever the source,
+    /// as a VPC's own resolver (VPC base + 2) decides in EKS.
+    bool vpc_listener = false;
+    /// With vpc_listener: the one cluster it is in-VPC for ("vpc:<cluster>"); empty = every
+    /// cluster. Points into the listener's configuration, which outlives its queries.
+    std::string_view vpc_cluster{};
 };
 
 /// What happened to one query, for the caller's counters and query log.
@@ -42,7 +50,8 @@ struct ZoneView {
     unsigned scope = 0; ///< RFC 7871 §7.2.1 SCOPE PREFIX-LENGTH when `ecs`
 };
 
-/// The one place zone views are decided: `vpc` when the source (or, from a trusted ECS source,
+/// The one place zone views are decided: `vpc` for a query that arrived on a resolver listener
+/// (any view "vpc" or "vpc:<cluster>"), or when the source (or, from a trusted ECS source,
 /// the client subnet, RFC 7871 §7.1.1) is inside any cluster's vpc_cidrs minus its
 /// vpc_exclude_cidrs; `public` for everyone else. A subnet straddling a VPC boundary counts as
 /// outside, with a full-length scope (as for endpoint answers).

@@ -141,13 +141,23 @@ Decision Cluster::decide_subnet(const util::IpAddress& addr, unsigned len,
     return {inside, set_for(inside), straddles || hit == nullptr ? nullptr : &hit->prefix};
 }
 
-std::vector<std::string> Cluster::explain(const util::IpAddress& source,
-                                          uint64_t generation) const {
-    const Decision d = decide(source);
+std::vector<std::string> Cluster::explain(const util::IpAddress& source, uint64_t generation,
+                                          std::optional<Listened> listened) const {
+    Decision d = decide(source);
+    const bool by_listener = listened.has_value();
+    if (by_listener) {
+        const bool inside = listened->cluster.empty() || listened->cluster == cfg.name;
+        d = {inside, set_for(inside), nullptr};
+    }
     const auto set = static_cast<size_t>(d.set == AnswerSet::NxDomain ? AnswerSet::Public : d.set);
     std::vector<std::string> out;
     out.push_back("source " + source.to_string() + " cluster " + cfg.name);
-    if (d.inside) {
+    if (by_listener) {
+        out.push_back(std::string("in-vpc ") + (d.inside ? "yes" : "no") +
+                      ": arrived on a resolver listener (view vpc" +
+                      (listened->cluster.empty() ? "" : ":" + std::string(listened->cluster)) +
+                      "), whatever the source");
+    } else if (d.inside) {
         out.push_back("in-vpc yes: inside vpc_cidrs entry " + d.matched->to_string());
     } else if (d.matched != nullptr) {
         out.push_back("in-vpc no: inside vpc_exclude_cidrs entry " + d.matched->to_string());

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -43,6 +44,11 @@ struct VpcPrefix {
     bool inside = true;
 };
 
+/// A query that arrived on a resolver listener ([server] listen view "vpc" or "vpc:<cluster>").
+struct Listened {
+    std::string_view cluster; ///< "" = in-VPC for every cluster
+};
+
 struct Cluster {
     config::ClusterConfig cfg;
     std::string apex;               ///< lower-case wire-format endpoint name
@@ -66,8 +72,10 @@ struct Cluster {
     [[nodiscard]] AnswerSet set_for(bool inside) const;
     /// Why `source` gets what it gets, in a few human lines (CHAOS TXT explain and the admin
     /// API). Names the answer set and counts its addresses; never lists private addresses.
+    /// `listened`: it arrived on a resolver listener, which decides instead of the source.
     [[nodiscard]] std::vector<std::string> explain(const util::IpAddress& source,
-                                                   uint64_t generation) const;
+                                                   uint64_t generation,
+                                                   std::optional<Listened> listened = {}) const;
 };
 
 class ZoneSet;

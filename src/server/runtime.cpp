@@ -213,8 +213,9 @@ void Runtime::reload(bool only_if_changed) {
     }
     zones_ = std::move(zones.zones);
     if (cfg.server.listen != file_.server.listen || cfg.server.workers != file_.server.workers ||
-        cfg.server.admin_listen != file_.server.admin_listen) {
-        spdlog::warn("reload: listen, workers and admin_listen take effect only at restart");
+        cfg.server.admin_listen != file_.server.admin_listen ||
+        cfg.server.user != file_.server.user) {
+        spdlog::warn("reload: listen, workers, admin_listen and user take effect only at restart");
     }
     std::vector<std::string> log;
     cp_.reload(cfg, control::Clock::now(), log);

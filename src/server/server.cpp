@@ -84,6 +84,9 @@ int bind_socket(const util::Endpoint& ep, int type, bool reuseport, std::string&
 
 struct Server::Impl {
     Runtime* runtime = nullptr;
+    /// The listen entries as bound (a reload cannot change them); ListenSocket::vpc_cluster
+    /// points into these, so they outlive the workers.
+    std::vector<config::Listener> listeners;
     TcpBudget budget;
     std::vector<std::unique_ptr<WorkerMetrics>> metrics;
     std::vector<std::unique_ptr<Worker>> workers;
@@ -232,21 +235,29 @@ std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error) {
             }
         }
     };
-    for (const auto& ep : cfg.listen) {
-        // With SO_REUSEPORT a second server would silently share the port; probe without it
-        // first so that "address in use" is reported as such.
+    impl->listeners = cfg.listen;
+    // With SO_REUSEPORT a second server would silently share the port; probe every address
+    // without it first so that "address in use" is reported as such. All probes before any
+    // bind: a wildcard and a specific address on one port (a resolver listener next to
+    // 0.0.0.0:53) coexist only when both use SO_REUSEPORT. The kernel then delivers a query to
+    // the specific one: it matches the destination more closely.
+    for (const auto& l : impl->listeners) {
         for (const int type : {SOCK_DGRAM, SOCK_STREAM}) {
-            const int probe = bind_socket(ep, type, false, error);
+            const int probe = bind_socket(l.endpoint, type, false, error);
             if (probe < 0) {
-                close_all();
                 return nullptr;
             }
             ::close(probe);
         }
+    }
+    for (const auto& l : impl->listeners) {
+        const util::Endpoint& ep = l.endpoint;
         for (unsigned w = 0; w < n; ++w) {
             ListenSocket s;
             s.v6 = !ep.addr.is_v4();
             s.wildcard = ep.addr == util::IpAddress{ep.addr.family, {}};
+            s.vpc_listener = l.vpc;
+            s.vpc_cluster = l.cluster;
             s.udp_fd = bind_socket(ep, SOCK_DGRAM, true, error);
             s.tcp_fd = s.udp_fd < 0 ? -1 : bind_socket(ep, SOCK_STREAM, true, error);
             per_worker[w].push_back(s);

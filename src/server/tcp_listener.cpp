@@ -208,6 +208,7 @@ void TcpConnection::start_reading() {
 struct TcpListener final : Owned {
     uv_tcp_t tcp{};
     Worker* worker = nullptr;
+    const ListenSocket* socket = nullptr; ///< its marker (resolver listener); owned by the worker
 
     void close() override {
         if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp)) != 0) {
@@ -248,8 +249,8 @@ void on_connection(uv_stream_t* server, int status) noexcept {
     sockaddr_storage peer{};
     int len = sizeof peer;
     uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len);
-    c->client = {util::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer)),
-                 dns::Transport::Tcp};
+    c->client = l->socket->client(
+        util::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer)), dns::Transport::Tcp);
     w.metrics().tcp_accepted.add();
     uv_tcp_nodelay(&c->tcp, 1);
     c->restart_idle_timer();
@@ -261,6 +262,7 @@ void on_connection(uv_stream_t* server, int status) noexcept {
 bool start_tcp(Worker& w, const ListenSocket& s) {
     auto* l = new TcpListener; // NOLINT(cppcoreguidelines-owning-memory): freed on close
     l->worker = &w;
+    l->socket = &s;
     uv_tcp_init(w.loop(), &l->tcp);
     l->tcp.data = static_cast<Owned*>(l);
     if (const int rc = uv_tcp_open(&l->tcp, s.tcp_fd); rc != 0) {

@@ -37,6 +37,7 @@ struct UdpListener final : Owned {
     Worker* worker = nullptr;
     int fd = -1;
     bool pktinfo = false;
+    const ListenSocket* socket = nullptr; ///< its marker (resolver listener); owned by the worker
     std::shared_ptr<UdpGuard> guard = std::make_shared<UdpGuard>(UdpGuard{this});
 
     std::array<mmsghdr, kBatch> in{};
@@ -175,9 +176,9 @@ struct UdpListener final : Owned {
                 worker->metrics().dropped[static_cast<size_t>(Drop::UdpOversize)].add();
                 continue; // bigger than any sane query
             }
-            const dns::Client client{
+            const dns::Client client = socket->client(
                 util::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peers[i])),
-                dns::Transport::Udp};
+                dns::Transport::Udp);
             const std::span<const uint8_t> query(queries[i].data(), in[i].msg_len);
             const dns::Outcome o = worker->answer(query, client, answers[replies]);
             const size_t size = o.forward ? forward(i, query, client, answers[replies]) : o.size;
@@ -239,6 +240,7 @@ bool start_udp(Worker& w, const ListenSocket& s) {
     l->worker = &w;
     l->fd = s.udp_fd;
     l->pktinfo = s.wildcard;
+    l->socket = &s;
     if (const int rc = uv_poll_init_socket(w.loop(), &l->poll, s.udp_fd); rc != 0) {
         spdlog::error("udp: cannot watch socket: {}", uv_strerror(rc));
         return false;

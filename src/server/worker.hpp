@@ -44,6 +44,15 @@ struct ListenSocket {
     int tcp_fd = -1;
     bool wildcard = false; ///< reply from the arrival address (IP_PKTINFO / IPV6_PKTINFO)
     bool v6 = false;
+    /// A resolver listener's marker, copied into every dns::Client from this socket. Its
+    /// vpc_cluster points into the configuration the Server keeps for its lifetime.
+    bool vpc_listener = false;
+    std::string_view vpc_cluster;
+
+    /// A client of this socket: its source address, and the listener's marker.
+    [[nodiscard]] dns::Client client(const util::IpAddress& addr, dns::Transport t) const {
+        return {addr, t, vpc_listener, vpc_cluster};
+    }
 };
 
 class Worker {

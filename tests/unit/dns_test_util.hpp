@@ -134,14 +134,18 @@ struct Answer {
 };
 
 inline Answer ask(const dns::Snapshot& snap, const std::vector<uint8_t>& query,
-                  const std::string& source, dns::Transport t = dns::Transport::Udp,
-                  bool can_forward = false) {
+                  const dns::Client& client, bool can_forward = false) {
     std::vector<uint8_t> out(dns::kMaxMessage);
-    const dns::Client client{*util::IpAddress::parse(source), t};
     Answer a{dns::answer(snap, query, client, out, can_forward), {}};
     out.resize(a.outcome.size);
     a.wire = std::move(out);
     return a;
+}
+
+inline Answer ask(const dns::Snapshot& snap, const std::vector<uint8_t>& query,
+                  const std::string& source, dns::Transport t = dns::Transport::Udp,
+                  bool can_forward = false) {
+    return ask(snap, query, dns::Client{*util::IpAddress::parse(source), t}, can_forward);
 }
 
 } // namespace horizon::test

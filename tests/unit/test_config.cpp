@@ -196,9 +196,9 @@ TEST_CASE("good configurations and edge cases load") {
         {"IPv6 listen address", with(minimal("", ""), "127.0.0.1:1053", "[::1]:53"),
          [](const Config& c) {
              REQUIRE(c.server.listen.size() == 1);
-             CHECK_FALSE(c.server.listen[0].addr.is_v4());
-             CHECK(c.server.listen[0].addr == ip("::1"));
-             CHECK(c.server.listen[0].port == 53);
+             CHECK_FALSE(c.server.listen[0].endpoint.addr.is_v4());
+             CHECK(c.server.listen[0].endpoint.addr == ip("::1"));
+             CHECK(c.server.listen[0].endpoint.port == 53);
          }},
         {"wildcard listen addresses, highest port",
          with(minimal("", ""), "\"127.0.0.1:1053\"",
@@ -207,11 +207,30 @@ TEST_CASE("good configurations and edge cases load") {
              REQUIRE(c.server.listen.size() == 3);
              CHECK(c.server.listen[0].to_string() == "0.0.0.0:53");
              CHECK(c.server.listen[1].to_string() == "[::]:53");
-             CHECK(c.server.listen[2].port == 65535);
+             CHECK(c.server.listen[2].endpoint.port == 65535);
          }},
         {"same address on two ports",
          with(minimal("", ""), "127.0.0.1:1053", "127.0.0.1:53\", \"127.0.0.1:54"),
          [](const Config& c) { CHECK(c.server.listen.size() == 2); }},
+        {"resolver listeners: view vpc and vpc:<cluster>, next to plain and wildcard entries",
+         with(minimal("", ""), "\"127.0.0.1:1053\"",
+              R"("0.0.0.0:1053", { address = "127.0.0.2:1053", view = "vpc" },
+                 { address = "[::1]:1053", view = "vpc:aews" },
+                 { address = "127.0.0.3:1053", view = "source" }, "127.0.0.4:1053")"),
+         [](const Config& c) {
+             REQUIRE(c.server.listen.size() == 5);
+             CHECK(c.server.listen[0].to_string() == "0.0.0.0:1053");
+             CHECK_FALSE(c.server.listen[0].vpc);
+             CHECK(c.server.listen[1].to_string() == "127.0.0.2:1053 (view vpc)");
+             CHECK(c.server.listen[1].vpc);
+             CHECK(c.server.listen[1].cluster.empty());
+             CHECK(c.server.listen[2].to_string() == "[::1]:1053 (view vpc:aews)");
+             CHECK(c.server.listen[2].cluster == "aews");
+             CHECK_FALSE(c.server.listen[3].vpc);
+             CHECK_FALSE(c.server.listen[4].vpc);
+         }},
+        {"user: an existing user", minimal("user = \"nobody\"\n", ""),
+         [](const Config& c) { CHECK(c.server.user == "nobody"); }},
         {"duration in milliseconds", minimal("tcp_idle_timeout = \"500ms\"\n", ""),
          [](const Config& c) {
              CHECK(c.server.tcp_idle_timeout == std::chrono::milliseconds(500));
@@ -368,6 +387,7 @@ TEST_CASE("good configurations and edge cases load") {
              CHECK(c.server.admin_token == d.admin_token);
              CHECK(c.server.admin_token_file == d.admin_token_file);
              CHECK(c.server.state_dir == d.state_dir);
+             CHECK(c.server.user == d.user);
          }},
         {"[server] without listen: the default listen addresses",
          with(minimal("workers = 2\n", ""), "listen = [\"127.0.0.1:1053\"]\n", ""),

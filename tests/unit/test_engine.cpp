@@ -464,3 +464,78 @@ TEST_CASE("engine: EDNS Client Subnet from trusted forwarders only (RFC 7871)") 
         CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_FORMERR);
     }
 }
+
+TEST_CASE("engine: a resolver listener decides in-VPC whatever the source (view vpc)") {
+    const std::string both = kModes[1].name;   // public+private
+    const std::string privnx = kModes[3].name; // private, nxdomain outside
+    const std::set<std::string> priv = {"192.168.1.10", "192.168.2.10"};
+    const std::set<std::string> pub = {"203.0.113.10", "203.0.113.20"};
+
+    struct Case {
+        const char* source;
+        bool listener;
+        const char* cluster; // "vpc:<cluster>"; "" = every cluster
+        bool inside_both;    // the view cluster "both" sees
+        bool inside_privnx;
+    };
+
+    for (const auto& c : {
+             Case{"127.0.0.1", false, "", false, false},    // plain listener: by source
+             Case{"127.10.0.5", false, "", true, true},     // plain listener: by source
+             Case{"127.0.0.1", true, "", true, true},       // view "vpc": every cluster
+             Case{"203.0.113.99", true, "", true, true},    // any source at all
+             Case{"127.0.0.1", true, "both", true, false},  // "vpc:both": that cluster only
+             Case{"127.10.0.5", true, "both", true, false}, // outside for the others, even
+                                                            // from a source in their vpc_cidrs
+         }) {
+        CAPTURE(c.source);
+        CAPTURE(c.listener);
+        CAPTURE(c.cluster);
+        for (const auto t : {dns::Transport::Udp, dns::Transport::Tcp}) {
+            const dns::Client client{*util::IpAddress::parse(c.source), t, c.listener, c.cluster};
+            auto a = ask(snap(), make_query(both, LDNS_RR_TYPE_A), client);
+            CHECK(a.outcome.decision.inside == c.inside_both);
+            CHECK(rdata_of(ldns_pkt_answer(decode(a.wire).get()), LDNS_RR_TYPE_A) ==
+                  (c.inside_both ? priv : pub));
+            a = ask(snap(), make_query(privnx, LDNS_RR_TYPE_A), client);
+            CHECK(a.outcome.decision.inside == c.inside_privnx);
+            CHECK((a.wire[3] & 0x0F) ==
+                  (c.inside_privnx ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN));
+        }
+    }
+
+    // CHAOS TXT explain says why.
+    QueryOptions o;
+    o.qclass = LDNS_RR_CLASS_CH;
+    const dns::Client client{*util::IpAddress::parse("127.0.0.1"), dns::Transport::Udp, true,
+                             "both"};
+    const auto a = ask(snap(), make_query(both, LDNS_RR_TYPE_TXT, o), client);
+    const auto p = decode(a.wire);
+    REQUIRE(ldns_pkt_ancount(p.get()) == 1);
+    char* text = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_answer(p.get()), 0));
+    const std::string s(text);
+    free(text); // NOLINT(cppcoreguidelines-no-malloc)
+    CHECK_MESSAGE(s.find("in-vpc yes: arrived on a resolver listener (view vpc:both)") !=
+                      std::string::npos,
+                  s);
+    CHECK(s.find("answer private set") != std::string::npos);
+}
+
+TEST_CASE("engine: a trusted ECS on a resolver listener is echoed with SCOPE 0") {
+    auto loaded = config::load(std::string(config::default_text()), "default");
+    auto cfg = std::get<config::Config>(loaded);
+    cfg.server.trusted_ecs_sources = {*util::Cidr::parse("127.0.0.53/32")};
+    const auto s = dns::build_snapshot(cfg, 1);
+    const std::string name = cfg.clusters.front().endpoint;
+    QueryOptions o;
+    o.edns = true;
+    o.options = ecs_option("10.1.2.0", 24); // outside every VPC, but the listener decides
+    const dns::Client client{*util::IpAddress::parse("127.0.0.53"), dns::Transport::Udp, true, ""};
+    const auto a = ask(*s, make_query(name, LDNS_RR_TYPE_A, o), client);
+    CHECK(a.outcome.decision.inside);
+    const std::string wire(a.wire.begin(), a.wire.end());
+    const auto at = wire.find(std::string("\x00\x08", 2), 12 + name.size());
+    REQUIRE(at != std::string::npos);
+    CHECK(static_cast<uint8_t>(wire[at + 6]) == 24);
+    CHECK(static_cast<uint8_t>(wire[at + 7]) == 0); // RFC 7871 §7.2.1: valid for every subnet
+}

@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""System test of view selection by listener and by EDNS Client Subnet, with real clients.
+
+Starts one horizond on a free port P with four listeners: a wildcard 0.0.0.0:P (classifies by
+source), a resolver listener { address = "127.0.0.2:P", view = "vpc" } (in-VPC for every
+cluster), { address = "127.0.0.3:P", view = "vpc:aews" } (in-VPC for aews only) and [::1]:P;
+127.0.0.53 is a trusted ECS source. Then checks with dig and kdig, over UDP and TCP:
+- the wildcard and a specific address share the port: queries to 127.0.0.2/127.0.0.3 reach the
+  resolver listeners (the kernel prefers the specific socket), any other 127.x reaches the
+  wildcard, which answers from the address it was asked on;
+- a resolver listener gives any source the VPC view, for every cluster or for one;
+- ECS (RFC 7871): a trusted source with an in-VPC subnet gets the private IPs and SCOPE /16
+  (§7.2.1: the /24 lies in 192.168.0.0/16, the shortest prefix whose answer is the same); an
+  untrusted source sending the same option gets the public IPs and no ECS option back; a
+  trusted source with an outside subnet gets the public IPs; a straddling /8 counts as outside
+  with a full-length scope;
+- CHAOS TXT explain names the resolver listener; the query log says in-vpc.
+
+Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 standard library only.
+
+usage: test_resolver_listen.py --horizond PATH [--keep] [--only REGEX]
+Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from harness import CheckFailed, run_checks
+
+AEWS = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com"
+OTHER = "0123456789ABCDEF0123456789ABCDEF.yl4.us-east-1.eks.amazonaws.com"
+AEWS_PRIVATE, AEWS_PUBLIC = ["192.168.1.10", "192.168.2.10"], ["203.0.113.10"]
+OTHER_PRIVATE, OTHER_PUBLIC = ["10.20.1.10"], ["198.51.100.10"]
+VPC_LISTENER = "127.0.0.2"    # view = "vpc"
+AEWS_LISTENER = "127.0.0.3"   # view = "vpc:aews"
+TRUSTED = "127.0.0.53"        # trusted_ecs_sources
+OUTSIDE = "127.0.0.1"         # in no vpc_cidrs, not trusted
+INSIDE = "127.10.0.5"         # in aews's vpc_cidrs
+SUBPROCESS_TIMEOUT = 10.0
+TIME_BUDGET = 90.0
+
+
+class Env:
+    horizond = ""
+    tmp = Path()
+    log = Path()
+    port = 0
+    proc: subprocess.Popen | None = None
+
+
+ENV = Env()
+CHECKS: list[tuple[str, Callable[[], object], bool]] = []
+
+
+def check(name: str, needs_server: bool = True):
+    def register(fn):
+        CHECKS.append((name, fn, needs_server))
+        return fn
+    return register
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+                              errors="replace")
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"timed out after {SUBPROCESS_TIMEOUT}s: {shlex.join(cmd)}") from None
+
+
+@dataclass
+class Dig:
+    cmd: list[str]
+    out: str
+    status: str
+    addresses: list[str]
+    ecs: tuple[str, int, int] | None  # (address, source, scope) of the answer's ECS option
+    aa: bool
+
+    def __str__(self) -> str:
+        return f"$ {shlex.join(self.cmd)}\n{self.out}"
+
+
+def dig(name: str, server: str, src: str, *, tcp: bool = False, subnet: str | None = None,
+        tool: str = "dig", qtype: str = "A", qclass: str = "IN") -> Dig:
+    if tool == "dig":
+        cmd = ["dig", "-p", str(ENV.port), f"@{server}", "-b", src, "+tries=1", "+time=2",
+               "+tcp" if tcp else "+notcp", "-c", qclass, "-t", qtype, name]
+        if subnet:
+            cmd.insert(-1, f"+subnet={subnet}")
+    else:
+        cmd = ["kdig", "-p", str(ENV.port), f"@{server}", "-b", src, "+retry=0", "+time=2",
+               "+tcp" if tcp else "+notcp", "-c", qclass, "-t", qtype, name]
+        if subnet:
+            cmd.insert(-1, f"+subnet={subnet}")
+    p = run(cmd)
+    out = p.stdout + p.stderr
+    status = re.search(r"status: ([A-Z]+)", out)
+    addresses = sorted(re.findall(rf"^{re.escape(name)}\.\s+\d+\s+IN\s+A\s+(\S+)", out,
+                                  re.MULTILINE | re.IGNORECASE))
+    ecs = None
+    if tool == "dig":
+        m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", out)
+    else:
+        m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", out)
+    if m:
+        ecs = (m.group(1), int(m.group(2)), int(m.group(3)))
+    flags = re.search(r"[Ff]lags: ([a-z ]*)", out)
+    return Dig(cmd, out, status.group(1) if status else "", addresses, ecs,
+               bool(flags and "aa" in flags.group(1).split()))
+
+
+def expect(d: Dig, addresses: list[str], *, ecs: tuple[str, int, int] | None | bool = False):
+    """The answer holds exactly `addresses`; with `ecs` given, the ECS option too (None: none)."""
+    if d.status != "NOERROR" or d.addresses != sorted(addresses) or not d.aa:
+        raise CheckFailed(f"expected NOERROR, AA and {sorted(addresses)}\n{d}")
+    if ecs is not False and d.ecs != ecs:
+        raise CheckFailed(f"expected ECS option {ecs}, got {d.ecs}\n{d}")
+
+
+def free_port() -> int:
+    """A port free for UDP and TCP on 0.0.0.0 and ::1."""
+    for _ in range(50):
+        held = []
+        try:
+            for family, kind, addr in ((socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0"),
+                                       (socket.AF_INET, socket.SOCK_DGRAM, "0.0.0.0"),
+                                       (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
+                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::1")):
+                s = socket.socket(family, kind)
+                held.append(s)
+                s.bind((addr, held[0].getsockname()[1] if len(held) > 1 else 0))
+            return held[0].getsockname()[1]
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise CheckFailed("no free port")
+
+
+def config_text() -> str:
+    p = ENV.port
+    return f"""# written by tests/system/test_resolver_listen.py
+[server]
+listen = [
+    "0.0.0.0:{p}",
+    {{ address = "{VPC_LISTENER}:{p}", view = "vpc" }},
+    {{ address = "{AEWS_LISTENER}:{p}", view = "vpc:aews" }},
+    "[::1]:{p}",
+]
+workers = 2
+query_log = true
+admin_listen = ""
+state_dir = "{ENV.tmp}"
+trusted_ecs_sources = ["{TRUSTED}/32"]
+
+[[cluster]]
+name = "aews"
+region = "ap-northeast-2"
+endpoint = "{AEWS}"
+vpc_cidrs = ["192.168.0.0/16", "127.10.0.0/16"]
+private_ips = {AEWS_PRIVATE}
+public_ips = {AEWS_PUBLIC}
+
+[[cluster]]
+name = "other"
+region = "us-east-1"
+endpoint = "{OTHER}"
+vpc_cidrs = ["10.20.0.0/16"]
+private_ips = {OTHER_PRIVATE}
+public_ips = {OTHER_PUBLIC}
+""".replace("'", '"')
+
+
+@check("server.start", needs_server=False)
+def _():
+    ENV.port = free_port()
+    cfg = ENV.tmp / "horizond.toml"
+    cfg.write_text(config_text())
+    with open(ENV.log, "wb") as out:
+        ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(cfg)], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        d = dig(AEWS, "127.0.0.1", OUTSIDE)
+        if d.status == "NOERROR":
+            return f"port {ENV.port}"
+        if ENV.proc.poll() is not None or time.monotonic() > deadline:
+            raise CheckFailed("horizond did not start:\n" + ENV.log.read_text(errors="replace"))
+        time.sleep(0.05)
+
+
+def server_alive():
+    if ENV.proc is None or ENV.proc.poll() is not None:
+        raise CheckFailed("horizond is not running")
+
+
+@check("wildcard.by-source-next-to-specific-addresses")
+def _():
+    # 127.0.0.1 and 127.0.0.4 reach the wildcard (by source); it answers from the address asked.
+    for tcp in (False, True):
+        for server in ("127.0.0.1", "127.0.0.4"):
+            expect(dig(AEWS, server, OUTSIDE, tcp=tcp), AEWS_PUBLIC)
+            expect(dig(AEWS, server, INSIDE, tcp=tcp), AEWS_PRIVATE)
+            expect(dig(OTHER, server, INSIDE, tcp=tcp), OTHER_PUBLIC)
+        expect(dig(AEWS, "::1", "::1", tcp=tcp), AEWS_PUBLIC)
+
+
+@check("resolver-listener.vpc-view-for-any-source")
+def _():
+    for tcp in (False, True):
+        for tool in ("dig", "kdig"):
+            for src in (OUTSIDE, INSIDE, "127.99.0.1"):
+                expect(dig(AEWS, VPC_LISTENER, src, tcp=tcp, tool=tool), AEWS_PRIVATE)
+                expect(dig(OTHER, VPC_LISTENER, src, tcp=tcp, tool=tool), OTHER_PRIVATE)
+
+
+@check("resolver-listener.one-cluster")
+def _():
+    # view = "vpc:aews": in-VPC for aews; for any other cluster it is not their VPC's resolver.
+    for tcp in (False, True):
+        for src in (OUTSIDE, INSIDE):
+            expect(dig(AEWS, AEWS_LISTENER, src, tcp=tcp), AEWS_PRIVATE)
+            expect(dig(OTHER, AEWS_LISTENER, src, tcp=tcp), OTHER_PUBLIC)
+
+
+@check("resolver-listener.explain")
+def _():
+    d = dig(AEWS, VPC_LISTENER, OUTSIDE, qtype="TXT", qclass="CH")
+    if "arrived on a resolver listener (view vpc)" not in d.out or "answer private set" not in d.out:
+        raise CheckFailed(f"explain should name the resolver listener\n{d}")
+    d = dig(OTHER, AEWS_LISTENER, OUTSIDE, qtype="TXT", qclass="CH")
+    if "in-vpc no: arrived on a resolver listener (view vpc:aews)" not in d.out:
+        raise CheckFailed(f"explain should say the listener is not this cluster's\n{d}")
+
+
+@check("ecs.trusted-in-vpc-subnet-gets-private-and-scope")
+def _():
+    # RFC 7871 §7.2.1: SCOPE 16, the shortest prefix over which the answer does not change
+    # (192.168.3.0/24 lies in vpc_cidrs 192.168.0.0/16).
+    for tcp in (False, True):
+        for tool in ("dig", "kdig"):
+            d = dig(AEWS, "127.0.0.1", TRUSTED, tcp=tcp, subnet="192.168.3.0/24", tool=tool)
+            expect(d, AEWS_PRIVATE, ecs=("192.168.3.0", 24, 16))
+        # The other cluster's VPC is 10.20.0.0/16: the same subnet is outside it.
+        d = dig(OTHER, "127.0.0.1", TRUSTED, tcp=tcp, subnet="192.168.3.0/24")
+        if d.addresses != OTHER_PUBLIC or d.ecs is None or d.ecs[:2] != ("192.168.3.0", 24):
+            raise CheckFailed(f"expected the other cluster's public IP with ECS echoed\n{d}")
+        d = dig(OTHER, "127.0.0.1", TRUSTED, tcp=tcp, subnet="10.20.7.0/24")
+        expect(d, OTHER_PRIVATE, ecs=("10.20.7.0", 24, 16))
+
+
+@check("ecs.trusted-outside-or-straddling-subnet-gets-public")
+def _():
+    for tcp in (False, True):
+        d = dig(AEWS, "127.0.0.1", TRUSTED, tcp=tcp, subnet="198.51.100.0/24")
+        expect(d, AEWS_PUBLIC)
+        if d.ecs is None or d.ecs[:2] != ("198.51.100.0", 24) or d.ecs[2] > 24:
+            raise CheckFailed(f"expected ECS echoed with a scope of at most 24\n{d}")
+        # 192.0.0.0/8 contains 192.168.0.0/16 and more: it decides nothing, so it is outside,
+        # with a full-length scope that no cache reuses inside.
+        expect(dig(AEWS, "127.0.0.1", TRUSTED, tcp=tcp, subnet="192.0.0.0/8"), AEWS_PUBLIC,
+               ecs=("192.0.0.0", 8, 32))
+
+
+@check("ecs.untrusted-source-is-ignored")
+def _():
+    # The same option from a source not in trusted_ecs_sources: its own address decides, and no
+    # ECS option comes back (a spoofed ECS never obtains private IPs).
+    for tcp in (False, True):
+        for tool in ("dig", "kdig"):
+            d = dig(AEWS, "127.0.0.1", OUTSIDE, tcp=tcp, subnet="192.168.3.0/24", tool=tool)
+            expect(d, AEWS_PUBLIC, ecs=None)
+        # ...and an in-VPC source is not moved out by an outside ECS either.
+        expect(dig(AEWS, "127.0.0.1", INSIDE, tcp=tcp, subnet="198.51.100.0/24"), AEWS_PRIVATE,
+               ecs=None)
+
+
+@check("ecs.resolver-listener-decides")
+def _():
+    # On a resolver listener the listener decides; a trusted ECS is echoed with SCOPE 0 (the
+    # answer is the same for every subnet), an untrusted one is not echoed.
+    for tcp in (False, True):
+        expect(dig(AEWS, VPC_LISTENER, TRUSTED, tcp=tcp, subnet="198.51.100.0/24"), AEWS_PRIVATE,
+               ecs=("198.51.100.0", 24, 0))
+        expect(dig(AEWS, VPC_LISTENER, OUTSIDE, tcp=tcp, subnet="198.51.100.0/24"), AEWS_PRIVATE,
+               ecs=None)
+
+
+@check("query-log.in-vpc")
+def _():
+    text = ENV.log.read_text(errors="replace")
+    want = re.compile(rf"query from {re.escape(OUTSIDE)} (udp|tcp): {re.escape(AEWS)}\.? A "
+                      r"cluster=aews source=in-vpc answer=private", re.IGNORECASE)
+    if not want.search(text):
+        raise CheckFailed("no query log line shows an outside source classified in-vpc")
+
+
+@check("server.sigterm-exits-0")
+def _():
+    if ENV.proc is None:
+        raise CheckFailed("horizond was not started")
+    ENV.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = ENV.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed("horizond did not stop within 5 s of SIGTERM") from None
+    if rc != 0:
+        raise CheckFailed(f"exit status {rc}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--horizond", required=True)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only", help="run only checks matching this regex (plus start and stop)")
+    args = ap.parse_args()
+    for tool in ("dig", "kdig"):
+        if shutil.which(tool) is None:
+            print(f"FAIL {tool} is not installed\n0 passed, 1 failed")
+            return 1
+    ENV.horizond = str(Path(args.horizond).resolve())
+    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-listen-"))
+    ENV.log = ENV.tmp / "horizond.log"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    start = time.monotonic()
+    try:
+        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
+                                    server_alive=server_alive)
+    finally:
+        if ENV.proc is not None and ENV.proc.poll() is None:
+            ENV.proc.kill()
+            ENV.proc.wait(timeout=5)
+    if failed:
+        lines = ENV.log.read_text(errors="replace").splitlines() if ENV.log.exists() else []
+        print(f"----- horizond log {ENV.log} (last 60 lines):")
+        print("\n".join(lines[-60:]))
+        print("-----")
+        args.keep = True
+    if args.keep:
+        print(f"kept {ENV.tmp}")
+    else:
+        shutil.rmtree(ENV.tmp, ignore_errors=True)
+    print(f"total {time.monotonic() - start:.1f}s")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
