@@ -14,6 +14,7 @@ cluster), { address = "127.0.0.3:P", view = "vpc:aews" } (in-VPC for aews only) 
   untrusted source sending the same option gets the public IPs and no ECS option back; a
   trusted source with an outside subnet gets the public IPs; a straddling /8 counts as outside
   with a full-length scope;
+- a split zone (views vpc and public): a resolver listener, vpc:<cluster> too, serves the vpc face;
 - CHAOS TXT explain names the resolver listener; the query log says in-vpc.
 
 Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 standard library only.
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness import CheckFailed, run_checks
+from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
 
 AEWS = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com"
 OTHER = "0123456789ABCDEF0123456789ABCDEF.yl4.us-east-1.eks.amazonaws.com"
@@ -110,10 +111,7 @@ def dig(name: str, server: str, src: str, *, tcp: bool = False, subnet: str | No
     addresses = sorted(re.findall(rf"^{re.escape(name)}\.\s+\d+\s+IN\s+A\s+(\S+)", out,
                                   re.MULTILINE | re.IGNORECASE))
     ecs = None
-    if tool == "dig":
-        m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", out)
-    else:
-        m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", out)
+    m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", out)  # dig and kdig alike
     if m:
         ecs = (m.group(1), int(m.group(2)), int(m.group(3)))
     flags = re.search(r"[Ff]lags: ([a-z ]*)", out)
@@ -181,7 +179,27 @@ endpoint = "{OTHER}"
 vpc_cidrs = ["10.20.0.0/16"]
 private_ips = {OTHER_PRIVATE}
 public_ips = {OTHER_PUBLIC}
+
+[[zone]]
+file = "vpc.zone"
+origin = "lab.internal"
+views = ["vpc"]
+
+[[zone]]
+file = "public.zone"
+origin = "lab.internal"
+views = ["public"]
 """.replace("'", '"')
+
+
+def zone_text(address: str) -> str:
+    return f"""$ORIGIN lab.internal.
+$TTL 300
+@   IN SOA ns1 hostmaster 1 3600 600 86400 60
+@   IN NS  ns1
+ns1 IN A   {address}
+www IN A   {address}
+"""
 
 
 @check("server.start", needs_server=False)
@@ -189,6 +207,8 @@ def _():
     ENV.port = free_port()
     cfg = ENV.tmp / "horizond.toml"
     cfg.write_text(config_text())
+    (ENV.tmp / "vpc.zone").write_text(zone_text("10.0.0.10"))
+    (ENV.tmp / "public.zone").write_text(zone_text("203.0.113.80"))
     with open(ENV.log, "wb") as out:
         ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(cfg)], stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT)
@@ -234,6 +254,19 @@ def _():
         for src in (OUTSIDE, INSIDE):
             expect(dig(AEWS, AEWS_LISTENER, src, tcp=tcp), AEWS_PRIVATE)
             expect(dig(OTHER, AEWS_LISTENER, src, tcp=tcp), OTHER_PUBLIC)
+
+
+@check("resolver-listener.zone-vpc-face")
+def _():
+    # A resolver listener is a VPC's resolver for zones too, "vpc:aews" included.
+    for tcp in (False, True):
+        for server, src, want in ((VPC_LISTENER, OUTSIDE, ["10.0.0.10"]),
+                                  (AEWS_LISTENER, OUTSIDE, ["10.0.0.10"]),
+                                  ("127.0.0.1", OUTSIDE, ["203.0.113.80"]),
+                                  ("127.0.0.1", INSIDE, ["10.0.0.10"])):
+            d = dig("www.lab.internal", server, src, tcp=tcp)
+            if d.status != "NOERROR" or d.addresses != want:
+                raise CheckFailed(f"expected {want}\n{d}")
 
 
 @check("resolver-listener.explain")
@@ -333,30 +366,19 @@ def main() -> int:
             return 1
     ENV.horizond = str(Path(args.horizond).resolve())
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-listen-"))
-    ENV.log = ENV.tmp / "horizond.log"
+    # Not next to the config: the file watch there would see every log line.
+    (ENV.tmp / "log").mkdir()
+    ENV.log = ENV.tmp / "log" / "horizond.log"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     start = time.monotonic()
     try:
         passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
                                     server_alive=server_alive)
     finally:
-        if ENV.proc is not None and ENV.proc.poll() is None:
-            ENV.proc.kill()
-            ENV.proc.wait(timeout=5)
-    if failed:
-        lines = ENV.log.read_text(errors="replace").splitlines() if ENV.log.exists() else []
-        print(f"----- horizond log {ENV.log} (last 60 lines):")
-        print("\n".join(lines[-60:]))
-        print("-----")
-        args.keep = True
-    if args.keep:
-        print(f"kept {ENV.tmp}")
-    else:
-        shutil.rmtree(ENV.tmp, ignore_errors=True)
-    print(f"total {time.monotonic() - start:.1f}s")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
-
+        if ENV.proc is not None:
+            stop_process(ENV.proc)
+    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
+                  log_excerpt=lambda: framed_log_tail(ENV.log))
 
 if __name__ == "__main__":
     sys.exit(main())

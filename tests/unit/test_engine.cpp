@@ -504,6 +504,16 @@ TEST_CASE("engine: a resolver listener decides in-VPC whatever the source (view 
         }
     }
 
+    // Zones: any resolver listener ("vpc" or "vpc:<cluster>") sees the vpc face, from any source.
+    const dns::Query q;
+    for (const char* cluster : {"", "both", "pub"}) {
+        const dns::Client c{*util::IpAddress::parse("198.51.100.1"), dns::Transport::Tcp, true,
+                            cluster};
+        CHECK(dns::zone_view(snap(), c, q).view == config::View::Vpc);
+    }
+    CHECK(dns::zone_view(snap(), {*util::IpAddress::parse("198.51.100.1"), dns::Transport::Tcp}, q)
+              .view == config::View::Public);
+
     // CHAOS TXT explain says why.
     QueryOptions o;
     o.qclass = LDNS_RR_CLASS_CH;
