@@ -1,6 +1,6 @@
-// The simulator's event queue: a 4-ary min-heap of small POD events in one vector, ordered by
-// (time, insertion order), so that equal times run first-in first-out and every run is
-// reproducible. Pushing and popping never allocate once the vector has grown to its peak.
+// The simulator's event queue: small POD events ordered by (time, insertion order), so that equal
+// times run first-in first-out and every run is reproducible. Pushing and popping never allocate
+// once the buckets have grown to their peak.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +22,8 @@ struct Event {
     [[nodiscard]] bool before(const Event& o) const { return t != o.t ? t < o.t : seq < o.seq; }
 };
 
-class EventQueue {
+/// A 4-ary min-heap of events by (time, insertion order).
+class EventHeap {
 public:
     void reserve(size_t n) { heap_.reserve(n); }
 
@@ -32,10 +33,7 @@ public:
 
     [[nodiscard]] const Event& top() const { return heap_.front(); }
 
-    [[nodiscard]] uint64_t pushed() const { return seq_; }
-
-    void push(Millis t, uint8_t kind, uint32_t target, uint16_t aux = 0) {
-        Event e{t, seq_++, target, aux, kind};
+    void push(const Event& e) {
         size_t i = heap_.size();
         heap_.push_back(e);
         while (i > 0) { // sift up
@@ -84,6 +82,84 @@ public:
 private:
     static constexpr size_t kArity = 4; // shallower than binary, children share a cache line
     std::vector<Event> heap_;
+};
+
+/// The queue proper: a timing wheel of 1 ms buckets over the next kWindow ms (the heartbeats'
+/// 10 s periods land there: O(1) push and pop, walked in memory order) and a heap for events
+/// further ahead, moved into the wheel as it reaches them. Within a bucket events keep their
+/// insertion order, so the order is exactly (time, insertion order) as with one heap: an event
+/// goes to the heap only while its bucket is beyond the window, and is moved into its bucket
+/// the moment the window reaches it, before anything can be pushed there directly.
+class EventQueue {
+public:
+    void reserve(size_t n) { far_.reserve(n / 8 + 16); }
+
+    [[nodiscard]] bool empty() const { return count_ == 0; }
+
+    [[nodiscard]] size_t size() const { return count_; }
+
+    [[nodiscard]] uint64_t pushed() const { return seq_; }
+
+    /// Schedules an event at `t`, which must not be before the last popped event's time.
+    void push(Millis t, uint8_t kind, uint32_t target, uint16_t aux = 0) {
+        const Event e{t, seq_++, target, aux, kind};
+        ++count_;
+        if (t < cur_ + kWindow) {
+            wheel_[static_cast<size_t>(t) & kMask].push_back(e);
+        } else {
+            far_.push(e);
+        }
+    }
+
+    /// The time of the earliest event, without moving the cursor (so that events may still be
+    /// pushed at any time from the last popped one on). The queue must not be empty.
+    [[nodiscard]] Millis next_time() const {
+        for (Millis t = cur_; t < cur_ + kWindow; ++t) {
+            const auto& bucket = wheel_[static_cast<size_t>(t) & kMask];
+            if ((t == cur_ ? pos_ : 0) < bucket.size()) {
+                return t;
+            }
+        }
+        return far_.top().t;
+    }
+
+    /// Removes and returns the earliest event. The queue must not be empty.
+    Event pop() {
+        advance();
+        --count_;
+        return wheel_[static_cast<size_t>(cur_) & kMask][pos_++];
+    }
+
+private:
+    static constexpr Millis kWindow = 1 << 14; // 16.4 s: beyond every periodic timer
+    static constexpr size_t kMask = kWindow - 1;
+
+    /// Moves the cursor to the first pending event, pulling far events into the window.
+    void advance() {
+        while (true) {
+            auto& bucket = wheel_[static_cast<size_t>(cur_) & kMask];
+            if (pos_ < bucket.size()) {
+                return;
+            }
+            bucket.clear(); // keeps its capacity: no allocation once warmed up
+            pos_ = 0;
+            if (count_ == far_.size() && !far_.empty()) {
+                // The wheel is empty: jump straight to the next far event.
+                cur_ = far_.top().t - 1;
+            }
+            ++cur_;
+            while (!far_.empty() && far_.top().t < cur_ + kWindow) {
+                const Event e = far_.pop();
+                wheel_[static_cast<size_t>(e.t) & kMask].push_back(e);
+            }
+        }
+    }
+
+    std::vector<std::vector<Event>> wheel_ = std::vector<std::vector<Event>>(kWindow);
+    EventHeap far_;
+    Millis cur_ = 0; ///< the bucket being drained
+    size_t pos_ = 0; ///< the next event in it
+    size_t count_ = 0;
     uint64_t seq_ = 0;
 };
 

@@ -235,8 +235,19 @@ Simulation::Simulation(const Scenario& sc, Options opt)
             n.kubelet_pid = static_cast<uint16_t>(2000 + rand() % 3000);
             n.proxy_pid = static_cast<uint16_t>(5000 + rand() % 3000);
             // Steady state at t=0: each timer at its own phase, the last beats just before.
-            const Millis lease_phase = static_cast<Millis>(rand() % sc.model.lease_interval);
-            const Millis status_phase = static_cast<Millis>(rand() % sc.model.status_interval);
+            // Phases are uniform over the period but rise with the node's index (a random
+            // offset within its slot), so that events in time order walk the nodes in memory
+            // order: 100,000 nodes then run from the cache instead of from DRAM.
+            const auto phase = [&](Millis period, Millis shift) {
+                const auto slot = std::max<Millis>(1, period / static_cast<Millis>(total));
+                const auto index = static_cast<Millis>(nodes_.size());
+                return (index * period / static_cast<Millis>(total) +
+                        static_cast<Millis>(rand() % static_cast<uint64_t>(slot)) + shift) %
+                       period;
+            };
+            const Millis lease_phase = phase(sc.model.lease_interval, 0);
+            const Millis status_phase =
+                phase(sc.model.status_interval, sc.model.status_interval / 2);
             if (g.heartbeat == Heartbeat::Lease) {
                 n.last_renew = lease_phase - sc.model.lease_interval;
                 n.last_post = status_phase - static_cast<Millis>(rand() % sc.model.status_report);
@@ -325,15 +336,11 @@ uint32_t Simulation::pods_left(size_t i) const {
 }
 
 Millis Simulation::grace() const {
-    if (sc_.model.grace) {
-        return *sc_.model.grace;
-    }
-    // EKS-FACTS §5: node-monitor-grace-period 40 s before Kubernetes 1.32, 50 s from 1.32.
-    return version_number(eff_.kubernetes_version) >= 132 ? 50'000 : 40'000;
+    return grace_;
 }
 
 Millis Simulation::grace_for(const Node& n) const {
-    const Millis g = grace();
+    const Millis g = grace_;
     return now_ - n.created < sc_.model.startup_grace ? std::max(g, sc_.model.startup_grace) : g;
 }
 
@@ -381,6 +388,9 @@ void Simulation::rebuild() {
         eff_.api->vpc_egress_ip.reset(); // each node and host has its own egress address
     }
     snap_ = dns::build_snapshot(effective, cp_.generation());
+    // EKS-FACTS §5: node-monitor-grace-period 40 s before Kubernetes 1.32, 50 s from 1.32.
+    grace_ =
+        sc_.model.grace.value_or(version_number(eff_.kubernetes_version) >= 132 ? 50'000 : 40'000);
     for (const auto& a : eff_.public_ips) {
         peer_index(a, true);
     }
@@ -1249,7 +1259,7 @@ void Simulation::dispatch(const Event& e) {
 }
 
 void Simulation::run_until(Millis t) {
-    while (!q_.empty() && q_.top().t <= t) {
+    while (!q_.empty() && q_.next_time() <= t) {
         const Event e = q_.pop();
         now_ = e.t;
         if (opt_.pace) {

@@ -276,6 +276,7 @@ private:
     std::vector<util::IpAddress> pending_private_ips_;
     std::string pending_version_;
     bool disrupted_all_ = false;
+    Millis grace_ = 40'000; ///< follows the effective Kubernetes version
     uint64_t pods_evicted_ = 0;
     // metrics over the current interval
     uint64_t dns_count_[3] = {0, 0, 0};

@@ -92,6 +92,39 @@ TEST_CASE("event queue: time order, FIFO at equal times") {
     CHECK(q.empty());
 }
 
+TEST_CASE("event queue: far events (beyond the wheel) and pushes at the current time") {
+    sim::EventQueue q;
+    q.push(100'000, 1, 1); // beyond the window: the heap
+    q.push(20'000, 1, 2);  // beyond the window too
+    q.push(5, 1, 3);
+    CHECK(q.next_time() == 5);
+    CHECK(q.pop().target == 3);
+    CHECK(q.next_time() == 20'000);
+    q.push(5, 1, 4); // at the last popped time: runs next
+    CHECK(q.pop().target == 4);
+    q.push(20'000, 1, 5); // same time as a far event pushed earlier: after it
+    q.push(19'999, 1, 6);
+    CHECK(q.pop().target == 6);
+    CHECK(q.pop().target == 2);
+    CHECK(q.pop().target == 5);
+    q.push(100'000, 1, 7);
+    CHECK(q.pop().target == 1);
+    CHECK(q.pop().target == 7);
+    CHECK(q.empty());
+    // A long run of periodic timers, as the heartbeats: always in (time, insertion) order.
+    sim::EventQueue p;
+    for (uint32_t i = 0; i < 1000; ++i) {
+        p.push(i * 7 % 10'000, 1, i);
+    }
+    sim::Millis last = -1;
+    for (int n = 0; n < 100'000; ++n) {
+        const auto e = p.pop();
+        CHECK(e.t >= last);
+        last = e.t;
+        p.push(e.t + 10'000, 1, e.target);
+    }
+}
+
 TEST_CASE("heartbeats: a Lease every 10 s") {
     const auto sc = load(scenario_text("public", "1.31", 1));
     sim::Simulation s(sc, {});
