@@ -34,10 +34,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures
@@ -56,10 +57,9 @@ TIME_BUDGET = 120.0
 NOERROR, SERVFAIL, NXDOMAIN, REFUSED = 0, 2, 3, 5
 A, NS, SOA, TXT, AAAA, OPT = 1, 2, 6, 16, 28, 41
 EDE = 15
-
-
-class CheckFailed(Exception):
-    pass
+ECS, COOKIE = 8, 10
+MIN_TTL = 5                 # [resolver] min_ttl
+MAX_TTL = 3600              # [resolver] max_ttl
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,12 +172,24 @@ def parse_message(data: bytes) -> Message:
 
 
 def make_query(qid: int, name: str, qtype: int = A, *, rd: bool = True, edns: bool = True,
-               do: bool = False, udp: int = 1232) -> bytes:
+               do: bool = False, udp: int = 1232, options: bytes = b"") -> bytes:
     msg = struct.pack("!6H", qid, 0x0100 if rd else 0, 1, 0, 0, 1 if edns else 0)
     msg += encode_name(name) + struct.pack("!HH", qtype, 1)
     if edns:
-        msg += b"\0" + struct.pack("!HHIH", OPT, udp, 0x8000 if do else 0, 0)
+        msg += b"\0" + struct.pack("!HHIH", OPT, udp, 0x8000 if do else 0, len(options)) + options
     return msg
+
+
+def ecs_option(subnet: str, source: int) -> bytes:
+    """RFC 7871 §6: FAMILY, SOURCE PREFIX-LENGTH, SCOPE 0, the address cut to SOURCE bits."""
+    addr = ipaddress.ip_address(subnet)
+    data = addr.packed[:(source + 7) // 8]
+    body = struct.pack("!HBB", 1 if addr.version == 4 else 2, source, 0) + data
+    return struct.pack("!HH", ECS, len(body)) + body
+
+
+def cookie_option() -> bytes:
+    return struct.pack("!HH", COOKIE, 8) + bytes(range(8))  # RFC 7873 §4: a client cookie
 
 
 def rr(name_ptr: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
@@ -200,6 +212,7 @@ class Seen:
     qtype: int
     qid: int
     source: tuple
+    options: list = field(default_factory=list)  # EDNS options of the query's OPT
 
 
 class Upstream:
@@ -287,7 +300,7 @@ class Upstream:
         q = parse_message(data)
         name, qtype, _ = q.question[0]
         with self.lock:
-            self.seen.append(Seen(transport, name.lower(), qtype, q.id, peer))
+            self.seen.append(Seen(transport, name.lower(), qtype, q.id, peer, q.options))
         if self.silent:
             return
         first = name.lower().split(".")[0]
@@ -312,6 +325,10 @@ class Upstream:
             send(reply(NXDOMAIN, ns=[rr(encode_name("test"), SOA, 300, soa_rdata(5))]))
         elif first == "nodata":
             send(reply(ns=[rr(encode_name("test"), SOA, 300, soa_rdata(15))]))
+        elif first == "longttl":
+            send(reply(an=[rr(here, A, 1_000_000, bytes([192, 0, 2, 91]))]))
+        elif first == "shortttl":
+            send(reply(an=[rr(here, A, 1, bytes([192, 0, 2, 92]))]))
         elif first == "servfail":
             send(reply(SERVFAIL))
         elif first == "big":
@@ -465,6 +482,7 @@ query_log = true
 tcp_idle_timeout = "300ms"
 admin_listen = ""
 state_dir = "{ENV.tmp}"
+trusted_ecs_sources = ["127.0.0.1/32"]
 
 [[cluster]]
 name = "aews"
@@ -479,7 +497,8 @@ upstreams = ["{ENV.main.address}"]
 allow_recursion = ["127.0.0.1/32", "127.10.0.0/16", "::1/128"]
 timeout = "{TIMEOUT_MS}ms"
 negative_ttl = {NEGATIVE_TTL}
-max_ttl = 3600
+min_ttl = {MIN_TTL}
+max_ttl = {MAX_TTL}
 
 [[resolver.forward]]
 zone = "timeout.test"
@@ -548,29 +567,29 @@ def wait_answering(proc: subprocess.Popen, port: int, name: str, log: Path):
 
 
 def stop(proc: subprocess.Popen | None):
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    if proc is not None:
+        stop_process(proc)
 
 
 # ------------------------------------------------------------------------------------------------
 # The checks
 
-CHECKS: list[tuple[str, Callable[[], str | None]]] = []
+CHECKS: list[tuple[str, Callable[[], object], bool]] = []
 
 
-def check(name: str):
+def check(name: str, needs_server: bool = True):
     def register(fn):
-        CHECKS.append((name, fn))
+        CHECKS.append((name, fn, needs_server))
         return fn
     return register
 
 
-@check("start")
+def server_alive():
+    if ENV.proc is None or ENV.proc.poll() is not None:
+        raise CheckFailed("horizond is not running")
+
+
+@check("server.start", needs_server=False)
 def _():
     ENV.main = Upstream("main")
     ENV.silent = Upstream("silent", silent=True)
@@ -582,7 +601,7 @@ def _():
     (ENV.tmp / "up-state").mkdir()
     up_cfg = ENV.tmp / "upstream.toml"
     up_cfg.write_text(upstream_config_text())
-    up_log = ENV.tmp / "upstream-horizond.log"
+    up_log = ENV.tmp / "log" / "upstream-horizond.log"
     ENV.up_proc = start([ENV.horizond, "--config", str(up_cfg)], up_log)
     wait_answering(ENV.up_proc, ENV.up_port, UP_ENDPOINT, up_log)
     ENV.port = free_port()
@@ -869,6 +888,82 @@ def _():
             raise CheckFailed("the negative entry outlived its TTL")
 
 
+@check("forward.random-ids-and-source-ports")
+def _():
+    # RFC 5452 §4, §9.2: every upstream query has an unpredictable ID and source port; the
+    # client's ID never travels.
+    names = [f"r{i}.random.example.test" for i in range(12)]
+    for name in names:
+        expect(exchange(make_query(0x1234, name)), NOERROR, name)
+    seen = [q for name in names for q in ENV.main.queries(name, "udp")]
+    if len(seen) != len(names):
+        raise CheckFailed(f"{len(seen)} upstream queries for {len(names)} names")
+    ids = {q.qid for q in seen}
+    ports = {q.source[1] for q in seen}
+    # 12 draws from 2^16 IDs (and ~28000 ephemeral ports) repeat with probability < 0.3 %.
+    if 0x1234 in ids or len(ids) < len(names) - 1 or len(ports) < len(names) - 1:
+        raise CheckFailed(f"IDs {sorted(ids)} and ports {sorted(ports)} should be distinct and "
+                          "not the client's 0x1234")
+    return f"{len(ids)} IDs, {len(ports)} ports"
+
+
+@check("forward.client-ecs-and-cookie-not-sent-upstream")
+def _():
+    # RFC 7871 §7.5 / issue 4: the client's subnet does not leak upstream, not even from a
+    # trusted ECS source (127.0.0.1 is one here); nor its cookie or any other option.
+    for tcp in (False, True):
+        name = f"ecs{int(tcp)}.example.test"
+        m = exchange(make_query(7, name, options=ecs_option("192.168.3.0", 24) + cookie_option()),
+                     tcp=tcp)
+        expect(m, NOERROR, name)
+        seen = ENV.main.queries(name)
+        if not seen:
+            raise CheckFailed(f"{name}: no upstream query")
+        if any(q.options for q in seen):
+            raise CheckFailed(f"{name}: the upstream saw options {seen[0].options}")
+        if any(code in (ECS, COOKIE) for code, _ in m.options):
+            raise CheckFailed(f"{name}: the answer echoes {m.options}")
+
+
+@check("cache.max-and-min-ttl")
+def _():
+    s = sticky()
+    long1 = exchange(make_query(1, "longttl.example.test"), sock=s)
+    short1 = exchange(make_query(2, "shortttl.example.test"), sock=s)
+    time.sleep(1.1)  # past the upstream's TTL of 1: min_ttl keeps it cached
+    short2 = exchange(make_query(3, "shortttl.example.test"), sock=s)
+    got = [m.section("an")[0].ttl for m in (long1, short1, short2)]
+    if got[0] != MAX_TTL or got[1] != MIN_TTL or not MIN_TTL - 2 <= got[2] < MIN_TTL:
+        raise CheckFailed(f"TTLs {got}: expected {MAX_TTL} (capped), {MIN_TTL} (raised), then a "
+                          f"little less from the cache")
+    if len(ENV.main.queries("shortttl.example.test")) != 1:
+        raise CheckFailed("the TTL-1 answer raised to min_ttl should have been served from cache")
+    return f"TTLs {got}"
+
+
+def without_ttls(m: Message) -> tuple:
+    return (m.flags, m.rcode, m.question, m.options,
+            [(r.section, r.name, r.type, r.cls, r.rdata) for r in m.records])
+
+
+@check("cache.identical-but-ttl")
+def _():
+    # Served from the cache, an answer differs from the fresh one in its TTLs only (and in the
+    # ID and question case, which are the client's): byte for byte with those put back.
+    s = sticky()
+    for name, qtype in (("same.example.test", A), ("nx.same.test", A),
+                        ("nodata.same.test", AAAA)):
+        fresh = exchange(make_query(0x4242, name, qtype), sock=s)
+        cached = exchange(make_query(0x4242, name, qtype), sock=s)
+        upstream = ENV.main.queries(name)
+        if len(upstream) != 1:
+            raise CheckFailed(f"{name}: {len(upstream)} upstream queries, expected 1")
+        if without_ttls(fresh) != without_ttls(cached):
+            raise CheckFailed(f"{name}: fresh {without_ttls(fresh)}\ncached {without_ttls(cached)}")
+        if len(fresh.raw) != len(cached.raw):
+            raise CheckFailed(f"{name}: {len(fresh.raw)} bytes fresh, {len(cached.raw)} cached")
+
+
 def tcp_connect() -> socket.socket:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(3)
@@ -955,7 +1050,7 @@ def _():
         raise CheckFailed(f"query log lines missing ({want!r}, cache, all upstreams failed)")
 
 
-@check("server.sigterm-with-queries-in-flight")
+@check("server.sigterm-exits-0")
 def _():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, tcp_connect() as t:
         u.bind((ALLOWED, 0))
@@ -989,33 +1084,13 @@ def main() -> int:
             return 1
     ENV.horizond = str(Path(args.horizond).resolve())
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-forwarding-"))
-    ENV.log = ENV.tmp / "horizond.log"
+    (ENV.tmp / "log").mkdir()  # not next to the config: the file watch would see every line
+    ENV.log = ENV.tmp / "log" / "horizond.log"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    only = re.compile(args.only) if args.only else None
-    passed = failed = 0
     began = time.monotonic()
     try:
-        for name, fn in CHECKS:
-            if only and not only.search(name) and not name.startswith(("start", "server.sigterm")):
-                continue
-            t0 = time.monotonic()
-            try:
-                if t0 - began > TIME_BUDGET:
-                    raise CheckFailed(f"not run: the {TIME_BUDGET:.0f} s budget is used up")
-                if name != "start" and (ENV.proc is None or ENV.proc.poll() is not None):
-                    raise CheckFailed("horizond is not running")
-                note = fn()
-            except CheckFailed as e:
-                failed += 1
-                print(f"FAIL {name}\n" + "\n".join("     " + l for l in str(e).splitlines()), flush=True)
-                continue
-            except Exception:
-                failed += 1
-                print(f"FAIL {name}\n" + "\n".join("     " + l for l in traceback.format_exc().splitlines()),
-                      flush=True)
-                continue
-            passed += 1
-            print(f"ok   {name} ({time.monotonic() - t0:.2f}s){' ' + note if note else ''}", flush=True)
+        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
+                                    server_alive=server_alive)
     finally:
         stop(ENV.proc)
         stop(ENV.up_proc)
@@ -1024,20 +1099,8 @@ def main() -> int:
         for u in (ENV.main, ENV.silent, ENV.backup, ENV.v6):
             if u is not None:
                 u.stop()
-    if failed:
-        lines = ENV.log.read_text(errors="replace").splitlines() if ENV.log.exists() else []
-        print(f"----- horizond log {ENV.log} (last 60 lines):")
-        print("\n".join(lines[-60:]))
-        print("-----")
-        args.keep = True
-    if args.keep:
-        print(f"kept {ENV.tmp}")
-    else:
-        shutil.rmtree(ENV.tmp, ignore_errors=True)
-    print(f"total {time.monotonic() - began:.1f}s")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
-
+    return finish(passed, failed, started=began, tmp=ENV.tmp, keep=args.keep,
+                  log_excerpt=lambda: framed_log_tail(ENV.log, 60))
 
 if __name__ == "__main__":
     sys.exit(main())
