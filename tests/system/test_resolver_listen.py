@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """System test of view selection by listener and by EDNS Client Subnet, with real clients.
 
-Starts one horizond on a free port P with four listeners: a wildcard 0.0.0.0:P (classifies by
+Starts one horizond on a free port P with five listeners: a wildcard 0.0.0.0:P (classifies by
 source), a resolver listener { address = "127.0.0.2:P", view = "vpc" } (in-VPC for every
-cluster), { address = "127.0.0.3:P", view = "vpc:aews" } (in-VPC for aews only) and [::1]:P;
+cluster), { address = "127.0.0.3:P", view = "vpc:aews" } (in-VPC for aews only), a wildcard
+[::]:P and a resolver listener on [::1]:P next to it;
 127.0.0.53 is a trusted ECS source. Then checks with dig and kdig, over UDP and TCP:
 - the wildcard and a specific address share the port: queries to 127.0.0.2/127.0.0.3 reach the
   resolver listeners (the kernel prefers the specific socket), any other 127.x reaches the
@@ -128,16 +129,18 @@ def expect(d: Dig, addresses: list[str], *, ecs: tuple[str, int, int] | None | b
 
 
 def free_port() -> int:
-    """A port free for UDP and TCP on 0.0.0.0 and ::1."""
+    """A port free for UDP and TCP on 0.0.0.0 and ::."""
     for _ in range(50):
         held = []
         try:
             for family, kind, addr in ((socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0"),
                                        (socket.AF_INET, socket.SOCK_DGRAM, "0.0.0.0"),
-                                       (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::1")):
+                                       (socket.AF_INET6, socket.SOCK_STREAM, "::"),
+                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::")):
                 s = socket.socket(family, kind)
                 held.append(s)
+                if family == socket.AF_INET6:  # as horizond's: IPv6 only
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 s.bind((addr, held[0].getsockname()[1] if len(held) > 1 else 0))
             return held[0].getsockname()[1]
         except OSError:
@@ -156,7 +159,8 @@ listen = [
     "0.0.0.0:{p}",
     {{ address = "{VPC_LISTENER}:{p}", view = "vpc" }},
     {{ address = "{AEWS_LISTENER}:{p}", view = "vpc:aews" }},
-    "[::1]:{p}",
+    "[::]:{p}",
+    {{ address = "[::1]:{p}", view = "vpc" }},
 ]
 workers = 2
 query_log = true
@@ -235,7 +239,6 @@ def _():
             expect(dig(AEWS, server, OUTSIDE, tcp=tcp), AEWS_PUBLIC)
             expect(dig(AEWS, server, INSIDE, tcp=tcp), AEWS_PRIVATE)
             expect(dig(OTHER, server, INSIDE, tcp=tcp), OTHER_PUBLIC)
-        expect(dig(AEWS, "::1", "::1", tcp=tcp), AEWS_PUBLIC)
 
 
 @check("resolver-listener.vpc-view-for-any-source")
@@ -245,6 +248,14 @@ def _():
             for src in (OUTSIDE, INSIDE, "127.99.0.1"):
                 expect(dig(AEWS, VPC_LISTENER, src, tcp=tcp, tool=tool), AEWS_PRIVATE)
                 expect(dig(OTHER, VPC_LISTENER, src, tcp=tcp, tool=tool), OTHER_PRIVATE)
+
+
+@check("resolver-listener.ipv6-next-to-a-wildcard")
+def _():
+    # [::1]:P is a resolver listener next to the [::]:P wildcard (IPv6 sockets carry IPv6 only).
+    for tcp in (False, True):
+        for tool in ("dig", "kdig"):
+            expect(dig(AEWS, "::1", "::1", tcp=tcp, tool=tool), AEWS_PRIVATE)
 
 
 @check("resolver-listener.one-cluster")
