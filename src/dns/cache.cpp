@@ -248,9 +248,12 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
 Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
                      const AnswerOptions& options, std::span<uint8_t> out) {
     const size_t question_end = kHeaderSize + asker.question.size();
-    if (a.message.size() < question_end || out.size() < a.message.size()) {
+    if (a.message.size() < question_end) {
         return {};
     }
+    // The buffer bounds the answer like the client's limit does (a UDP listener's buffer is
+    // smaller than a cached TCP-sized answer): shed the additional section, then answer with TC
+    // (RFC 1035 §4.2.1, RFC 6891 §7) rather than not at all.
     const size_t limit = std::min(options.limit, out.size());
     const size_t opt_size =
         asker.edns.present

@@ -331,6 +331,12 @@ class Upstream:
             send(reply(an=[rr(here, A, 1, bytes([192, 0, 2, 92]))]))
         elif first == "servfail":
             send(reply(SERVFAIL))
+        elif first == "huge":  # over the UDP listener's 4096-byte buffer once cached
+            if transport == "udp":
+                send(reply(flags=0x0200))
+            else:
+                send(reply(an=[rr(here, TXT, UPSTREAM_TTL, bytes([200]) + bytes([65 + i % 26]) * 200)
+                               for i in range(25)]))
         elif first == "big":
             if transport == "udp":
                 send(reply(flags=0x0200))  # TC: the question only
@@ -784,6 +790,26 @@ def _():
     m = ask("big.example.test", edns=False, tcp=True)
     if len(m.addresses()) != 40:
         raise CheckFailed("TCP retry of the client did not get the 40 records")
+
+
+@check("tc.cached-answer-over-udp-buffer")
+def _():
+    # A cached 5 KB answer is bigger than the UDP listener's buffer: every later UDP hit must
+    # still be answered, with TC (RFC 1035 §4.2.1), not dropped.
+    s = sticky()  # one worker: the one whose cache gets the answer
+    for i in range(2):
+        m = exchange(make_query(0x4000 + i, "huge.example.test", TXT), sock=s, timeout=5)
+        expect(m, NOERROR, f"UDP query {i + 1}")
+        if not m.has("tc"):
+            raise CheckFailed(f"UDP query {i + 1}: expected TC=1 for a 5 KB answer")
+    m = ask("huge.example.test", TXT, tcp=True)
+    if len(m.section("an")) != 25:
+        raise CheckFailed(f"TCP: {len(m.section('an'))} TXT records, expected 25")
+    out = dig("huge.example.test", "TXT", "+ignore", "+notcp")
+    if "status: NOERROR" not in out or " tc" not in out:
+        raise CheckFailed(f"dig over UDP: expected NOERROR with tc\n{out}")
+    if len(ENV.main.queries("huge.example.test", "tcp")) > 3:
+        raise CheckFailed("the answer should have been cached (one TCP retry upstream per worker)")
 
 
 @check("spoofing.ignored")

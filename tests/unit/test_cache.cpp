@@ -345,6 +345,25 @@ TEST_CASE("write_answer: over the client's limit, additional goes first, then TC
     CHECK(get16(tc, 6) == 0);
 }
 
+TEST_CASE("write_answer: an answer larger than the output buffer is truncated, not dropped") {
+    // A TCP-sized cached answer served through a UDP listener's smaller buffer (RFC 1035 §4.2.1).
+    std::vector<Rr> many;
+    for (uint8_t i = 1; i <= 250; ++i) {
+        many.push_back(a_record(300, i));
+    }
+    const CachedAnswer big = normalized(response("example.com", kA, 0, many));
+    horizon::test::QueryOptions e;
+    e.edns = true;
+    const Client c("example.com", kA, e);
+    std::vector<uint8_t> out(2048);
+    REQUIRE(big.message.size() > out.size());
+    const auto w = dns::write_answer(big, 0, c.asker, AnswerOptions{1232, "", 65535}, out);
+    REQUIRE(w.size > 0);
+    CHECK(w.truncated);
+    CHECK((get16(out, 2) & flag::TC) != 0);
+    CHECK(get16(out, 10) == 1); // our OPT is still there
+}
+
 TEST_CASE("write_error: SERVFAIL with an Extended DNS Error (RFC 8914) for EDNS clients") {
     horizon::test::QueryOptions e;
     e.edns = true;
