@@ -588,6 +588,13 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
         f.log(w, o.rcode, "cache");
         return written.size;
     }
+    if ((q.flags & dns::flag::RD) == 0) {
+        // RFC 1034 §4.3.1: without RD the client wants no recursion, so the cache alone answers.
+        // Not cached: REFUSED, as Unbound does for non-recursive queries (access-control
+        // "allow") and the PowerDNS Recursor by default since 5.0 (allow-no-rd); we have no
+        // referral to give.
+        return answer_now(dns::Rcode::Refused, "RD=0 and not cached");
+    }
     const auto it = f.pending.find(key);
     if (it != f.pending.end() ? it->second->waiters.size() >= kMaxWaiters
                               : f.pending.size() >= kMaxPending) {

@@ -662,13 +662,24 @@ def _():
 
 @check("forward.rd-cd-do")
 def _():
-    m = ask("nord.example.test", rd=False, do=True)
-    expect(m, NOERROR, "RD=0")
+    # RFC 1034 §4.3.1: RD=0 is answered from the cache only; not cached, REFUSED, no upstream query.
+    s = sticky()  # one worker's cache
+    m = exchange(make_query(0x5001, "nord.example.test", rd=False, do=True), sock=s)
+    expect(m, REFUSED, "RD=0, not cached")
+    if ENV.main.queries("nord.example.test"):
+        raise CheckFailed("an RD=0 query was sent upstream")
+    out = dig("nord2.example.test", "+norecurse")
+    if "status: REFUSED" not in out or ENV.main.queries("nord2.example.test"):
+        raise CheckFailed(f"dig +norecurse of an uncached name: expected REFUSED, no upstream query\n{out}")
+    expect(exchange(make_query(0x5002, "nord.example.test", do=True), sock=s), NOERROR, "RD=1")
+    m = exchange(make_query(0x5003, "nord.example.test", rd=False, do=True), sock=s)
+    expect(m, NOERROR, "RD=0, cached")
+    if m.addresses() != [expected_address("nord.example.test")]:
+        raise CheckFailed(f"RD=0 from the cache: {m.addresses()}")
     if m.has("rd") or not m.opt() or not (m.opt().ttl & 0x8000):
         raise CheckFailed("RD should be copied (0) and DO echoed (1)")
-    seen = ENV.main.queries("nord.example.test")
-    if not seen:
-        raise CheckFailed("no upstream query")
+    if len(ENV.main.queries("nord.example.test")) != 1:
+        raise CheckFailed("expected exactly one upstream query (for the RD=1 one)")
 
 
 @check("endpoint.ra-for-allowed-clients")
