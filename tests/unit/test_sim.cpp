@@ -367,3 +367,28 @@ private_ips = ["10.0.1.30", "10.0.2.30"]
     }
     CHECK(s.ready(0) == Cond::True);
 }
+
+TEST_CASE("partition: requests time out, the node goes Unknown; healed, it is Ready again") {
+    const auto sc = load(scenario_text("public+private", "1.31", 4, R"(
+[[step]]
+at = "60s"
+do = "partition"
+node = "10.0.1.10"
+duration = "140s"
+)"));
+    sim::Simulation s(sc, {});
+    const size_t i = s.node_index("ip-10-0-1-10.ap-northeast-2.compute.internal");
+    REQUIRE(i != std::string::npos);
+    s.run_until(60'000);
+    const Millis last = s.last_renew(i);
+    s.run_until(last + 40'000 + 5'000);
+    CHECK(s.ready(i) == Cond::Unknown);
+    CHECK(s.last_renew(i) == last); // nothing got through
+    CHECK(s.connection(i, false).first == "SYN-SENT");
+    // Healed at 200 s: the next attempt (at most timeout + 7 s backoff later) gets through.
+    s.run_until(200'000 + 10'000 + 7'000 + 10'000 + 5'000);
+    CHECK(s.ready(i) == Cond::True);
+    CHECK_FALSE(s.tainted(i));
+    CHECK(s.connection(i, false).first == "ESTAB");
+    CHECK(s.pods_left(i) == 7); // back before the 300 s toleration ran out
+}
