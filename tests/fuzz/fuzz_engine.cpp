@@ -61,6 +61,8 @@ const horizon::dns::Snapshot& snapshot() {
         extra.private_outside = horizon::config::PrivateOutside::NxDomain;
         extra.private_ips.push_back(*horizon::util::IpAddress::parse("fd00::10"));
         c.clusters.push_back(extra);
+        // ECS decides for this source (RFC 7871): the subnet path is fuzzed too.
+        c.server.trusted_ecs_sources = {*horizon::util::Cidr::parse("127.0.0.53/32")};
         return horizon::dns::build_snapshot(c, 7, {}, zones());
     }();
     return *snap;
@@ -72,9 +74,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static std::vector<uint8_t> out(horizon::dns::kMaxMessage);
     const std::span<const uint8_t> in(data, size);
     using horizon::dns::Transport;
-    for (const auto* src : {"127.10.0.5", "127.0.0.1", "::ffff:192.168.3.4", "2001:db8::1"}) {
+
+    struct Source {
+        const char* addr;
+        bool vpc_listener; // arrived on a resolver listener ([server] listen view "vpc...")
+        const char* vpc_cluster;
+    };
+
+    for (const auto& src : {Source{"127.10.0.5", false, ""}, Source{"127.0.0.1", false, ""},
+                            Source{"::ffff:192.168.3.4", false, ""},
+                            Source{"2001:db8::1", false, ""}, Source{"127.0.0.53", false, ""},
+                            Source{"127.0.0.53", true, ""}, Source{"2001:db8::1", true, "priv"}}) {
         for (const auto t : {Transport::Udp, Transport::Tcp}) {
-            const horizon::dns::Client client{*horizon::util::IpAddress::parse(src), t};
+            const horizon::dns::Client client{*horizon::util::IpAddress::parse(src.addr), t,
+                                              src.vpc_listener, src.vpc_cluster};
             const auto o = horizon::dns::answer(snapshot(), in, client, out);
             if (o.size > out.size() || (t == Transport::Udp && o.size > 4096)) {
                 __builtin_trap();
