@@ -316,8 +316,8 @@ struct StepSpec {
 
 constexpr std::string_view kSel[] = {"node", "group", "zone", "all", "count"};
 
-const std::array<StepSpec, 15>& step_specs() {
-    static const std::array<StepSpec, 15> specs = {{
+const std::array<StepSpec, 16>& step_specs() {
+    static const std::array<StepSpec, 16> specs = {{
         {"update-cluster-config", StepKind::UpdateClusterConfig, {"resources_vpc_config"}},
         {"authorize-security-group-ingress",
          StepKind::AuthorizeSgIngress,
@@ -337,6 +337,7 @@ const std::array<StepSpec, 15>& step_specs() {
         {"describe-cluster", StepKind::DescribeCluster, {"query"}},
         {"describe-update", StepKind::DescribeUpdate, {}},
         {"connect", StepKind::Connect, {"from"}},
+        {"exec", StepKind::Exec, {"node", "group", "zone", "all", "count", "duration"}},
     }};
     return specs;
 }
@@ -726,6 +727,7 @@ void read_steps(Checker& c, const toml::table& root, Scenario& sc) {
             }
             break;
         case StepKind::Partition:
+        case StepKind::Exec:
             if (const auto v = c.duration(*t, "duration", true)) {
                 s.duration = *v;
             }

@@ -91,6 +91,7 @@ enum class StepKind : uint8_t {
     DescribeCluster,
     DescribeUpdate,
     Connect,
+    Exec, ///< kubectl exec: the API server opens a stream to the node's kubelet (:10250)
 };
 
 /// Which nodes a step acts on: one node (name or address), a group, a zone, or all; `count`

@@ -1123,6 +1123,30 @@ void Simulation::run_step(const Step& s, size_t index) {
         q_.push(now_ + s.duration, kUpgradeDone, 0, upgrade_gen_);
         return;
     }
+    case StepKind::Exec: {
+        // The API server reaches the kubelet (:10250) through an EKS-owned ENI in every endpoint
+        // mode (EKS-FACTS §5): the stream shows in the node's ss as kubelet's, peer an ENI.
+        const auto nodes = select(s.nodes);
+        r.text = fmt::format("kubectl exec -it netdebug -- zsh   # {} node(s)", nodes.size());
+        std::vector<uint16_t> enis;
+        for (const auto& a : eff_.private_ips) {
+            enis.push_back(peer_index(a, false));
+        }
+        for (const uint32_t i : nodes) {
+            Node& n = nodes_[i];
+            if (enis.empty() || !n.kubelet_running) {
+                continue;
+            }
+            n.exec_peer = enis[rand() % enis.size()];
+            n.exec_port = ephemeral_port();
+            n.exec_until = s.duration > 0 ? now_ + s.duration : until_ + 1;
+            r.lines.push_back(fmt::format("API server -> {}:10250 (kubelet) from ENI {}",
+                                          node_ip(i).to_string(),
+                                          peers_[n.exec_peer].addr.to_string()));
+        }
+        emit(std::move(r));
+        return;
+    }
     default:
         observe(s);
         return;
@@ -1389,6 +1413,14 @@ std::vector<std::string> Simulation::render_ss(uint32_t i) const {
     };
     row(n.kubelet, "kubelet", n.kubelet_pid, 22);
     row(n.proxy, "kube-proxy", n.proxy_pid, 9);
+    if (n.exec_peer != kNoPeer && now_ < n.exec_until && n.kubelet_running &&
+        peers_[n.exec_peer].alive) {
+        // kubelet listens on a dual-stack socket: IPv4 peers show as IPv4-mapped (seed lab).
+        rows.push_back(
+            {"ESTAB", "0", "0", fmt::format("[::ffff:{}]:10250", node_ip(i).to_string()),
+             fmt::format("[::ffff:{}]:{}", peers_[n.exec_peer].addr.to_string(), n.exec_port),
+             fmt::format("users:((\"kubelet\",pid={},fd=23))", n.kubelet_pid)});
+    }
     return table(rows);
 }
 

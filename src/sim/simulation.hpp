@@ -179,6 +179,9 @@ private:
         bool fail_logged = false;       ///< the kubelet's failing connect was reported
         bool proxy_fail_logged = false; ///< kube-proxy's
         uint16_t kubelet_pid = 0, proxy_pid = 0;
+        uint16_t exec_peer = kNoPeer; ///< kubectl exec: the ENI the API server streams from
+        uint16_t exec_port = 0;
+        Millis exec_until = 0;
     };
 
     struct Peer {

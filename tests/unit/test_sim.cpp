@@ -334,7 +334,8 @@ do = "explode"
         "or address)",
         "bad.toml:20:6: error: unknown step 'explode' (expected one of: update-cluster-config, "
         "authorize-security-group-ingress, fail-node, recover-node, partition, heal, restart, "
-        "upgrade, dig, ss, get-nodes, get-leases, describe-cluster, describe-update, connect)",
+        "upgrade, dig, ss, get-nodes, get-leases, describe-cluster, describe-update, connect, "
+        "exec)",
     };
     for (const auto& g : got) {
         MESSAGE(g);
