@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "config/config.hpp"
 #include "dns/snapshot.hpp"
 #include "dns/zone.hpp"
+#include "server/forwarder.hpp"
 #include "server/privileges.hpp"
 #include "server/runtime.hpp"
 #include "server/server.hpp"
@@ -200,6 +202,26 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(spdlog::stderr_color_mt("horizond"));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(cfg.server.log_level));
+
+    // Every question in flight holds an upstream socket: use all the descriptors we may (the soft
+    // RLIMIT_NOFILE up to the hard one), and give the forwarder half of them, so the listeners,
+    // TCP clients and the admin API keep the rest however many names are being resolved.
+    if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+        const rlim_t before = nofile.rlim_cur;
+        if (nofile.rlim_cur < nofile.rlim_max) {
+            nofile.rlim_cur = nofile.rlim_max;
+            if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+                nofile.rlim_cur = before; // e.g. a hard limit of "unlimited" above fs.nr_open
+            }
+        }
+        const auto budget = static_cast<size_t>(std::min<rlim_t>(nofile.rlim_cur / 2, 1U << 20));
+        server::Forwarder::set_socket_budget(std::max<size_t>(budget, 1));
+        spdlog::info("open file limit {} (was {}, hard {}): at most {} upstream queries in flight",
+                     nofile.rlim_cur, before,
+                     nofile.rlim_max == RLIM_INFINITY ? std::string("unlimited")
+                                                      : std::to_string(nofile.rlim_max),
+                     budget);
+    }
 
     std::string error;
     auto runtime = server::Runtime::create(

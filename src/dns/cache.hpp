@@ -83,6 +83,7 @@ Written write_error(const Asker& asker, Rcode rcode, std::optional<uint16_t> ede
 
 /// RFC 8914 §4 info codes the forwarder uses.
 namespace ede {
+constexpr uint16_t Other = 0;
 constexpr uint16_t NoReachableAuthority = 22;
 constexpr uint16_t NetworkError = 23;
 } // namespace ede

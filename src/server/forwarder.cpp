@@ -5,6 +5,7 @@
 #include "server/forwarder.hpp"
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -26,6 +27,10 @@ namespace {
 constexpr size_t kMaxPending = 4096; ///< distinct questions in flight per worker; more are dropped
 constexpr size_t kMaxWaiters = 256;  ///< clients waiting on one question; more are dropped
 constexpr size_t kMaxFailureText = 200; ///< EDE EXTRA-TEXT budget
+
+/// Upstream sockets open across all workers, and their bound (Forwarder::set_socket_budget).
+std::atomic<size_t> g_sockets{0};
+std::atomic<size_t> g_socket_budget{0};
 
 uint64_t monotonic_ns() {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -160,6 +165,7 @@ struct Attempt final : Owned {
         const auto done = [](uv_handle_t* h) {
             auto* a = static_cast<Attempt*>(static_cast<Owned*>(h->data));
             if (--a->open_handles == 0) {
+                g_sockets.fetch_sub(1, std::memory_order_relaxed); // its socket is closed now
                 delete a; // NOLINT(cppcoreguidelines-owning-memory): every handle is closed
             }
         };
@@ -377,6 +383,7 @@ void Forwarder::Impl::start(Pending& p) {
 
 void Forwarder::Impl::start_attempt(Pending& p, const util::Endpoint& upstream, bool tcp) {
     auto* a = new Attempt; // NOLINT(cppcoreguidelines-owning-memory): freed when closed
+    g_sockets.fetch_add(1, std::memory_order_relaxed);
     a->fwd = this;
     a->pending = &p;
     a->upstream = upstream;
@@ -528,6 +535,10 @@ void Forwarder::Impl::finish(Pending& p, const dns::CachedAnswer* answer, std::s
     }
 }
 
+void Forwarder::set_socket_budget(size_t sockets) {
+    g_socket_budget.store(sockets, std::memory_order_relaxed);
+}
+
 Forwarder::Forwarder(Worker& worker)
     : impl_(std::make_unique<Impl>(worker)) {}
 
@@ -555,9 +566,10 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
                       query.begin() + static_cast<std::ptrdiff_t>(q.question_end));
     w.edns = q.edns;
     w.client = client;
-    const auto answer_now = [&](dns::Rcode rcode, std::string_view why) {
-        const auto written =
-            dns::write_error(w.asker(), rcode, std::nullopt, {}, f.options(w), out);
+    const auto answer_now = [&](dns::Rcode rcode, std::string_view why,
+                                std::optional<uint16_t> ede = std::nullopt) {
+        const auto written = dns::write_error(w.asker(), rcode, ede, ede ? why : std::string_view{},
+                                              f.options(w), out);
         dns::Outcome o;
         o.size = written.size;
         o.rcode = rcode;
@@ -598,7 +610,15 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
     const auto it = f.pending.find(key);
     if (it != f.pending.end() ? it->second->waiters.size() >= kMaxWaiters
                               : f.pending.size() >= kMaxPending) {
-        return answer_now(dns::Rcode::ServFail, "too many queries in flight");
+        return answer_now(dns::Rcode::ServFail, "too many queries in flight", dns::ede::Other);
+    }
+    if (const size_t budget = g_socket_budget.load(std::memory_order_relaxed);
+        it == f.pending.end() && budget != 0 &&
+        g_sockets.load(std::memory_order_relaxed) >= budget) {
+        // A socket more could starve the listeners and the admin API of file descriptors:
+        // SERVFAIL now, saying why (RFC 8914 §4.1: Other, with EXTRA-TEXT).
+        return answer_now(dns::Rcode::ServFail, "too many upstream queries in flight",
+                          dns::ede::Other);
     }
     w.reply = std::move(reply);
     if (it != f.pending.end()) {

@@ -34,6 +34,11 @@ public:
     size_t resolve(std::span<const uint8_t> query, const dns::Client& client,
                    std::span<uint8_t> out, ReplyFn reply);
 
+    /// Bounds the upstream sockets (UDP or TCP, one per question in flight) of all workers
+    /// together; a new question beyond it is answered SERVFAIL at once. Set once at start-up
+    /// from the open file limit, before any worker runs. 0 = no bound.
+    static void set_socket_budget(size_t sockets);
+
     struct Impl;
 
 private:

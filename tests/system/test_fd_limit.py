@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""System test of horizond under a low open file limit: the forwarder must not take every one.
+
+Starts horizond with RLIMIT_NOFILE soft 128 / hard 256 (set in the child before exec) and a
+silent scripted upstream on loopback (test_forwarding.py's), then checks: the soft limit is
+raised to the hard one and logged; a burst of distinct forwarded names gets SERVFAIL with an
+Extended DNS Error (RFC 8914, code 0 with its text) at once beyond the upstream socket budget
+(half the limit) while the rest stay in flight; meanwhile TCP clients are still accepted and
+answered, and the admin API still answers /healthz.
+
+Traffic goes only to 127.0.0.1. Every wait is bounded; the server is stopped by PID.
+
+usage: test_fd_limit.py --horizond PATH [--keep] [--only REGEX]
+Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
+from test_forwarding import (EDE, ENDPOINT, NOERROR, SERVFAIL, Upstream, free_port, make_query,
+                             parse_message, wait_answering)
+
+SOFT, HARD = 128, 256
+BUDGET = HARD // 2          # the upstream sockets horizond allows itself
+BURST = 400                 # distinct names sent at once: well over the budget
+TIMEOUT_MS = 5000           # the silent upstream keeps every admitted question in flight
+TIME_BUDGET = 60.0
+
+
+class Env:
+    horizond = ""
+    tmp = Path()
+    log = Path()
+    port = 0
+    admin_port = 0
+    proc: subprocess.Popen | None = None
+    silent: Upstream | None = None
+    burst: socket.socket | None = None
+
+
+ENV = Env()
+CHECKS = []
+
+
+def check(name: str, needs_server: bool = True):
+    def register(fn):
+        CHECKS.append((name, fn, needs_server))
+        return fn
+    return register
+
+
+def server_alive():
+    if ENV.proc is None or ENV.proc.poll() is not None:
+        raise CheckFailed("horizond is not running")
+
+
+def low_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (SOFT, HARD))
+
+
+@check("server.start", needs_server=False)
+def _():
+    ENV.silent = Upstream("silent", silent=True)
+    ENV.port, ENV.admin_port = free_port(), free_port()
+    cfg = ENV.tmp / "horizond.toml"
+    cfg.write_text(f"""# written by tests/system/test_fd_limit.py
+[server]
+listen = ["127.0.0.1:{ENV.port}"]
+workers = 2
+admin_listen = "127.0.0.1:{ENV.admin_port}"
+state_dir = "{ENV.tmp}"
+
+[[cluster]]
+name = "aews"
+region = "ap-northeast-2"
+endpoint = "{ENDPOINT.rstrip('.')}"
+vpc_cidrs = ["127.10.0.0/16"]
+private_ips = ["192.168.1.10"]
+public_ips = ["203.0.113.10"]
+
+[resolver]
+upstreams = ["{ENV.silent.address}"]
+allow_recursion = ["127.0.0.1/32"]
+timeout = "{TIMEOUT_MS}ms"
+""")
+    with open(ENV.log, "wb") as out:
+        ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(cfg)], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, preexec_fn=low_limit)
+    wait_answering(ENV.proc, ENV.port, ENDPOINT, ENV.log)
+
+
+@check("rlimit.raised-and-logged")
+def _():
+    want = f"open file limit {HARD} (was {SOFT}, hard {HARD}): at most {BUDGET} upstream queries"
+    text = ENV.log.read_text(errors="replace")
+    if want not in text:
+        raise CheckFailed(f"expected {want!r} in the log")
+
+
+@check("burst.servfail-ede-beyond-budget")
+def _():
+    ENV.burst = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ENV.burst.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    ENV.burst.bind(("127.0.0.1", 0))
+    t0 = time.monotonic()
+    for i in range(BURST):
+        ENV.burst.sendto(make_query(i, f"n{i}.burst.test"), ("127.0.0.1", ENV.port))
+        if i % 50 == 49:
+            time.sleep(0.02)  # let the workers keep up: a full socket buffer drops, not refuses
+    answers = {}
+    deadline = t0 + 2.0  # well before the upstream timeout: only refusals can come back
+    while time.monotonic() < deadline:
+        if not select.select([ENV.burst], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            break
+        m = parse_message(ENV.burst.recv(65535))
+        answers[m.id] = m
+    refused = [m for m in answers.values() if m.rcode == SERVFAIL]
+    if len(refused) != len(answers):
+        raise CheckFailed(f"{len(answers) - len(refused)} early answers were not SERVFAIL")
+    if len(refused) < BURST - BUDGET - 10:
+        raise CheckFailed(f"{len(refused)} SERVFAIL of {BURST}, expected about {BURST - BUDGET}")
+    for m in refused:
+        if m.ede() != (0, "too many upstream queries in flight"):
+            raise CheckFailed(f"SERVFAIL without the expected EDE: {m.ede()}")
+    in_flight = len(ENV.silent.queries())
+    if not BUDGET - 10 <= in_flight <= BUDGET:
+        raise CheckFailed(f"the upstream got {in_flight} queries, expected about {BUDGET}")
+    return f"{len(refused)} SERVFAIL at once, {in_flight} upstream queries in flight"
+
+
+@check("burst.tcp-and-admin-still-served")
+def _():
+    # The budget's questions are still in flight (the upstream is silent for TIMEOUT_MS).
+    for i in range(5):
+        with socket.create_connection(("127.0.0.1", ENV.port), timeout=3) as s:
+            q = make_query(0x7000 + i, ENDPOINT)
+            s.sendall(struct.pack("!H", len(q)) + q)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+                chunk = s.recv(65535)
+                if not chunk:
+                    raise CheckFailed("TCP connection closed without an answer")
+                data += chunk
+        m = parse_message(data[2:])
+        if m.rcode != NOERROR or m.id != 0x7000 + i:
+            raise CheckFailed(f"TCP answer rcode {m.rcode} id {m.id:#x}")
+    with socket.create_connection(("127.0.0.1", ENV.admin_port), timeout=3) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+    if not reply.startswith(b"HTTP/1.1 200"):
+        raise CheckFailed(f"admin /healthz: {reply[:80]!r}")
+    if len(ENV.silent.queries()) < BUDGET - 10:
+        raise CheckFailed("the admitted questions should still be in flight")
+
+
+@check("server.sigterm-exits-0")
+def _():
+    rc = stop_process(ENV.proc)
+    if rc != 0:
+        raise CheckFailed(f"exit status {rc}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--horizond", required=True)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only", help="run only checks matching this regex (plus start and stop)")
+    args = ap.parse_args()
+    ENV.horizond = str(Path(args.horizond).resolve())
+    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-fd-limit-"))
+    (ENV.tmp / "log").mkdir()
+    ENV.log = ENV.tmp / "log" / "horizond.log"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    began = time.monotonic()
+    try:
+        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
+                                    server_alive=server_alive)
+    finally:
+        if ENV.proc is not None:
+            stop_process(ENV.proc)
+        if ENV.burst is not None:
+            ENV.burst.close()
+        if ENV.silent is not None:
+            ENV.silent.stop()
+    return finish(passed, failed, started=began, tmp=ENV.tmp, keep=args.keep,
+                  log_excerpt=lambda: framed_log_tail(ENV.log, 60))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
