@@ -205,7 +205,9 @@ int main(int argc, char** argv) {
 
     // Every question in flight holds an upstream socket: use all the descriptors we may (the soft
     // RLIMIT_NOFILE up to the hard one), and give the forwarder half of them, so the listeners,
-    // TCP clients and the admin API keep the rest however many names are being resolved.
+    // TCP clients and the admin API keep the rest however many names are being resolved. Logged
+    // once the server is up (a start-up error stays the only line on stderr).
+    std::string nofile_text;
     if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
         const rlim_t before = nofile.rlim_cur;
         if (nofile.rlim_cur < nofile.rlim_max) {
@@ -216,11 +218,12 @@ int main(int argc, char** argv) {
         }
         const auto budget = static_cast<size_t>(std::min<rlim_t>(nofile.rlim_cur / 2, 1U << 20));
         server::Forwarder::set_socket_budget(std::max<size_t>(budget, 1));
-        spdlog::info("open file limit {} (was {}, hard {}): at most {} upstream queries in flight",
-                     nofile.rlim_cur, before,
-                     nofile.rlim_max == RLIM_INFINITY ? std::string("unlimited")
-                                                      : std::to_string(nofile.rlim_max),
-                     budget);
+        nofile_text = fmt::format(
+            "open file limit {} (was {}, hard {}): at most {} upstream queries in flight",
+            nofile.rlim_cur, before,
+            nofile.rlim_max == RLIM_INFINITY ? std::string("unlimited")
+                                             : std::to_string(nofile.rlim_max),
+            budget);
     }
 
     std::string error;
@@ -249,6 +252,9 @@ int main(int argc, char** argv) {
     }
     runtime->start();
     print_summary(*runtime->holder().current.load());
+    if (!nofile_text.empty()) {
+        spdlog::info("{}", nofile_text);
+    }
     if (cfg.server.admin_listen) {
         spdlog::info("admin API on http://{} (state in {})", cfg.server.admin_listen->to_string(),
                      runtime->state_path());
