@@ -1,11 +1,11 @@
 // TCP on a worker (RFC 7766): accept on our own REUSEPORT socket, 2-byte length framing,
 // pipelined queries answered in order, idle timeout, and a server-wide connection limit.
-#include <spdlog/spdlog.h>
-
 #include <cstring>
 #include <deque>
 #include <memory>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "server/worker.hpp"
 
@@ -32,6 +32,7 @@ struct TcpConnection final : Owned {
     unsigned forwarded = 0; // queries whose answers the forwarder still owes us
     bool reading = false;
     bool closing = false;
+    bool eof = false; // the client half-closed: no more queries, answers still owed go out
     std::shared_ptr<TcpGuard> guard = std::make_shared<TcpGuard>(TcpGuard{this});
 
     void close() override {
@@ -67,17 +68,26 @@ struct TcpConnection final : Owned {
             static_cast<uint64_t>(ms), 0);
     }
 
+    /// RFC 7766 §6.2.4: after the client's EOF, close once every answer is written.
+    void close_if_done() {
+        if (eof && !closing && forwarded == 0 && unsent() == 0) {
+            close();
+        }
+    }
+
     [[nodiscard]] size_t unsent() const {
         return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp));
     }
 
     void start_reading();
+
     void stop_reading() {
         if (reading) {
             uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
             reading = false;
         }
     }
+
     void on_data(const char* data, size_t len);
     void send(const uint8_t* data, size_t len);
     size_t forward(std::span<const uint8_t> query, std::span<uint8_t> out);
@@ -99,18 +109,19 @@ void TcpConnection::send(const uint8_t* data, size_t len) {
     w->req.data = this;
     const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->frame.data()),
                                      static_cast<unsigned>(w->frame.size()));
-    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1,
-                            [](uv_write_t* req, int status) {
-                                auto* wr = reinterpret_cast<WriteRequest*>(req);
-                                auto* c = static_cast<TcpConnection*>(req->data);
-                                delete wr; // NOLINT(cppcoreguidelines-owning-memory)
-                                if (status < 0) {
-                                    c->close();
-                                } else if (!c->closing && !c->reading &&
-                                           c->unsent() < kMaxBufferedOutput / 2) {
-                                    c->start_reading(); // the client caught up
-                                }
-                            });
+    const int rc = uv_write(
+        &w->req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1, [](uv_write_t* req, int status) {
+            auto* wr = reinterpret_cast<WriteRequest*>(req);
+            auto* c = static_cast<TcpConnection*>(req->data);
+            delete wr; // NOLINT(cppcoreguidelines-owning-memory)
+            if (status < 0) {
+                c->close();
+            } else if (c->eof) {
+                c->close_if_done();
+            } else if (!c->closing && !c->reading && c->unsent() < kMaxBufferedOutput / 2) {
+                c->start_reading(); // the client caught up
+            }
+        });
     if (rc != 0) {
         delete w; // NOLINT(cppcoreguidelines-owning-memory)
         close();
@@ -125,29 +136,35 @@ size_t TcpConnection::forward(std::span<const uint8_t> query, std::span<uint8_t>
     /// is answered, dropped, or the worker stops.
     struct Outstanding {
         std::shared_ptr<TcpGuard> guard;
-        explicit Outstanding(std::shared_ptr<TcpGuard> g) : guard(std::move(g)) {
+
+        explicit Outstanding(std::shared_ptr<TcpGuard> g)
+            : guard(std::move(g)) {
             ++guard->connection->forwarded;
         }
+
         Outstanding(const Outstanding&) = delete;
         Outstanding& operator=(const Outstanding&) = delete;
+
         ~Outstanding() {
-            if (guard->connection != nullptr) {
-                --guard->connection->forwarded;
+            if (TcpConnection* c = guard->connection; c != nullptr) {
+                --c->forwarded;
+                c->close_if_done(); // the last answer a half-closed client waited for
             }
         }
     };
+
     auto outstanding = std::make_shared<Outstanding>(guard);
-    return worker->forwarder().resolve(
-        query, client, out, [outstanding](std::span<const uint8_t> answer) {
-            TcpConnection* c = outstanding->guard->connection;
-            if (c == nullptr) {
-                return; // the client went away meanwhile
-            }
-            c->send(answer.data(), answer.size());
-            if (!c->closing) {
-                c->restart_idle_timer();
-            }
-        });
+    return worker->forwarder().resolve(query, client, out,
+                                       [outstanding](std::span<const uint8_t> answer) {
+                                           TcpConnection* c = outstanding->guard->connection;
+                                           if (c == nullptr) {
+                                               return; // the client went away meanwhile
+                                           }
+                                           c->send(answer.data(), answer.size());
+                                           if (!c->closing) {
+                                               c->restart_idle_timer();
+                                           }
+                                       });
 }
 
 void TcpConnection::on_data(const char* data, size_t len) {
@@ -188,8 +205,16 @@ void TcpConnection::start_reading() {
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
             auto* c = static_cast<TcpConnection*>(static_cast<Owned*>(s->data));
+            if (n == UV_EOF) {
+                // RFC 7766 §6.2.4: a half-close ends the queries, not the answers still owed
+                // (forwarded ones included): stop reading, close once they are all written.
+                c->stop_reading();
+                c->eof = true;
+                c->close_if_done();
+                return;
+            }
             if (n < 0) {
-                c->close(); // EOF or error
+                c->close(); // an error
                 return;
             }
             try {

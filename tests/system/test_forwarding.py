@@ -1053,6 +1053,22 @@ def _():
     expect(m, NOERROR, "the server after a client left")
 
 
+@check("tcp.half-close-still-answered")
+def _():
+    # RFC 7766 §6.2.4: a client may send its queries, then shutdown(SHUT_WR), and read the
+    # answers; forwarded ones (250 ms late from the upstream) must not be lost.
+    with tcp_connect() as s:
+        s.sendall(b"".join(struct.pack("!H", len(m)) + m for m in
+                           (make_query(0x3331, "slow.halfclose.test"), make_query(0x3332, ENDPOINT))))
+        s.shutdown(socket.SHUT_WR)
+        got = {m.id: m for m in (recv_frame(s), recv_frame(s))}
+        if s.recv(1) != b"":
+            raise CheckFailed("the connection should close once both answers are written")
+    if set(got) != {0x3331, 0x3332}:
+        raise CheckFailed(f"answers {sorted(got)}, expected 0x3331 and 0x3332")
+    expect(got[0x3331], NOERROR, "the forwarded answer after a half-close")
+
+
 @check("reload.new-upstreams")
 def _():
     # SIGHUP with the backup as the default upstream: new questions go there, and the cache
