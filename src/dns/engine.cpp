@@ -15,8 +15,12 @@ namespace {
 constexpr std::string_view kChaosNames[] = {
     // id.server and hostname.bind answer the identity, version.bind the version
     {"\x02id\x06server", 10},
-    {"\x08hostname\x04" "bind", 14},
-    {"\x07version\x04" "bind", 13},
+    {"\x08hostname\x04"
+     "bind",
+     14},
+    {"\x07version\x04"
+     "bind",
+     13},
 };
 
 /// CNAME hops followed inside our zones before answering with the chain so far (a loop bound;
@@ -288,14 +292,23 @@ void answer_endpoint(const Cluster& c, const Query& q, const Decision& d, Reply&
     const auto set = static_cast<size_t>(d.set);
     const RecordSet* found = nullptr;
     switch (q.qtype) {
-    case type::A: found = &c.a[set]; break;
-    case type::AAAA: found = &c.aaaa[set]; break;
-    case type::SOA: found = &c.soa; break;
-    case type::NS: found = &c.ns; break;
+    case type::A:
+        found = &c.a[set];
+        break;
+    case type::AAAA:
+        found = &c.aaaa[set];
+        break;
+    case type::SOA:
+        found = &c.soa;
+        break;
+    case type::NS:
+        found = &c.ns;
+        break;
     case type::ANY: // RFC 8482 §4.2: answer with one RRset, the one clients most likely want
         found = !c.a[set].empty() ? &c.a[set] : !c.aaaa[set].empty() ? &c.aaaa[set] : &c.soa;
         break;
-    default: break;
+    default:
+        break;
     }
     if (found == nullptr || found->empty()) {
         r.authority = &c.soa; // NODATA: NOERROR, empty answer, SOA in authority (RFC 2308 §2.2)
@@ -431,6 +444,7 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
     case ParseStatus::NotImp:
         r.rcode = Rcode::NotImp;
         r.echo_question = false;
+        r.opt = q.edns.present; // RFC 6891 §6.1.1, RFC 8906 §3.2: EDNS in, EDNS out
         break;
     case ParseStatus::FormErrHeader:
         r.rcode = Rcode::FormErr;
@@ -440,7 +454,8 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         r.rcode = Rcode::FormErr;
         r.opt = q.edns_error; // RFC 6891 §7: a FORMERR about the OPT carries an OPT
         break;
-    default: break;
+    default:
+        break;
     }
     if (st == ParseStatus::Ok) {
         o.qtype = q.qtype;
@@ -506,10 +521,10 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
     // (RFC 1035 §4.2.1). TCP is limited only by the frame length (RFC 7766 §8).
     size_t limit = kMaxMessage;
     if (client.transport == Transport::Udp) {
-        limit = q.edns.present && st == ParseStatus::Ok
-                    ? std::min<size_t>(std::max<size_t>(512, q.edns.udp_size),
-                                       snap.server.udp_payload)
-                    : 512;
+        limit =
+            q.edns.present && st == ParseStatus::Ok
+                ? std::min<size_t>(std::max<size_t>(512, q.edns.udp_size), snap.server.udp_payload)
+                : 512;
     }
     Writer w(out.first(std::min(out.size(), kMaxMessage)));
     o.size = write_reply(w, snap, query, q, r, limit, o.truncated);

@@ -75,10 +75,10 @@ bool parse_ecs(std::span<const uint8_t> o, Edns& e) {
 /// Parses an OPT RR's fixed part and options (RFC 6891 §6.1.2, §6.1.3).
 bool parse_opt(std::span<const uint8_t> p, size_t at, uint16_t rdlen, Query& q) {
     q.edns.present = true;
-    q.edns.udp_size = get16(p, at);                     // CLASS = requestor's payload size
-    q.edns.version = p[at + 3];                         // TTL byte 2 = VERSION
-    q.edns.do_bit = (p[at + 4] & 0x80) != 0;            // TTL byte 3, top bit = DO
-    size_t o = at + 8;                                  // past CLASS, TTL, RDLENGTH
+    q.edns.udp_size = get16(p, at);          // CLASS = requestor's payload size
+    q.edns.version = p[at + 3];              // TTL byte 2 = VERSION
+    q.edns.do_bit = (p[at + 4] & 0x80) != 0; // TTL byte 3, top bit = DO
+    size_t o = at + 8;                       // past CLASS, TTL, RDLENGTH
     const size_t end = o + rdlen;
     while (o < end) {
         if (o + 4 > end) {
@@ -94,7 +94,7 @@ bool parse_opt(std::span<const uint8_t> p, size_t at, uint16_t rdlen, Query& q) 
         } else if (code == kOptionEcs && !parse_ecs(p.subspan(o + 4, len), q.edns)) {
             return false;
         }
-        o += 4U + len;          // RFC 6891 §6.1.2: unknown options are ignored
+        o += 4U + len; // RFC 6891 §6.1.2: unknown options are ignored
     }
     return true;
 }
@@ -103,31 +103,55 @@ bool parse_opt(std::span<const uint8_t> p, size_t at, uint16_t rdlen, Query& q) 
 
 std::string_view to_string(Rcode r) {
     switch (r) {
-    case Rcode::NoError: return "NOERROR";
-    case Rcode::FormErr: return "FORMERR";
-    case Rcode::ServFail: return "SERVFAIL";
-    case Rcode::NxDomain: return "NXDOMAIN";
-    case Rcode::NotImp: return "NOTIMP";
-    case Rcode::Refused: return "REFUSED";
-    case Rcode::BadVers: return "BADVERS";
+    case Rcode::NoError:
+        return "NOERROR";
+    case Rcode::FormErr:
+        return "FORMERR";
+    case Rcode::ServFail:
+        return "SERVFAIL";
+    case Rcode::NxDomain:
+        return "NXDOMAIN";
+    case Rcode::NotImp:
+        return "NOTIMP";
+    case Rcode::Refused:
+        return "REFUSED";
+    case Rcode::BadVers:
+        return "BADVERS";
     }
     return "RCODE?";
 }
 
 std::string type_to_string(uint16_t qtype) {
     switch (qtype) {
-    case type::A: return "A";
-    case type::NS: return "NS";
-    case type::SOA: return "SOA";
-    case type::TXT: return "TXT";
-    case type::AAAA: return "AAAA";
-    case type::OPT: return "OPT";
-    case type::IXFR: return "IXFR";
-    case type::AXFR: return "AXFR";
-    case type::ANY: return "ANY";
-    default: return "TYPE" + std::to_string(qtype); // RFC 3597 §5
+    case type::A:
+        return "A";
+    case type::NS:
+        return "NS";
+    case type::SOA:
+        return "SOA";
+    case type::TXT:
+        return "TXT";
+    case type::AAAA:
+        return "AAAA";
+    case type::OPT:
+        return "OPT";
+    case type::IXFR:
+        return "IXFR";
+    case type::AXFR:
+        return "AXFR";
+    case type::ANY:
+        return "ANY";
+    default:
+        return "TYPE" + std::to_string(qtype); // RFC 3597 §5
     }
 }
+
+namespace {
+
+/// The question and the other sections of a message whose header parse_query accepted.
+ParseStatus parse_sections(std::span<const uint8_t> p, Query& q);
+
+} // namespace
 
 ParseStatus parse_query(std::span<const uint8_t> p, Query& q) {
     // RFC 1035 §4.1.1: a message shorter than its header is not DNS; say nothing.
@@ -142,10 +166,23 @@ ParseStatus parse_query(std::span<const uint8_t> p, Query& q) {
     if ((q.flags & flag::QR) != 0) {
         return ParseStatus::Drop;
     }
-    // RFC 1035 §4.1.1, RFC 8906 §3.1.4: only QUERY (opcode 0) is implemented.
+    const ParseStatus st = parse_sections(p, q);
+    // RFC 1035 §4.1.1, RFC 8906 §3.1.4: only QUERY (opcode 0) is implemented. The sections are
+    // parsed first so that the NOTIMP carries an OPT when the query had a valid one (RFC 6891
+    // §6.1.1: a responder uses EDNS in its answer to a request that used it; RFC 8906 §3.2).
     if ((q.flags & flag::OpcodeMask) != 0) {
+        if (st != ParseStatus::Ok) {
+            q.edns = Edns{}; // no OPT we could trust
+            q.edns_error = false;
+        }
         return ParseStatus::NotImp;
     }
+    return st;
+}
+
+namespace {
+
+ParseStatus parse_sections(std::span<const uint8_t> p, Query& q) {
     const uint16_t qdcount = get16(p, 4);
     const uint16_t ancount = get16(p, 6);
     const uint16_t nscount = get16(p, 8);
@@ -220,6 +257,8 @@ ParseStatus parse_query(std::span<const uint8_t> p, Query& q) {
     // Trailing bytes after the last record are ignored, as most servers do.
     return ParseStatus::Ok;
 }
+
+} // namespace
 
 std::string name_to_text(std::string_view wire) {
     std::string out;

@@ -1129,6 +1129,14 @@ def _():
             raise CheckFailed(f"opcode {m.opcode} in the answer, expected NOTIFY (4) echoed")
         expect_message(c.exchange(make_query(0x2223, PUBPRIV.endpoint, flags=0x2900)),
                        "UPDATE", qid=0x2223, rcode=NOTIMP)
+    # RFC 6891 §6.1.1: EDNS in, EDNS out, for NOTIMP too (the OPT is parsed before the opcode).
+    for tcp in (False, True):
+        r = query(PUBPRIV.endpoint, "SOA", tcp=tcp, opts=("+opcode=4", "+edns=0"))
+        if r.status != "NOTIMP" or r.edns_version != 0:
+            r.fail(f"status {r.status}, EDNS version {r.edns_version}: expected NOTIMP with an OPT")
+    r = query(PUBPRIV.endpoint, "SOA", opts=("+opcode=4", "+noedns"))
+    if r.status != "NOTIMP" or r.edns_version is not None:
+        r.fail("NOTIMP to a query without EDNS must carry no OPT")
 
 
 @check("malformed.udp.qdcount-formerr")

@@ -74,6 +74,20 @@ TEST_CASE("wire: opcodes other than QUERY get NOTIMP (RFC 8906 §3.1.4)") {
     }
 }
 
+TEST_CASE("wire: a NOTIMP to an EDNS query carries our OPT (RFC 6891 §6.1.1)") {
+    QueryOptions o;
+    o.flags = static_cast<uint16_t>(0x0100 | (4 << 11)); // NOTIFY
+    o.edns = true;
+    const auto a = ask(snap(), make_query(kName, 6, o), "127.0.0.1");
+    REQUIRE(a.outcome.size > 12);
+    CHECK(rcode_of(a.wire) == 4);
+    CHECK(a.wire[5] == 0);  // no question echoed
+    CHECK(a.wire[11] == 1); // ARCOUNT: the OPT
+    CHECK(a.wire[12] == 0); // its owner is the root
+    CHECK(a.wire[13] == 0);
+    CHECK(a.wire[14] == 41);
+}
+
 TEST_CASE("wire: malformed questions get FORMERR") {
     auto q = make_query(kName, 1);
     SUBCASE("QDCOUNT 0") {
