@@ -463,15 +463,16 @@ void Forwarder::Impl::answered(Attempt& a, std::span<const uint8_t> response) {
     Pending* p = a.pending;
     const util::Endpoint upstream = a.upstream;
     const bool tcp = a.tcp;
-    const auto normalized = dns::normalize(response, policy);
-    if (!normalized) {
-        failed(a, "sent a malformed answer", false);
-        return;
-    }
+    // TC first: a truncated answer may be cut mid-record and not parse (RFC 2181 §9).
     const uint16_t flags = static_cast<uint16_t>((response[2] << 8) | response[3]);
     if ((flags & dns::flag::TC) != 0 && !tcp) {
         a.close(); // RFC 7766 §5: a truncated answer is retried over TCP, same upstream
         start_attempt(*p, upstream, true);
+        return;
+    }
+    const auto normalized = dns::normalize(response, policy);
+    if (!normalized) {
+        failed(a, "sent a malformed answer", false);
         return;
     }
     if (normalized->rcode != dns::Rcode::NoError && normalized->rcode != dns::Rcode::NxDomain) {

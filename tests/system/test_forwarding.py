@@ -337,6 +337,13 @@ class Upstream:
             else:
                 send(reply(an=[rr(here, TXT, UPSTREAM_TTL, bytes([200]) + bytes([65 + i % 26]) * 200)
                                for i in range(25)]))
+        elif first == "tccut":  # TC over UDP, cut mid-record: it must still go to TCP
+            if transport == "udp":
+                cut = reply(an=[rr(here, A, UPSTREAM_TTL, bytes([10, 8, 0, i])) for i in range(1, 4)],
+                            flags=0x0200)
+                send(cut[:12 + len(question) + 20])  # ANCOUNT 3, one record and a half
+            else:
+                send(reply(an=[rr(here, A, UPSTREAM_TTL, bytes([10, 8, 0, i])) for i in range(1, 4)]))
         elif first == "big":
             if transport == "udp":
                 send(reply(flags=0x0200))  # TC: the question only
@@ -801,6 +808,16 @@ def _():
     m = ask("big.example.test", edns=False, tcp=True)
     if len(m.addresses()) != 40:
         raise CheckFailed("TCP retry of the client did not get the 40 records")
+
+
+@check("tc.cut-mid-record-retried-over-tcp")
+def _():
+    m = ask("tccut.example.test", timeout=5)
+    expect(m, NOERROR, "a truncated upstream answer cut mid-record")
+    if m.addresses() != ["10.8.0.1", "10.8.0.2", "10.8.0.3"]:
+        raise CheckFailed(f"got {m.addresses()}, expected the three addresses from TCP")
+    if not ENV.main.queries("tccut.example.test", "tcp"):
+        raise CheckFailed("no TCP retry after the truncated UDP answer")
 
 
 @check("tc.cached-answer-over-udp-buffer")
