@@ -1,6 +1,7 @@
 // Dropping root (setgroups/initgroups, setgid, setuid) and capabilities after binding.
 #include "server/privileges.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <linux/capability.h>
 #include <memory>
 #include <pwd.h>
+#include <string_view>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,27 +54,69 @@ bool clear_caps(std::string& error) {
     return true;
 }
 
-/// The state directory and the files in it (state, API endpoint certificates) now belong to the
-/// user, who keeps writing them. Symbolic links are not followed.
-bool hand_over(const std::string& dir, uid_t uid, gid_t gid, std::string& error) {
+/// A file horizond writes in its state directory: the state (and its temporary file while it
+/// is replaced) and the API endpoints' certificates and keys.
+bool ours(std::string_view name) {
+    const auto ends_with = [&](std::string_view tail) {
+        return name.size() >= tail.size() && name.substr(name.size() - tail.size()) == tail;
+    };
+    return name == "state.json" || name.starts_with("state.json.tmp.") ||
+           (name.starts_with("api-") && (ends_with(".crt") || ends_with(".key")));
+}
+
+/// Hands the state directory's files horizond writes (state.json, api-*.crt/.key) to the user,
+/// who keeps writing them, and the directory itself when it holds nothing else. A directory
+/// with other entries is not the user's to take: unless it is the user's already, refuse.
+/// Nothing else in it changes hands; symbolic links are not followed.
+bool hand_over(const std::string& dir, const std::string& user, uid_t uid, gid_t gid,
+               std::string& error) {
     if (dir.empty()) {
         return true;
-    }
-    if (::lchown(dir.c_str(), uid, gid) != 0) {
-        error = "cannot hand state directory " + dir + " to the user: " + errno_text(errno);
-        return false;
     }
     const std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
     if (!d) {
         error = "cannot read state directory " + dir + ": " + errno_text(errno);
         return false;
     }
+    std::vector<std::string> mine;
+    std::vector<std::string> others;
     while (const dirent* e = ::readdir(d.get())) {
         const std::string name = e->d_name;
-        if (name == "." || name == "..") {
-            continue;
+        if (name != "." && name != "..") {
+            (ours(name) ? mine : others).push_back(name);
         }
-        if (::fchownat(::dirfd(d.get()), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    }
+
+    struct stat st {};
+
+    if (::fstat(::dirfd(d.get()), &st) != 0) {
+        error = "cannot stat state directory " + dir + ": " + errno_text(errno);
+        return false;
+    }
+    if (st.st_uid != uid) {
+        if (!others.empty()) {
+            std::sort(others.begin(), others.end());
+            std::string listed;
+            for (size_t i = 0; i < others.size() && i < 3; ++i) {
+                listed += (i > 0 ? ", " : "") + others[i];
+            }
+            if (others.size() > 3) {
+                listed += ", ...";
+            }
+            error = "state directory " + dir + " holds files horizond did not create (" + listed +
+                    "); it will not hand them to user '" + user +
+                    "': give horizond a directory of its own ([server] state_dir or "
+                    "--state-dir), or make this one the user's (chown " +
+                    user + " " + dir + ")";
+            return false;
+        }
+        if (::fchown(::dirfd(d.get()), uid, gid) != 0) {
+            error = "cannot hand state directory " + dir + " to the user: " + errno_text(errno);
+            return false;
+        }
+    }
+    for (const auto& name : mine) {
+        if (::fchownat(::dirfd(d.get()), name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
             error = "cannot hand " + dir + "/" + name + " to the user: " + errno_text(errno);
             return false;
         }
@@ -118,7 +162,7 @@ bool drop_privileges(const std::string& user, const std::string& state_dir, std:
         }
         return drop_privileges("", state_dir, error); // already that user
     }
-    if (!hand_over(state_dir, pw.pw_uid, pw.pw_gid, error)) {
+    if (!hand_over(state_dir, user, pw.pw_uid, pw.pw_gid, error)) {
         return false;
     }
     // Groups first, while we still may: the user's supplementary groups replace root's.

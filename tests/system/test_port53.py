@@ -7,6 +7,8 @@ check that needs root says "skipped: not root". Checks:
   127.53.0.2:53: answers there over UDP and TCP; /proc/PID/status shows uid and gid 65534 (all
   four ids), only nobody's group, no capability in any set, NoNewPrivs; the state directory is
   nobody's; a SIGHUP reload still works as nobody;
+- a state directory holding files horizond did not create is refused (exit 1, saying what to
+  do) and nothing in it changes hands; once it is nobody's, only horizond's files become nobody's;
 - started as nobody with CAP_NET_BIND_SERVICE as an ambient capability (as the systemd unit
   does, here with setpriv): binds 127.53.0.3:53, answers, and holds no capability once bound;
 - as nobody without it: exit status 1 and a message naming CAP_NET_BIND_SERVICE;
@@ -188,6 +190,40 @@ def _():
     if rc != 0:
         raise CheckFailed(f"exit status {rc} after SIGTERM")
     return f"pid {p.pid}: uid/gid {NOBODY}, no capabilities"
+
+
+@check("root.state-dir-with-other-files")
+def _():
+    if not need_root():
+        return skipped()
+    # A state directory holding files horizond did not create is not handed to the user.
+    cfg = config("shared", '["127.53.0.6:5353"]', user="nobody")
+    state = cfg.parent / "state"
+    (state / "notes.txt").write_text("the operator's\n")
+    (state / "keep").mkdir()
+    p = run([ENV.horizond, "--config", str(cfg)])
+    want = f"state directory {state} holds files horizond did not create (keep, notes.txt)"
+    if p.returncode != 1 or want not in p.stderr or "chown nobody" not in p.stderr:
+        raise CheckFailed(f"exit {p.returncode}, expected 1 and {want!r}:\n{p.stderr}")
+    owners = {f.name: f.stat().st_uid for f in [state, *state.iterdir()]}
+    if any(uid != 0 for uid in owners.values()):
+        raise CheckFailed(f"nothing should have changed hands: {owners}")
+    # The directory is nobody's already (the operator's choice): only horizond's files move.
+    os.chown(state, NOBODY, NOBODY)
+    log = cfg.parent / "horizond.log"
+    proc = start([ENV.horizond, "--config", str(cfg)], log)
+    deadline = time.monotonic() + 10
+    while not (state / "state.json").exists() or \
+            "running as user nobody" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise CheckFailed(f"horizond did not start (exit {proc.poll()}):\n"
+                              + log.read_text(errors="replace"))
+        time.sleep(0.05)
+    rc = stop_process(proc)
+    owners = {f.name: f.stat().st_uid for f in state.iterdir()}
+    if rc != 0 or owners.get("notes.txt") != 0 or owners.get("keep") != 0 or \
+            owners.get("state.json") != NOBODY:
+        raise CheckFailed(f"exit {rc}; owners {owners}: only state.json should be nobody's")
 
 
 def as_nobody(*caps: str) -> list[str]:
