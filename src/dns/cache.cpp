@@ -3,7 +3,10 @@
 #include "dns/cache.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <string>
+#include <vector>
 
 namespace horizon::dns {
 
@@ -125,9 +128,231 @@ Written write_truncated(const Asker& asker, Rcode rcode, const AnswerOptions& op
     return {w.overflow() ? 0 : w.size(), true};
 }
 
+/// Reads a possibly compressed name at `pos` into `out` (lower-case wire, uncompressed) and
+/// moves `pos` past it in place. Pointers must point backwards (RFC 1035 §4.1.4), so this ends.
+bool read_name(std::span<const uint8_t> p, size_t& pos, std::string& out) {
+    out.clear();
+    size_t at = pos;
+    bool jumped = false;
+    while (at < p.size()) {
+        const uint8_t l = p[at];
+        if (l == 0) {
+            out.push_back('\0');
+            if (!jumped) {
+                pos = at + 1;
+            }
+            return out.size() <= kMaxNameLen;
+        }
+        if ((l & 0xC0) == 0xC0) {
+            if (at + 2 > p.size()) {
+                return false;
+            }
+            const size_t to = (size_t{l & 0x3FU} << 8) | p[at + 1];
+            if (to >= at) {
+                return false; // forward or self pointer: a loop or garbage
+            }
+            if (!jumped) {
+                pos = at + 2;
+                jumped = true;
+            }
+            at = to;
+            continue;
+        }
+        if ((l & 0xC0) != 0 || at + 1 + l > p.size() || out.size() + l + 2 > kMaxNameLen) {
+            return false;
+        }
+        out.push_back(static_cast<char>(l));
+        for (size_t i = 1; i <= l; ++i) {
+            out.push_back(static_cast<char>(lower(p[at + i])));
+        }
+        at += l + 1U;
+    }
+    return false;
+}
+
+/// How many names an RDATA of `type` starts with, that a sender may have compressed: the
+/// RFC 1035 types (RFC 3597 §4); `skip` bytes come first (MX preference). SOA: two names.
+unsigned rdata_names(uint16_t type, size_t& skip) {
+    skip = 0;
+    switch (type) {
+    case type::NS:
+    case type::CNAME:
+    case 3:  // MD
+    case 4:  // MF
+    case 7:  // MB
+    case 8:  // MG
+    case 9:  // MR
+    case 12: // PTR
+        return 1;
+    case 14: // MINFO
+    case type::SOA:
+        return 2;
+    case 15: // MX
+        skip = 2;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+struct UpstreamRecord {
+    std::string owner; ///< lower-case wire, uncompressed
+    uint16_t type = 0;
+    size_t fixed = 0; ///< offset of TYPE CLASS TTL (RDLENGTH follows)
+    size_t rdata = 0;
+    uint16_t rdlen = 0;
+    bool answer = false;
+};
+
+/// The bailiwick check of normalize(): rewrites `p` into `out` without the upstream's records
+/// for our names, cutting the CNAME chain at the first name of ours. False when nothing is to
+/// be removed (or the message does not parse: the plain path rejects it).
+bool drop_ours(std::span<const uint8_t> p, const OursFn& ours, std::vector<uint8_t>& out,
+               std::string& cut) {
+    if (p.size() < kHeaderSize || get16(p, 4) != 1) {
+        return false;
+    }
+    const uint16_t flags = get16(p, 2);
+    const uint16_t an = get16(p, 6);
+    const unsigned total = unsigned{an} + get16(p, 8) + get16(p, 10);
+    size_t pos = kHeaderSize;
+    std::string qname;
+    if (!read_name(p, pos, qname) || pos + 4 > p.size()) {
+        return false;
+    }
+    const uint16_t qtype = get16(p, pos);
+    const uint16_t qclass = get16(p, pos + 2);
+    pos += 4;
+    std::vector<UpstreamRecord> records;
+    for (unsigned i = 0; i < total; ++i) {
+        UpstreamRecord r;
+        if (!read_name(p, pos, r.owner) || pos + 10 > p.size()) {
+            return false;
+        }
+        r.type = get16(p, pos);
+        r.fixed = pos;
+        r.rdlen = get16(p, pos + 8);
+        r.rdata = pos + 10;
+        r.answer = i < an;
+        if (r.rdata + r.rdlen > p.size()) {
+            return false;
+        }
+        pos = r.rdata + r.rdlen;
+        if (r.type == type::OPT || r.type == kTypeTsig) {
+            if (r.type == type::OPT && p[r.fixed + 4] != 0) {
+                return false; // an extended RCODE: never passed on (the forwarder refuses it)
+            }
+            break; // it and what follows are dropped anyway
+        }
+        records.push_back(std::move(r));
+    }
+    // RFC 1034 §3.6.2, §4.3.2: follow the chain from the question through the answer section.
+    std::vector<std::string> chain{qname};
+    if (qtype != type::CNAME && qtype != type::ANY) {
+        for (size_t hop = 0; hop < records.size(); ++hop) {
+            const auto it = std::find_if(records.begin(), records.end(), [&](const auto& r) {
+                return r.answer && r.type == type::CNAME && r.owner == chain.back();
+            });
+            std::string target;
+            size_t at = it == records.end() ? 0 : it->rdata;
+            if (it == records.end() || !read_name(p, at, target) ||
+                std::find(chain.begin(), chain.end(), target) != chain.end()) {
+                break;
+            }
+            if (ours(target)) {
+                cut = std::move(target);
+                break;
+            }
+            chain.push_back(std::move(target));
+        }
+    }
+    const auto keep = [&](const UpstreamRecord& r) {
+        if (!cut.empty()) { // the chain before the cut, nothing about what lies after it
+            return r.answer && std::find(chain.begin(), chain.end(), r.owner) != chain.end();
+        }
+        return r.owner == qname || !ours(r.owner);
+    };
+    if (cut.empty() && std::all_of(records.begin(), records.end(), keep)) {
+        return false;
+    }
+    Writer w(std::span<uint8_t>(out.data(), out.size()));
+    w.u16(get16(p, 0));
+    // After a cut the RCODE is ours to decide (RFC 6604 §3: the last name's).
+    w.u16(cut.empty() ? flags : static_cast<uint16_t>(flags & ~0xFU));
+    w.u16(1);
+    const size_t counts = w.size();
+    w.u32(0);
+    w.u16(0);
+    w.bytes(qname);
+    w.u16(qtype);
+    w.u16(qclass);
+    std::array<uint16_t, 3> count{};
+    std::string name;
+    for (size_t i = 0; i < records.size(); ++i) {
+        const UpstreamRecord& r = records[i];
+        if (!keep(r)) {
+            continue;
+        }
+        const size_t section = r.answer ? 0 : i < unsigned{an} + get16(p, 8) ? 1 : 2;
+        ++count[section];
+        w.bytes(r.owner);
+        w.bytes(p.subspan(r.fixed, 8)); // TYPE CLASS TTL
+        const size_t rdlen_at = w.size();
+        w.u16(r.rdlen);
+        size_t skip = 0;
+        unsigned names = rdata_names(r.type, skip);
+        size_t at = r.rdata;
+        if (names > 0 && skip <= r.rdlen) {
+            w.bytes(p.subspan(at, skip));
+            at += skip;
+            for (; names > 0; --names) {
+                if (!read_name(p, at, name) || at > r.rdata + r.rdlen) {
+                    return false;
+                }
+                w.bytes(name);
+            }
+        }
+        w.bytes(p.subspan(at, r.rdata + r.rdlen - at));
+        if (w.size() - rdlen_at - 2 > 0xFFFF || w.overflow()) {
+            return false;
+        }
+        w.put_u16_at(rdlen_at, static_cast<uint16_t>(w.size() - rdlen_at - 2));
+    }
+    if (w.overflow()) {
+        return false;
+    }
+    for (size_t s = 0; s < 3; ++s) {
+        w.put_u16_at(counts + 2 * s, count[s]);
+    }
+    out.resize(w.size());
+    return true;
+}
+
 } // namespace
 
-std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const TtlPolicy& policy) {
+std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const TtlPolicy& policy,
+                                      const OursFn& ours) {
+    if (ours) {
+        // Upstream data about our names never reaches a client: it could carry private IPs to
+        // an outside source, or an upstream's addresses to an inside one (README, Forwarding).
+        std::vector<uint8_t> rewritten(65535);
+        std::string cut;
+        if (drop_ours(response, ours, rewritten, cut)) {
+            auto a = normalize(rewritten, policy);
+            if (a && !cut.empty()) {
+                // Not negative: the rest of the answer is ours. It lives as its records do.
+                a->negative = false;
+                uint32_t lifetime = a->ttl_offsets.empty() ? 0 : kMaxTtl;
+                for (const uint16_t at : a->ttl_offsets) {
+                    lifetime = std::min(lifetime, get32(a->message, at));
+                }
+                const uint16_t flags = get16(a->message, 2);
+                a->ttl = (flags & flag::TC) == 0 && a->rcode == Rcode::NoError ? lifetime : 0;
+                a->cut = std::move(cut);
+            }
+            return a;
+        }
+    }
     const std::span<const uint8_t> p = response;
     if (p.size() < kHeaderSize || p.size() > 65535) {
         return std::nullopt;
@@ -288,6 +513,25 @@ Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
         return write_truncated(asker, a.rcode, options, out);
     }
     return {w.size(), false};
+}
+
+uint16_t answer_records(const CachedAnswer& a, uint32_t age, std::vector<uint8_t>& out) {
+    out.clear();
+    size_t pos = kHeaderSize;
+    if (a.message.size() < kHeaderSize || !skip_name(a.message, pos) || pos + 4 > a.additional_at ||
+        a.additional_at > a.message.size()) {
+        return 0;
+    }
+    pos += 4;
+    out.assign(a.message.begin() + static_cast<std::ptrdiff_t>(pos),
+               a.message.begin() + static_cast<std::ptrdiff_t>(a.additional_at));
+    for (const uint16_t at : a.ttl_offsets) {
+        if (at >= pos && at + 4U <= a.additional_at) {
+            const uint32_t ttl = get32(a.message, at);
+            put32(out, at - pos, ttl > age ? ttl - age : 0);
+        }
+    }
+    return get16(a.message, 6);
 }
 
 Written write_error(const Asker& asker, Rcode rcode, std::optional<uint16_t> ede_code,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <optional>
 #include <span>
@@ -36,7 +37,15 @@ struct CachedAnswer {
     Rcode rcode = Rcode::NoError;
     bool negative = false; ///< NXDOMAIN or NODATA (RFC 2308 §1)
     uint32_t ttl = 0;      ///< how long it may be served; 0 = not cacheable
+    /// The upstream's CNAME chain reached one of our names here (lower-case wire): `message`
+    /// holds only the chain before it (answer section, names uncompressed) and each client's
+    /// answer is completed with ours for this name (dns::answer_forwarded). Empty: no cut.
+    std::string cut;
 };
+
+/// Whether a lower-case wire name is one of ours: a cluster endpoint name (or below one) or a
+/// name in any [[zone]], whatever its view. Upstream data for such names is never passed on.
+using OursFn = std::function<bool(std::string_view)>;
 
 /// Why an upstream response could not be normalized.
 enum class NormalizeError : uint8_t { None, Malformed };
@@ -46,7 +55,18 @@ enum class NormalizeError : uint8_t { None, Malformed };
 /// negative_ttl) (RFC 2308 §5) and, without an SOA, it is not cacheable (RFC 2308 §5). Only
 /// NOERROR and NXDOMAIN answers without TC are cacheable; the entry lives as long as its
 /// shortest TTL. Returns nullopt for a message that does not parse (bounds-checked).
-std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const TtlPolicy& policy);
+///
+/// With `ours` (a bailiwick check): the CNAME chain is walked from the question, and at the
+/// first target that is ours it is cut (CachedAnswer::cut), keeping only the answer records of
+/// the chain before it; without a cut, every record owned by one of our names other than the
+/// question's (any section) is dropped. Either way the message is rewritten with uncompressed
+/// names. The question's own name is exempt: it was forwarded, so it is not ours for this client.
+std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const TtlPolicy& policy,
+                                      const OursFn& ours = {});
+
+/// The answer records of `a` (after the question, before authority) with every TTL decreased by
+/// `age`, and how many there are: the upstream part of a cut chain (CachedAnswer::cut).
+uint16_t answer_records(const CachedAnswer& a, uint32_t age, std::vector<uint8_t>& out);
 
 /// What a client's answer takes from its query.
 struct Asker {

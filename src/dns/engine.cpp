@@ -50,6 +50,10 @@ struct Reply {
     uint16_t authority_owner = kHeaderSize;
     bool ecs = false; ///< echo the client's ECS option with `ecs_scope` (RFC 7871 §7.2.1)
     uint8_t ecs_scope = 0;
+    /// Records that open the answer section, names uncompressed: a forwarded CNAME chain that
+    /// reached one of our names (answer_forwarded).
+    std::span<const uint8_t> prefix;
+    uint16_t prefix_count = 0;
     /// Zone answers, written after `answer`/`authority`, owners by name (compressed).
     std::array<std::vector<RrRef>, 3> zone;
 
@@ -58,6 +62,15 @@ struct Reply {
             for (const auto& rr : set->records) {
                 zone[s].push_back({owner, &rr});
             }
+        }
+    }
+
+    /// One more part of the answer decided by a trusted ECS: the whole is valid only where every
+    /// part is, so its SCOPE is the most specific (longest) of them (RFC 7871 §7.2.1).
+    void merge_ecs(bool part_ecs, unsigned scope) {
+        if (part_ecs) {
+            ecs_scope = static_cast<uint8_t>(ecs ? std::max<unsigned>(ecs_scope, scope) : scope);
+            ecs = true;
         }
     }
 };
@@ -177,6 +190,8 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
     uint16_t an = 0;
     uint16_t ns = 0;
     uint16_t ar = 0;
+    w.bytes(r.prefix);
+    an = r.prefix_count;
     write_set(w, r.answer, r.answer_owner, an);
     write_refs(w, r.zone[AnswerSection], names, an);
     write_set(w, r.authority, r.authority_owner, ns);
@@ -270,28 +285,26 @@ Decision classify(const Snapshot& snap, const Cluster& c, const Query& q, const 
     return c.decide(client.addr);
 }
 
-/// The endpoint zone: EKS-FACTS §2 decides the address set; RFC 1034 §4.3.2 the rest.
-void answer_endpoint(const Cluster& c, const Query& q, const Decision& d, Reply& r) {
-    const unsigned below = q.label_count - c.apex_labels; // labels in front of the apex
-    const auto apex_owner = static_cast<uint16_t>(kHeaderSize + q.labels[below]);
+/// The endpoint zone: EKS-FACTS §2 decides the address set; RFC 1034 §4.3.2 the rest. `name`
+/// (lower-case wire) is the endpoint name or below it.
+void answer_endpoint(const Cluster& c, std::string_view name, uint16_t qtype, const Decision& d,
+                     Reply& r) {
+    const std::string_view apex = name.substr(name.size() - c.apex.size());
     r.aa = true;
-    r.authority_owner = apex_owner;
     if (d.set == AnswerSet::NxDomain) {
         // The public zone had no such name: NXDOMAIN with the parent zone's SOA (RFC 2308 §3).
-        const size_t parent = below + 1 < q.label_count ? q.labels[below + 1] : q.name_len - 1;
         r.rcode = Rcode::NxDomain;
-        r.authority = &c.soa;
-        r.authority_owner = static_cast<uint16_t>(kHeaderSize + parent);
+        r.add(AuthoritySection, apex.substr(static_cast<uint8_t>(apex[0]) + 1U), &c.soa);
         return;
     }
-    if (below > 0) { // nothing exists under an endpoint name
+    if (name.size() != apex.size()) { // nothing exists under an endpoint name
         r.rcode = Rcode::NxDomain;
-        r.authority = &c.soa;
+        r.add(AuthoritySection, apex, &c.soa);
         return;
     }
     const auto set = static_cast<size_t>(d.set);
     const RecordSet* found = nullptr;
-    switch (q.qtype) {
+    switch (qtype) {
     case type::A:
         found = &c.a[set];
         break;
@@ -311,19 +324,21 @@ void answer_endpoint(const Cluster& c, const Query& q, const Decision& d, Reply&
         break;
     }
     if (found == nullptr || found->empty()) {
-        r.authority = &c.soa; // NODATA: NOERROR, empty answer, SOA in authority (RFC 2308 §2.2)
+        // NODATA: NOERROR, empty answer, SOA in authority (RFC 2308 §2.2)
+        r.add(AuthoritySection, apex, &c.soa);
         return;
     }
-    r.answer = found;
-    r.answer_owner = apex_owner;
+    r.add(AnswerSection, apex, found);
 }
+
+bool answer_name(const Snapshot& snap, std::string_view name, const Query& q, const Client& client,
+                 Reply& r);
 
 /// Authoritative data from a zone (RFC 1034 §4.3.2 step 3, RFC 4592 wildcards, RFC 2308
 /// negative answers). `zone` holds the question name and is served to `view`.
-void answer_zone(const Snapshot& snap, const Zone* zone, config::View view, const Query& q,
-                 Reply& r) {
+void answer_zone(const Snapshot& snap, const Zone* zone, config::View view, std::string_view name,
+                 const Query& q, const Client& client, Reply& r) {
     r.aa = true;
-    std::string_view name = q.lower_name();
     std::array<std::string_view, kMaxCnameChain> chain{};
     for (unsigned hop = 0;; ++hop) {
         chain[hop] = name;
@@ -352,14 +367,17 @@ void answer_zone(const Snapshot& snap, const Zone* zone, config::View view, cons
         const ZoneNode& node = *m.node; // the name's own node, or the wildcard synthesising it
         if (!node.cname_target.empty() && q.qtype != type::CNAME && q.qtype != type::ANY) {
             r.add(AnswerSection, name, node.find(type::CNAME));
-            // Step 3a: restart at the canonical name, if it is in a zone of this view. Anything
-            // else (another server's name, an endpoint name, a loop, a chain too long) ends the
-            // answer here; the client's resolver follows the last CNAME itself.
+            // Step 3a: restart at the canonical name, if it is in a zone of this view; an
+            // endpoint name gets the endpoint's answer for this client (stub resolvers do not
+            // follow CNAMEs). Anything else (another server's name, a loop, a chain too long)
+            // ends the answer here; the client's resolver follows the last CNAME itself.
             const std::string_view target = node.cname_target;
-            if (hop + 1 >= kMaxCnameChain ||
-                std::find(chain.begin(), chain.begin() + hop + 1, target) !=
-                    chain.begin() + hop + 1 ||
-                snap.find_apex(target) != nullptr) {
+            if (snap.find_apex(target) != nullptr) {
+                answer_name(snap, target, q, client, r);
+                return;
+            }
+            if (hop + 1 >= kMaxCnameChain || std::find(chain.begin(), chain.begin() + hop + 1,
+                                                       target) != chain.begin() + hop + 1) {
                 return;
             }
             const Zone* next = snap.zones->find(target, view);
@@ -391,6 +409,43 @@ void answer_zone(const Snapshot& snap, const Zone* zone, config::View view, cons
         r.add(AnswerSection, name, found); // a wildcard's records take the name asked for
         return;
     }
+}
+
+/// "Answer this name for this client and append": our answer for `name` (lower-case wire) to the
+/// question's type, as this client's view sees it (endpoint decision and ECS scope included),
+/// added to `r` after what it holds: the CNAME chain that led here, ours or an upstream's.
+/// False, with nothing added, when `name` is not ours for this client.
+bool answer_name(const Snapshot& snap, std::string_view name, const Query& q, const Client& client,
+                 Reply& r) {
+    if (const Cluster* c = snap.find_apex(name); c != nullptr) {
+        Reply part;
+        const Decision d = classify(snap, *c, q, client, part);
+        r.merge_ecs(part.ecs, part.ecs_scope);
+        answer_endpoint(*c, name, q.qtype, d, r);
+        return true;
+    }
+    if (!snap.zones) {
+        return false;
+    }
+    const ZoneView view = zone_view(snap, client, q);
+    const Zone* zone = snap.zones->find(name, view.view);
+    if (zone == nullptr) {
+        return false;
+    }
+    r.merge_ecs(view.ecs, view.scope);
+    answer_zone(snap, zone, view.view, name, q, client, r);
+    return true;
+}
+
+/// RFC 6891 §6.2.5: the client's size, at least 512, capped by ours; 512 without EDNS
+/// (RFC 1035 §4.2.1). TCP is limited only by the frame length (RFC 7766 §8).
+size_t client_limit(const Snapshot& snap, const Query& q, bool parsed, const Client& client) {
+    if (client.transport != Transport::Udp) {
+        return kMaxMessage;
+    }
+    return q.edns.present && parsed
+               ? std::min<size_t>(std::max<size_t>(512, q.edns.udp_size), snap.server.udp_payload)
+               : 512;
 }
 
 } // namespace
@@ -505,7 +560,7 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
                 o.decision.inside = view.view == config::View::Vpc;
                 r.ecs = view.ecs;
                 r.ecs_scope = static_cast<uint8_t>(view.scope);
-                answer_zone(snap, zone, view.view, q, r);
+                answer_zone(snap, zone, view.view, q.lower_name(), q, client, r);
             }
         } else if (q.qtype == type::AXFR || q.qtype == type::IXFR) {
             r.rcode = Rcode::Refused; // zone transfers are not offered (RFC 5936 §2.2.1)
@@ -514,20 +569,38 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
         } else {
             o.cluster = c;
             o.decision = classify(snap, *c, q, client, r);
-            answer_endpoint(*c, q, o.decision, r);
+            answer_endpoint(*c, q.lower_name(), q.qtype, o.decision, r);
         }
     }
-    // RFC 6891 §6.2.5: the client's size, at least 512, capped by ours; 512 without EDNS
-    // (RFC 1035 §4.2.1). TCP is limited only by the frame length (RFC 7766 §8).
-    size_t limit = kMaxMessage;
-    if (client.transport == Transport::Udp) {
-        limit =
-            q.edns.present && st == ParseStatus::Ok
-                ? std::min<size_t>(std::max<size_t>(512, q.edns.udp_size), snap.server.udp_payload)
-                : 512;
-    }
+    const size_t limit = client_limit(snap, q, st == ParseStatus::Ok, client);
     Writer w(out.first(std::min(out.size(), kMaxMessage)));
     o.size = write_reply(w, snap, query, q, r, limit, o.truncated);
+    o.rcode = r.rcode;
+    return o;
+}
+
+Outcome answer_forwarded(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
+                         std::span<const uint8_t> chain, uint16_t chain_count, std::string_view cut,
+                         std::span<uint8_t> out) {
+    Outcome o;
+    Query q;
+    if (parse_query(query, q) != ParseStatus::Ok) {
+        return o;
+    }
+    o.qtype = q.qtype;
+    o.name_len = q.name_len;
+    Reply r;
+    r.opt = q.edns.present;
+    r.ra = true; // only a client allowed recursion gets a forwarded answer
+    r.prefix = chain;
+    r.prefix_count = chain_count;
+    // Not ours for this client (a zone its view does not see): the chain ends at the CNAME.
+    answer_name(snap, cut, q, client, r);
+    // RFC 1035 §4.1.1: AA speaks for the question's name (the first owner), whose data is the
+    // upstream's here; as for any forwarded answer, AA is clear.
+    r.aa = false;
+    Writer w(out.first(std::min(out.size(), kMaxMessage)));
+    o.size = write_reply(w, snap, query, q, r, client_limit(snap, q, true, client), o.truncated);
     o.rcode = r.rcode;
     return o;
 }

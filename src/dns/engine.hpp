@@ -67,4 +67,13 @@ constexpr size_t kMaxMessage = 65535;
 Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
                std::span<uint8_t> out, bool can_forward = false);
 
+/// A forwarded answer whose CNAME chain reached one of our names `cut` (dns::CachedAnswer::cut):
+/// the upstream's `chain` (`chain_count` answer records, names uncompressed, TTLs decayed), then
+/// our answer for `cut` computed for this client as for a question of its own (its view, its
+/// ECS: the SCOPE is the most specific part's), RA set and AA clear. The RCODE is our last
+/// name's (RFC 6604 §3). `query` is the client's, allowed recursion.
+Outcome answer_forwarded(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
+                         std::span<const uint8_t> chain, uint16_t chain_count, std::string_view cut,
+                         std::span<uint8_t> out);
+
 } // namespace horizon::dns

@@ -18,6 +18,7 @@
 
 #include "dns/cache.hpp"
 #include "dns/upstream.hpp"
+#include "dns/zone.hpp"
 #include "server/worker.hpp"
 
 namespace horizon::server {
@@ -78,6 +79,7 @@ struct Waiter {
     uint16_t id = 0;
     uint16_t flags = 0;
     std::vector<uint8_t> question; ///< QNAME QTYPE QCLASS as the client wrote them
+    std::vector<uint8_t> query;    ///< the whole query, for an answer we complete (a cut chain)
     dns::Edns edns;
     dns::Client client;
     ReplyFn reply;
@@ -118,6 +120,10 @@ struct Forwarder::Impl {
     std::unordered_map<std::string, std::vector<util::Endpoint>> zones; ///< lower wire -> upstreams
     dns::TtlPolicy policy;
     uint64_t ignored = 0; ///< answers that failed the RFC 5452 checks
+    /// Which names were ours (endpoint names, zones) when the cached answers were cut: a
+    /// snapshot that changes them empties the cache, which may hold upstream data for them.
+    uint64_t names_generation = ~uint64_t{0};
+    std::string names;
 
     explicit Impl(Worker& w)
         : worker(w) {}
@@ -130,6 +136,8 @@ struct Forwarder::Impl {
     void answered(Attempt& a, std::span<const uint8_t> response);
     void finish(Pending& p, const dns::CachedAnswer* answer, std::string_view via);
     dns::AnswerOptions options(const Waiter& w) const;
+    dns::Written write(const dns::CachedAnswer& a, uint32_t age, const Waiter& w,
+                       std::span<uint8_t> out, dns::Outcome& o);
     void log(const Waiter& w, dns::Rcode rcode, std::string_view via) const;
 };
 
@@ -310,6 +318,17 @@ void on_tcp_connect(uv_connect_t* req, int status) noexcept {
 } // namespace
 
 void Forwarder::Impl::sync() {
+    if (const auto& snap = worker.snapshot(); snap.generation != names_generation) {
+        names_generation = snap.generation;
+        std::string now = std::to_string(reinterpret_cast<uintptr_t>(snap.zones.get()));
+        for (const auto& c : snap.clusters) {
+            now += c.apex;
+        }
+        if (now != names) {
+            cache.clear();
+            names = std::move(now);
+        }
+    }
     auto current = worker.resolver();
     if (current == config) {
         return;
@@ -358,6 +377,21 @@ dns::AnswerOptions Forwarder::Impl::options(const Waiter& w) const {
                       : 512;
     }
     return o;
+}
+
+dns::Written Forwarder::Impl::write(const dns::CachedAnswer& a, uint32_t age, const Waiter& w,
+                                    std::span<uint8_t> out, dns::Outcome& o) {
+    o.rcode = a.rcode;
+    if (a.cut.empty()) {
+        return dns::write_answer(a, age, w.asker(), options(w), out);
+    }
+    // The upstream's chain reached one of our names: the rest is ours, for this client.
+    thread_local std::vector<uint8_t> chain;
+    const uint16_t count = dns::answer_records(a, age, chain);
+    const dns::Outcome ours =
+        dns::answer_forwarded(worker.snapshot(), w.query, w.client, chain, count, a.cut, out);
+    o.rcode = ours.rcode;
+    return {ours.size, ours.truncated};
 }
 
 void Forwarder::Impl::log(const Waiter& w, dns::Rcode rcode, std::string_view via) const {
@@ -470,7 +504,12 @@ void Forwarder::Impl::answered(Attempt& a, std::span<const uint8_t> response) {
         start_attempt(*p, upstream, true);
         return;
     }
-    const auto normalized = dns::normalize(response, policy);
+    const dns::Snapshot& snap = worker.snapshot();
+    const auto normalized = dns::normalize(response, policy, [&snap](std::string_view name) {
+        return snap.find_apex(name) != nullptr ||
+               (snap.zones && (snap.zones->find(name, config::View::Vpc) != nullptr ||
+                               snap.zones->find(name, config::View::Public) != nullptr));
+    });
     if (!normalized) {
         failed(a, "sent a malformed answer", false);
         return;
@@ -518,16 +557,16 @@ void Forwarder::Impl::finish(Pending& p, const dns::CachedAnswer* answer, std::s
     for (auto& w : owned->waiters) {
         const uint64_t start = monotonic_ns();
         const dns::Asker asker = w.asker();
+        dns::Outcome o;
+        o.rcode = dns::Rcode::ServFail;
         const dns::Written written =
             answer != nullptr
-                ? dns::write_answer(*answer, 0, asker, options(w), out)
+                ? write(*answer, 0, w, out, o)
                 : dns::write_error(asker, dns::Rcode::ServFail, ede, text, options(w), out);
         if (written.size == 0) {
             continue;
         }
-        dns::Outcome o;
         o.size = written.size;
-        o.rcode = answer != nullptr ? answer->rcode : dns::Rcode::ServFail;
         o.truncated = written.truncated;
         o.qtype = owned->q.qtype;
         worker.metrics().count(o, w.client.transport, monotonic_ns() - start);
@@ -566,6 +605,7 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
     w.question.assign(query.begin() + dns::kHeaderSize,
                       query.begin() + static_cast<std::ptrdiff_t>(q.question_end));
     w.edns = q.edns;
+    w.query.assign(query.begin(), query.end());
     w.client = client;
     const auto answer_now = [&](dns::Rcode rcode, std::string_view why,
                                 std::optional<uint16_t> ede = std::nullopt) {
@@ -590,11 +630,9 @@ size_t Forwarder::resolve(std::span<const uint8_t> query, const dns::Client& cli
     const std::string key = dns::cache_key(q);
     if (const auto hit = f.cache.lookup(key, dns::Cache::Clock::now())) {
         const uint64_t start = monotonic_ns();
-        const auto written =
-            dns::write_answer(*hit->answer, hit->age, w.asker(), f.options(w), out);
         dns::Outcome o;
+        const auto written = f.write(*hit->answer, hit->age, w, out, o);
         o.size = written.size;
-        o.rcode = hit->answer->rcode;
         o.truncated = written.truncated;
         o.qtype = q.qtype;
         f.worker.metrics().count(o, client.transport, monotonic_ns() - start);

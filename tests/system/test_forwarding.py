@@ -329,6 +329,19 @@ class Upstream:
             send(reply(an=[rr(here, A, 1_000_000, bytes([192, 0, 2, 91]))]))
         elif first == "shortttl":
             send(reply(an=[rr(here, A, 1, bytes([192, 0, 2, 92]))]))
+        elif first in ("leak", "nlb"):
+            # A CNAME to OUR endpoint name plus the upstream's own A record for it (the private
+            # IP it may have learnt, or some NLB IP), and an NS in authority for it: none of the
+            # upstream's data for our name may reach a client (the leak of README "Forwarding").
+            target = len(question) + 12 + 12  # the CNAME's RDATA: the endpoint name, compressed below
+            ip = bytes([192, 168, 1, 10]) if first == "leak" else bytes([198, 51, 100, 99])
+            ptr = struct.pack("!H", 0xC000 | target)
+            send(reply(an=[rr(here, 5, UPSTREAM_TTL, encode_name(ENDPOINT)), rr(ptr, A, UPSTREAM_TTL, ip)],
+                       ns=[rr(ptr, NS, UPSTREAM_TTL, encode_name("ns.evil.test"))]))
+        elif first == "chain":  # chain.x -> mid-chain.x -> our endpoint (+ the upstream's A for it)
+            mid = encode_name("mid-" + name.lower())
+            send(reply(an=[rr(here, 5, UPSTREAM_TTL, mid), rr(mid, 5, UPSTREAM_TTL, encode_name(ENDPOINT)),
+                           rr(encode_name(ENDPOINT), A, UPSTREAM_TTL, bytes([192, 168, 1, 10]))]))
         elif first == "servfail":
             send(reply(SERVFAIL))
         elif first == "huge":  # over the UDP listener's 4096-byte buffer once cached
@@ -1016,6 +1029,89 @@ def _():
             raise CheckFailed(f"{name}: fresh {without_ttls(fresh)}\ncached {without_ttls(cached)}")
         if len(fresh.raw) != len(cached.raw):
             raise CheckFailed(f"{name}: {len(fresh.raw)} bytes fresh, {len(cached.raw)} cached")
+
+
+CNAME = 5
+
+
+def expect_ours(m: Message, name: str, want: list[str], what: str):
+    """A forwarded chain name -> ... -> ENDPOINT completed with OUR answer `want` for the
+    endpoint: the upstream's CNAMEs, then our A records owned by the endpoint name, nothing of
+    the upstream's about our name in any section; RA set, AA clear."""
+    expect(m, NOERROR, what)
+    if m.addresses() != want:
+        raise CheckFailed(f"{what}: addresses {m.addresses()}, expected {want}\n{m.records}")
+    owners = {r.name.lower() for r in m.section("an") if r.type == A}
+    if owners != {ENDPOINT.lower()}:
+        raise CheckFailed(f"{what}: A records owned by {owners}, expected the endpoint name")
+    cnames = [r for r in m.section("an") if r.type == CNAME]
+    if not cnames or cnames[0].name.lower() != name.lower() + "." or cnames[0].ttl > UPSTREAM_TTL:
+        raise CheckFailed(f"{what}: the upstream's CNAME from {name} is missing: {m.records}")
+    if m.has("aa") or m.section("ns") or [r for r in m.section("ar") if r.type != OPT]:
+        raise CheckFailed(f"{what}: AA set or upstream authority/additional kept: {m.records}")
+    if any(b"\xc0\xa8\x01\x0a" == r.rdata and r.name.lower() != ENDPOINT.lower()
+           for r in m.records):
+        raise CheckFailed(f"{what}: a private IP under another owner: {m.records}")
+
+
+def fresh_names(prefix: str) -> str:
+    return f"{prefix}.{random.randrange(1 << 30)}.leak.test"
+
+
+@check("leak.outside-source-gets-public-ips")
+def _():
+    # The reviewer's reproduction: the upstream answers alias -> our endpoint + A 192.168.1.10.
+    for tcp in (False, True):
+        name = fresh_names("leak")
+        m = ask(name, tcp=tcp)
+        expect_ours(m, name, ["203.0.113.10"], f"outside, {'tcp' if tcp else 'udp'}")
+        again = ask(name, tcp=tcp)  # from the cache (or the other worker's upstream query)
+        expect_ours(again, name, ["203.0.113.10"], f"outside again, {'tcp' if tcp else 'udp'}")
+    name = fresh_names("leak")
+    out = dig(name, "+short")
+    if "192.168.1.10" in out or "203.0.113.10" not in out:
+        raise CheckFailed(f"dig +short from outside the VPC:\n{out}")
+    out = dig(name, "+short", "+tcp", tool="kdig")
+    if "192.168.1.10" in out or "203.0.113.10" not in out:
+        raise CheckFailed(f"kdig +tcp +short from outside the VPC:\n{out}")
+
+
+@check("leak.inside-source-gets-private-ips")
+def _():
+    # The reverse: the upstream's (NLB) address for our endpoint never reaches an inside client.
+    for tcp in (False, True):
+        name = fresh_names("nlb")
+        m = ask(name, tcp=tcp, src=ALLOWED_VPC)
+        expect_ours(m, name, ["192.168.1.10"], f"inside, {'tcp' if tcp else 'udp'}")
+    name = fresh_names("chain")
+    m = ask(name, src=ALLOWED_VPC)
+    expect_ours(m, name, ["192.168.1.10"], "inside, a two-CNAME chain")
+    if [r.name.lower() for r in m.section("an") if r.type == CNAME] != \
+            [name.lower() + ".", "mid-" + name.lower() + "."]:
+        raise CheckFailed(f"the upstream's chain is not kept in order: {m.records}")
+
+
+@check("leak.cache-filled-from-inside-serves-outside-public")
+def _():
+    # An inside client fills the cache; every later client gets its own view's answer from it.
+    for name in (fresh_names("leak"), fresh_names("nlb"), fresh_names("chain")):
+        for tcp in (False, True):
+            expect_ours(ask(name, tcp=tcp, src=ALLOWED_VPC), name, ["192.168.1.10"], "inside first")
+        answers = [ask(name, tcp=tcp) for tcp in (False, True) for _ in range(4)]
+        for m in answers:
+            expect_ours(m, name, ["203.0.113.10"], f"outside after inside ({name})")
+        for m in (ask(name, src=ALLOWED_VPC), ask(name, src=ALLOWED_VPC, tcp=True)):
+            expect_ours(m, name, ["192.168.1.10"], "inside after outside")
+        # Two workers: at most two upstream queries, so most of these came from the cache.
+        if len(ENV.main.queries(name)) > 2:
+            raise CheckFailed(f"{name}: {len(ENV.main.queries(name))} upstream queries: not cached")
+        # A trusted ECS source (127.0.0.1) asking for an inside subnet gets the inside answer,
+        # with the endpoint's SCOPE (RFC 7871 §7.2.1), from the same cached upstream chain.
+        m = exchange(make_query(7, name, options=ecs_option("127.10.0.0", 24)))
+        expect_ours(m, name, ["192.168.1.10"], "trusted ECS inside the VPC")
+        ecs = next((v for c, v in m.options if c == ECS), None)
+        if ecs is None or ecs[3] != 16:
+            raise CheckFailed(f"ECS scope: {ecs!r}, expected the VPC's /16")
 
 
 def tcp_connect() -> socket.socket:

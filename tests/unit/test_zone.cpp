@@ -72,6 +72,7 @@ const char* const kPublicZone = R"($ORIGIN lab.internal.
 ns1 300 IN A   203.0.113.53
 www 300 IN A   203.0.113.80
 tocorp 300 IN CNAME only.corp.internal.
+toeks 300 IN CNAME CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC.gr7.ap-northeast-2.eks.amazonaws.com.
 )";
 
 const char* const kCorpZone = R"(@ 300 IN SOA ns hostmaster 1 3600 600 86400 120
@@ -344,15 +345,40 @@ const std::vector<Case> kCases = {
      {"tocorp.lab.internal. 300 IN CNAME only.corp.internal."},
      {},
      {}},
-    {"CNAME to an endpoint name is not followed",
+    // A CNAME to an endpoint name gets the endpoint's answer for the same client.
+    {"CNAME to an endpoint name, inside: private IPs",
      kVpc,
      "toeks.lab.internal",
      LDNS_RR_TYPE_A,
      dns::Rcode::NoError,
      true,
      {"toeks.lab.internal. 300 IN CNAME "
-      "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC.gr7.ap-northeast-2.eks.amazonaws.com."},
+      "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC.gr7.ap-northeast-2.eks.amazonaws.com.",
+      "cccccccccccccccccccccccccccccccc.gr7.ap-northeast-2.eks.amazonaws.com. 60 IN A 10.0.1.10"},
      {},
+     {}},
+    {"CNAME to an endpoint name, outside: public IPs",
+     kOut,
+     "toeks.lab.internal",
+     LDNS_RR_TYPE_A,
+     dns::Rcode::NoError,
+     true,
+     {"toeks.lab.internal. 300 IN CNAME "
+      "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC.gr7.ap-northeast-2.eks.amazonaws.com.",
+      "cccccccccccccccccccccccccccccccc.gr7.ap-northeast-2.eks.amazonaws.com. 60 IN A "
+      "203.0.113.10"},
+     {},
+     {}},
+    {"CNAME to an endpoint name, no AAAA there: NODATA with the endpoint's SOA",
+     kOut,
+     "toeks.lab.internal",
+     LDNS_RR_TYPE_AAAA,
+     dns::Rcode::NoError,
+     true,
+     {"toeks.lab.internal. 300 IN CNAME "
+      "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC.gr7.ap-northeast-2.eks.amazonaws.com."},
+     {"cccccccccccccccccccccccccccccccc.gr7.ap-northeast-2.eks.amazonaws.com. 60 IN SOA "
+      "ns.horizon.invalid. hostmaster.horizon.invalid. 42 3600 600 86400 60"},
      {}},
     {"ANY at a CNAME is the CNAME (RFC 8482)",
      kVpc,
