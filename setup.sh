@@ -13,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 BUILD_PACKAGES=(cmake g++ make pkg-config libldns-dev libuv1-dev libtomlplusplus-dev libspdlog-dev
-                doctest-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev)
+                doctest-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev)
 TEST_PACKAGES=(python3 bind9-dnsutils knot-dnsutils ldnsutils clang libclang-rt-14-dev awscli jq
-               curl gnuplot-nox)
+               curl gnuplot-nox python3-yaml)
 JOBS=$(nproc)
 
 install_missing() {

@@ -1,0 +1,756 @@
+// `horizonctl kind init`: horizond's configuration, the CoreDNS stub zone, the kind cluster
+// configuration and the kubeconfig for a kind lab, from docker's and kind's own output.
+#include "control/kind_init.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <yaml-cpp/yaml.h>
+
+#include "config/config.hpp"
+
+namespace horizon::control::kind {
+
+namespace {
+
+template <class T>
+Parsed<T> failure(std::string where, std::string message, unsigned line = 0, unsigned col = 0) {
+    Parsed<T> p;
+    p.error = std::move(message);
+    p.where = std::move(where);
+    p.line = line;
+    p.col = col;
+    return p;
+}
+
+/// A TOML basic string (TOML 1.0 §String): quotes, backslashes and control characters escaped.
+std::string toml_string(std::string_view s) {
+    std::string out = "\"";
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\u{:04X}", c);
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
+std::string toml_strings(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (const auto& i : items) {
+        out += (out.size() > 1 ? ", " : "") + toml_string(i);
+    }
+    return out + "]";
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+/// "host" or "[v6]" for a host:port string.
+std::string host_port(const util::IpAddress& a, uint16_t port) {
+    return util::Endpoint{a, port}.to_string();
+}
+
+/// Line and column (1-based) of byte `offset` in `text`.
+std::pair<unsigned, unsigned> position_of(std::string_view text, size_t offset) {
+    unsigned line = 1;
+    unsigned col = 1;
+    for (size_t i = 0; i < offset && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            col = 1;
+        } else {
+            ++col;
+        }
+    }
+    return {line, col};
+}
+
+/// A JSON member as a string, "" when absent or not a string.
+std::string str_member(const nlohmann::json& j, const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+/// "172.18.0.2/16" -> 172.18.0.2; "" or junk -> none.
+std::optional<util::IpAddress> address_of(const std::string& with_prefix) {
+    return util::IpAddress::parse(std::string_view(with_prefix).substr(0, with_prefix.find('/')));
+}
+
+/// The first address after the network address, Docker's default gateway for a subnet.
+util::IpAddress first_host(const util::Cidr& c) {
+    util::IpAddress a = c.addr;
+    for (size_t i = a.bits() / 8; i-- > 0;) {
+        if (++a.bytes[i] != 0) {
+            break;
+        }
+    }
+    return a;
+}
+
+/// The 0-based yaml-cpp mark as 1-based line and column.
+template <class T>
+Parsed<T> yaml_failure(std::string where, const YAML::Mark& m, std::string message) {
+    const bool known = m.line >= 0 && m.column >= 0;
+    return failure<T>(std::move(where), std::move(message),
+                      known ? static_cast<unsigned>(m.line) + 1 : 0,
+                      known ? static_cast<unsigned>(m.column) + 1 : 0);
+}
+
+/// A mapping's scalar member as a string, "" when absent or not a scalar.
+std::string scalar(const YAML::Node& map, const char* key) {
+    if (!map.IsMap()) {
+        return {};
+    }
+    const YAML::Node n = map[key];
+    return n && n.IsScalar() ? n.Scalar() : std::string();
+}
+
+/// The entry of a kubeconfig list (clusters, contexts, users) with this name; null if none.
+YAML::Node named_entry(const YAML::Node& root, const char* list, const std::string& name) {
+    const YAML::Node l = root[list];
+    if (l && l.IsSequence()) {
+        for (const YAML::Node& e : l) {
+            if (scalar(e, "name") == name) {
+                return e;
+            }
+        }
+    }
+    return YAML::Node(YAML::NodeType::Undefined);
+}
+
+struct Url {
+    std::string host;
+    uint16_t port = 443;
+};
+
+/// "https://host:port[/path]" (host may be "[v6]"); none if it is not such a URL.
+std::optional<Url> parse_https_url(std::string_view url) {
+    constexpr std::string_view kScheme = "https://";
+    if (!url.starts_with(kScheme)) {
+        return std::nullopt;
+    }
+    std::string_view rest = url.substr(kScheme.size());
+    rest = rest.substr(0, rest.find('/'));
+    Url out;
+    std::string_view port;
+    if (rest.starts_with('[')) {
+        const size_t close = rest.find(']');
+        if (close == std::string_view::npos) {
+            return std::nullopt;
+        }
+        out.host = std::string(rest.substr(1, close - 1));
+        rest = rest.substr(close + 1);
+        if (!rest.empty() && !rest.starts_with(':')) {
+            return std::nullopt;
+        }
+        port = rest.empty() ? std::string_view() : rest.substr(1);
+    } else {
+        const size_t colon = rest.rfind(':');
+        out.host = std::string(rest.substr(0, colon));
+        port = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+    if (out.host.empty()) {
+        return std::nullopt;
+    }
+    if (!port.empty()) {
+        unsigned v = 0;
+        for (const char c : port) {
+            if (c < '0' || c > '9' || (v = v * 10 + static_cast<unsigned>(c - '0')) > 65535) {
+                return std::nullopt;
+            }
+        }
+        if (v == 0) {
+            return std::nullopt;
+        }
+        out.port = static_cast<uint16_t>(v);
+    }
+    return out;
+}
+
+/// Whether a Corefile line opens the server block for `zone` ("zone:53 {", "zone {", ...).
+bool opens_zone_block(std::string_view line, std::string_view zone) {
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+        line.remove_prefix(1);
+    }
+    const std::string l = lower(line);
+    const std::string z = lower(zone);
+    for (const std::string& head : {z + ":", z + ".:", z + " ", z + ".", z + "{"}) {
+        if (l.starts_with(head) && l.find('{') != std::string::npos) {
+            return head.back() != '.' || l.size() == head.size() || l[head.size()] == ':' ||
+                   l[head.size()] == ' ' || l[head.size()] == '{';
+        }
+    }
+    return false;
+}
+
+constexpr std::string_view kMarker = "# horizon:";
+
+/// `corefile` without a server block for `zone` (and our comment line before it).
+std::vector<std::string> without_zone_block(const std::string& corefile, std::string_view zone) {
+    std::vector<std::string> lines;
+    std::istringstream in(corefile);
+    for (std::string line; std::getline(in, line);) {
+        while (!line.empty() &&
+               (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
+            line.pop_back(); // trailing blanks would force kubectl and us out of block style
+        }
+        lines.push_back(line);
+    }
+    std::vector<std::string> out;
+    for (size_t i = 0; i < lines.size(); ++i) {
+        if (!opens_zone_block(lines[i], zone)) {
+            out.push_back(lines[i]);
+            continue;
+        }
+        if (!out.empty() && out.back().starts_with(kMarker)) {
+            out.pop_back();
+        }
+        // Skip to the closing brace of the block (braces balance in a Corefile server block).
+        int depth = 0;
+        for (; i < lines.size(); ++i) {
+            depth += static_cast<int>(std::count(lines[i].begin(), lines[i].end(), '{'));
+            depth -= static_cast<int>(std::count(lines[i].begin(), lines[i].end(), '}'));
+            if (depth <= 0) {
+                break;
+            }
+        }
+    }
+    while (!out.empty() && out.back().empty()) {
+        out.pop_back();
+    }
+    return out;
+}
+
+std::string random_token() {
+    std::random_device rd;
+    std::string out;
+    for (int i = 0; i < 4; ++i) {
+        out += fmt::format("{:08x}", rd());
+    }
+    return out;
+}
+
+} // namespace
+
+const std::string_view kDefaultCorednsConfigMap = R"(apiVersion: v1
+data:
+  Corefile: |
+    .:53 {
+        errors
+        health {
+           lameduck 5s
+        }
+        ready
+        kubernetes cluster.local in-addr.arpa ip6.arpa {
+           pods insecure
+           fallthrough in-addr.arpa ip6.arpa
+           ttl 30
+        }
+        prometheus :9153
+        forward . /etc/resolv.conf {
+           max_concurrent 1000
+        }
+        cache 30
+        loop
+        reload
+        loadbalance
+    }
+kind: ConfigMap
+metadata:
+  name: coredns
+  namespace: kube-system
+)";
+
+Parsed<Network> parse_network(std::string_view json) {
+    const std::string where = "network";
+    nlohmann::json doc;
+    try {
+        doc = nlohmann::json::parse(json);
+    } catch (const nlohmann::json::parse_error& e) {
+        const auto [line, col] = position_of(json, e.byte > 0 ? e.byte - 1 : 0);
+        return failure<Network>(where, std::string("not JSON: ") + e.what(), line, col);
+    }
+    if (doc.is_array()) {
+        if (doc.size() != 1) {
+            return failure<Network>(where, fmt::format("expected the output of `docker network "
+                                                       "inspect kind`: one network, got {}",
+                                                       doc.size()));
+        }
+        doc = doc[0];
+    }
+    if (!doc.is_object() || !doc.contains("IPAM")) {
+        return failure<Network>(where, "expected the output of `docker network inspect kind` "
+                                       "(an object with Name, IPAM and Containers)");
+    }
+    Network net;
+    net.name = str_member(doc, "Name");
+    net.id = str_member(doc, "Id");
+    const nlohmann::json ipam = doc["IPAM"];
+    const auto config = ipam.is_object() ? ipam.find("Config") : ipam.end();
+    if (config != ipam.end() && config->is_array()) {
+        for (const auto& c : *config) {
+            if (!c.is_object()) {
+                continue;
+            }
+            const std::string subnet = str_member(c, "Subnet");
+            const auto cidr = util::Cidr::parse(subnet);
+            if (!cidr) {
+                return failure<Network>(
+                    where, fmt::format("IPAM.Config: invalid Subnet {}", toml_string(subnet)));
+            }
+            const std::string gw = str_member(c, "Gateway");
+            const auto gateway = gw.empty() ? first_host(*cidr) : util::IpAddress::parse(gw);
+            if (!gateway || !cidr->contains(*gateway)) {
+                return failure<Network>(where, fmt::format("IPAM.Config: invalid Gateway {} for "
+                                                           "subnet {}",
+                                                           toml_string(gw), subnet));
+            }
+            net.subnets.push_back(*cidr);
+            net.gateways.push_back(*gateway);
+        }
+    }
+    if (net.subnets.empty()) {
+        return failure<Network>(where, "network " + toml_string(net.name) +
+                                           " has no subnet in IPAM.Config");
+    }
+    const auto containers = doc.find("Containers");
+    if (containers != doc.end() && containers->is_object()) {
+        for (const auto& [id, c] : containers->items()) {
+            if (!c.is_object()) {
+                continue;
+            }
+            Network::Container out;
+            out.name = str_member(c, "Name");
+            out.ipv4 = address_of(str_member(c, "IPv4Address"));
+            out.ipv6 = address_of(str_member(c, "IPv6Address"));
+            if (out.ipv4 && !out.ipv4->is_v4()) {
+                out.ipv4.reset();
+            }
+            if (out.ipv6 && out.ipv6->is_v4()) {
+                out.ipv6.reset();
+            }
+            net.containers.push_back(std::move(out));
+        }
+    }
+    std::sort(net.containers.begin(), net.containers.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    const auto options = doc.find("Options");
+    if (options != doc.end() && options->is_object()) {
+        net.bridge = str_member(*options, "com.docker.network.bridge.name");
+    }
+    if (net.bridge.empty() && net.id.size() >= 12) {
+        net.bridge = "br-" + net.id.substr(0, 12); // Docker's name for a user-defined bridge
+    }
+    return {net, {}, {}, 0, 0};
+}
+
+Parsed<Kubeconfig> parse_kubeconfig(std::string_view yaml) {
+    const std::string where = "kubeconfig";
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(yaml));
+    } catch (const YAML::Exception& e) {
+        return yaml_failure<Kubeconfig>(where, e.mark, "not YAML: " + e.msg);
+    }
+    if (!root.IsMap() || scalar(root, "kind") != "Config") {
+        return failure<Kubeconfig>(where,
+                                   "expected a kubeconfig (kind: Config), the output of "
+                                   "`kind get kubeconfig`",
+                                   1, 1);
+    }
+    try {
+        std::string cluster;
+        const std::string context = scalar(root, "current-context");
+        if (!context.empty()) {
+            const YAML::Node ctx = named_entry(root, "contexts", context);
+            if (!ctx) {
+                return yaml_failure<Kubeconfig>(where, root["current-context"].Mark(),
+                                                "current-context " + toml_string(context) +
+                                                    " is not in contexts");
+            }
+            cluster = scalar(ctx["context"], "cluster");
+        } else if (root["clusters"] && root["clusters"].IsSequence() &&
+                   root["clusters"].size() == 1) {
+            cluster = scalar(root["clusters"][0], "name");
+        }
+        if (cluster.empty()) {
+            return failure<Kubeconfig>(where, "no current-context (and not exactly one cluster)", 1,
+                                       1);
+        }
+        const YAML::Node entry = named_entry(root, "clusters", cluster);
+        if (!entry) {
+            return failure<Kubeconfig>(
+                where, "cluster " + toml_string(cluster) + " is not in clusters", 1, 1);
+        }
+        const std::string server = scalar(entry["cluster"], "server");
+        const auto url = parse_https_url(server);
+        if (!url) {
+            const YAML::Node map = entry["cluster"];
+            const YAML::Node at = map.IsMap() && map["server"] ? map["server"] : entry;
+            return yaml_failure<Kubeconfig>(where, at.Mark(),
+                                            "cluster " + toml_string(cluster) +
+                                                ": server must be an https://HOST:PORT URL, got " +
+                                                toml_string(server));
+        }
+        std::string host = url->host;
+        return {Kubeconfig{cluster, server, host, url->port}, {}, {}, 0, 0};
+    } catch (const YAML::Exception& e) {
+        return yaml_failure<Kubeconfig>(where, e.mark, e.msg);
+    }
+}
+
+std::string kind_cluster_config(std::string_view name, std::string_view endpoint,
+                                unsigned workers) {
+    std::string out = fmt::format(
+        "# kind cluster {0} for the horizon lab (written by `horizonctl kind init`):\n"
+        "#   kind create cluster --config kind-cluster.yaml\n"
+        "# The EKS endpoint name is a SAN of the API server's certificate, so that one kubeconfig\n"
+        "# URL works through horizond's gate and on the nodes alike:\n"
+        "#   https://{1}:{2}\n"
+        "kind: Cluster\n"
+        "apiVersion: kind.x-k8s.io/v1alpha4\n"
+        "name: {0}\n"
+        "nodes:\n"
+        "  - role: control-plane\n",
+        name, endpoint, kApiPort);
+    for (unsigned i = 0; i < workers; ++i) {
+        out += "  - role: worker\n";
+    }
+    out += fmt::format("kubeadmConfigPatches:\n"
+                       "  - |\n"
+                       "    kind: ClusterConfiguration\n"
+                       "    apiServer:\n"
+                       "      certSANs:\n"
+                       "        - \"{}\"\n",
+                       endpoint);
+    return out;
+}
+
+Parsed<std::string> patch_coredns(std::string_view configmap_yaml, std::string_view zone,
+                                  std::string_view target) {
+    const std::string where = "coredns";
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(configmap_yaml));
+    } catch (const YAML::Exception& e) {
+        return yaml_failure<std::string>(where, e.mark, "not YAML: " + e.msg);
+    }
+    try {
+        if (!root.IsMap() || scalar(root, "kind") != "ConfigMap" || !root["data"] ||
+            !root["data"].IsMap() || scalar(root["data"], "Corefile").empty()) {
+            return failure<std::string>(where,
+                                        "expected CoreDNS's ConfigMap with data.Corefile "
+                                        "(kubectl -n kube-system get configmap coredns "
+                                        "-o yaml)",
+                                        1, 1);
+        }
+        std::string name = scalar(root["metadata"], "name");
+        std::string ns = scalar(root["metadata"], "namespace");
+        std::vector<std::string> lines = without_zone_block(scalar(root["data"], "Corefile"), zone);
+        lines.emplace_back();
+        lines.push_back(std::string(kMarker) + " the EKS endpoint zone, answered split-horizon by "
+                                               "horizond (horizonctl kind init)");
+        lines.push_back(fmt::format("{}:53 {{", lower(zone)));
+        lines.emplace_back("    errors");
+        lines.push_back(fmt::format("    forward . {}", target));
+        lines.emplace_back("}");
+        std::string corefile;
+        for (const auto& l : lines) {
+            corefile += l + "\n";
+        }
+
+        YAML::Emitter out;
+        out << YAML::BeginMap;
+        out << YAML::Key << "apiVersion" << YAML::Value << "v1";
+        out << YAML::Key << "kind" << YAML::Value << "ConfigMap";
+        out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
+        out << YAML::Key << "name" << YAML::Value << (name.empty() ? "coredns" : name);
+        out << YAML::Key << "namespace" << YAML::Value << (ns.empty() ? "kube-system" : ns);
+        out << YAML::EndMap;
+        out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
+        for (const auto& kv : root["data"]) {
+            const std::string key = kv.first.Scalar();
+            out << YAML::Key << key << YAML::Value;
+            if (key == "Corefile") {
+                out << YAML::Literal << corefile;
+            } else {
+                out << kv.second;
+            }
+        }
+        out << YAML::EndMap << YAML::EndMap;
+        if (!out.good()) {
+            return failure<std::string>(where, "cannot write the ConfigMap: " + out.GetLastError());
+        }
+        return {std::string("# CoreDNS with a stub zone for the EKS endpoint (horizonctl kind "
+                            "init):\n#   kubectl apply -f coredns-configmap.yaml\n") +
+                    out.c_str() + "\n",
+                {},
+                {},
+                0,
+                0};
+    } catch (const YAML::Exception& e) {
+        return yaml_failure<std::string>(where, e.mark, e.msg);
+    }
+}
+
+Parsed<std::string> rewrite_kubeconfig(std::string_view kubeconfig, std::string_view cluster,
+                                       std::string_view server) {
+    const std::string where = "kubeconfig";
+    try {
+        YAML::Node root = YAML::Load(std::string(kubeconfig));
+        YAML::Node entry = named_entry(root, "clusters", std::string(cluster));
+        if (!entry || !entry["cluster"].IsMap()) {
+            return failure<std::string>(
+                where, "cluster " + toml_string(cluster) + " is not in clusters", 1, 1);
+        }
+        entry["cluster"]["server"] = std::string(server);
+        YAML::Emitter out;
+        out << root;
+        if (!out.good()) {
+            return failure<std::string>(where, "cannot write it: " + out.GetLastError());
+        }
+        return {std::string(out.c_str()) + "\n", {}, {}, 0, 0};
+    } catch (const YAML::Exception& e) {
+        return yaml_failure<std::string>(where, e.mark, e.msg);
+    }
+}
+
+Parsed<Outputs> generate(const Options& o, std::string_view network_json,
+                         std::string_view kubeconfig_yaml, std::string_view coredns_yaml) {
+    auto net = parse_network(network_json);
+    if (!net.value) {
+        return failure<Outputs>(net.where, net.error, net.line, net.col);
+    }
+    auto kc = parse_kubeconfig(kubeconfig_yaml);
+    if (!kc.value) {
+        return failure<Outputs>(kc.where, kc.error, kc.line, kc.col);
+    }
+    const Network& n = *net.value;
+    const Kubeconfig& k = *kc.value;
+
+    std::string name = o.name;
+    if (name.empty()) {
+        if (!k.cluster.starts_with("kind-") || k.cluster.size() == 5) {
+            return failure<Outputs>("kubeconfig",
+                                    "cluster " + toml_string(k.cluster) +
+                                        " is not a kind cluster (kind-NAME); pass --name");
+        }
+        name = k.cluster.substr(5);
+    }
+
+    // The nodes of this cluster on the network: kind names them NAME-control-plane[N],
+    // NAME-worker[N] and, with several control planes, NAME-external-load-balancer.
+    std::vector<const Network::Container*> control_planes;
+    const Network::Container* lb = nullptr;
+    std::string others;
+    for (const auto& c : n.containers) {
+        const std::string cp = name + "-control-plane";
+        if (c.name.starts_with(cp) &&
+            std::all_of(c.name.begin() + static_cast<ptrdiff_t>(cp.size()), c.name.end(),
+                        [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
+            if (c.ipv4) {
+                control_planes.push_back(&c);
+            }
+        } else if (c.name == name + "-external-load-balancer" && c.ipv4) {
+            lb = &c;
+        }
+        others += (others.empty() ? "" : ", ") + c.name;
+    }
+    if (control_planes.empty()) {
+        return failure<Outputs>(
+            "network", fmt::format("no control-plane node of kind cluster {} ({}-control-plane) "
+                                   "with an IPv4 address on network {} (containers: {})",
+                                   toml_string(name), name, toml_string(n.name),
+                                   others.empty() ? "none" : others));
+    }
+
+    // The IPv4 subnet carries the lab (kind clusters are IPv4 by default).
+    size_t v4 = n.subnets.size();
+    for (size_t i = 0; i < n.subnets.size(); ++i) {
+        if (n.subnets[i].addr.is_v4() && v4 == n.subnets.size()) {
+            v4 = i;
+        }
+    }
+    if (v4 == n.subnets.size()) {
+        return failure<Outputs>("network",
+                                "network " + toml_string(n.name) + " has no IPv4 subnet");
+    }
+    const util::IpAddress gateway = n.gateways[v4];
+    const bool container_mode = o.horizon_ip.has_value();
+    if (container_mode) {
+        const auto& ip = *o.horizon_ip;
+        const bool inside = std::any_of(n.subnets.begin(), n.subnets.end(),
+                                        [&](const util::Cidr& c) { return c.contains(ip); });
+        if (!inside || ip == gateway) {
+            return failure<Outputs>(
+                "options", fmt::format("--horizon-ip {} must be an address of network {} ({}) "
+                                       "other than its gateway",
+                                       ip.to_string(), n.name, n.subnets[v4].to_string()));
+        }
+        for (const auto& c : n.containers) {
+            if ((c.ipv4 && *c.ipv4 == ip) || (c.ipv6 && *c.ipv6 == ip)) {
+                return failure<Outputs>("options", fmt::format("--horizon-ip {} is already the "
+                                                               "address of container {}",
+                                                               ip.to_string(), c.name));
+            }
+        }
+    }
+    const util::IpAddress gate = container_mode ? *o.horizon_ip : gateway;
+
+    // Where the gate sends allowed connections. On the host: where the kubeconfig reaches the API
+    // server (a port kind publishes on 127.0.0.1), or a node's address when the kubeconfig names
+    // a node (`kind get kubeconfig --internal`). In a container on the network: the API server's
+    // address there (the load balancer of an HA cluster).
+    std::string upstream;
+    if (container_mode) {
+        upstream = host_port(lb != nullptr ? *lb->ipv4 : *control_planes.front()->ipv4, kApiPort);
+    } else {
+        upstream = k.host + ":" + std::to_string(k.port);
+        if (const auto a = util::IpAddress::parse(k.host)) {
+            upstream = host_port(*a, k.port);
+        }
+        for (const auto& c : n.containers) {
+            if (c.name == k.host && c.ipv4) {
+                upstream = host_port(*c.ipv4, k.port);
+            }
+        }
+    }
+
+    const std::string endpoint =
+        o.endpoint.empty() ? config::derive_endpoint(name, o.region) : o.endpoint;
+    const util::IpAddress loopback = util::IpAddress::v4(127, 0, 0, 1);
+
+    std::vector<std::string> vpc;
+    std::vector<std::string> exclude;
+    for (size_t i = 0; i < n.subnets.size(); ++i) {
+        vpc.push_back(n.subnets[i].to_string());
+        exclude.push_back(util::Cidr{n.gateways[i], n.gateways[i].bits()}.to_string());
+    }
+    if (!o.pod_subnet.empty()) {
+        if (!util::Cidr::parse(o.pod_subnet)) {
+            return failure<Outputs>("options",
+                                    "--pod-subnet " + toml_string(o.pod_subnet) + " is not a CIDR");
+        }
+        vpc.push_back(o.pod_subnet);
+    }
+    std::vector<std::string> enis;
+    std::string eni_names;
+    for (const auto* c : control_planes) {
+        enis.push_back(c->ipv4->to_string());
+        eni_names += (eni_names.empty() ? "" : ", ") + c->ipv4->to_string() + " (" + c->name + ")";
+    }
+    const std::vector<std::string> listen = {host_port(gate, o.dns_port),
+                                             host_port(loopback, o.dns_port)};
+    const std::string token =
+        container_mode ? (o.admin_token.empty() ? random_token() : o.admin_token) : "";
+
+    Outputs out;
+    std::string& t = out.horizon_toml;
+    t += fmt::format("# horizond for the kind cluster {} on docker network {} (written by "
+                     "`horizonctl kind init`).\n",
+                     toml_string(name), toml_string(n.name));
+    t += "# The network plays the VPC (EKS-FACTS §6): nodes and pods are inside; the host reaches "
+         "it\n# from the bridge gateway, carved out as outside. Serve it with:\n";
+    t += container_mode ? "#   docker compose -f container/compose.yaml up -d\n"
+                        : "#   horizond --config horizon.toml\n";
+    t += "\n[server]\n";
+    t += fmt::format("# {}: CoreDNS forwards the endpoint's zone here; 127.0.0.1 for dig on the "
+                     "{}.\n",
+                     host_port(gate, o.dns_port), container_mode ? "container" : "host");
+    t += "listen = " + toml_strings(listen) + "\n";
+    if (container_mode) {
+        t += "# Published on the host (compose.yaml); not loopback, so mutating calls need the "
+             "token:\n#   export HORIZON_TOKEN=" +
+             token + "\n";
+        t += "admin_listen = " +
+             toml_string(host_port(util::IpAddress::v4(0, 0, 0, 0), o.admin_port)) + "\n";
+        t += "admin_token = " + toml_string(token) + "\n";
+    } else {
+        t += "admin_listen = " + toml_string(host_port(loopback, o.admin_port)) + "\n";
+    }
+    t += "\n[[cluster]]\n";
+    t += "name = " + toml_string(name) + "\n";
+    t += "region = " + toml_string(o.region) + "\n";
+    t += "endpoint = " + toml_string(endpoint) + "\n";
+    t += "# The kind network" + std::string(o.pod_subnet.empty() ? "" : " and the pod network") +
+         ".\n";
+    t += "vpc_cidrs = " + toml_strings(vpc) + "\n";
+    t += "# The bridge gateway: the host's own traffic (dig, kubectl, published ports) comes "
+         "from it.\n";
+    t += "vpc_exclude_cidrs = " + toml_strings(exclude) + "\n";
+    t += "# The EKS-owned ENIs: the control-plane nodes, whose API server listens on :" +
+         std::to_string(kApiPort) + ".\n";
+    t += "private_ips = " + toml_strings(enis) + "\n";
+    t += "# The NLB: horizond's gate (below) on " +
+         std::string(container_mode ? "its" : "the host's") + " address on the network.\n";
+    t += "public_ips = " + toml_strings({gate.to_string()}) + "\n";
+    t += "# EKS's default for a new cluster, where the seed lab starts: everyone gets the NLB.\n";
+    t += "access_mode = \"public\"\n";
+    t += "public_access_cidrs = [\"0.0.0.0/0\"]\n";
+    t += "# EKS takes minutes to apply an endpoint update; \"6m\" makes the lab realistic.\n";
+    t += "update_duration = \"0s\"\n";
+    t +=
+        "\n# The gate: admits connections to the public side as EKS's NLB does (public access on,\n"
+        "# source in public_access_cidrs, else dropped: a client timeout) and proxies them to the\n"
+        "# API server byte for byte (TLS passes through; the endpoint name is in its certSANs).\n"
+        "# The private side is the API server itself on the nodes, so horizond reports that it\n"
+        "# cannot listen on those addresses: expected.\n";
+    t += "[cluster.api]\n";
+    t += fmt::format("port = {}\n", kApiPort);
+    t += "upstream = " + toml_string(upstream) + "\n";
+    t += "deny = \"drop\"\n";
+
+    out.kind_cluster = kind_cluster_config(name, endpoint, o.workers);
+
+    const std::string target = host_port(gate, o.dns_port);
+    auto corefile = patch_coredns(coredns_yaml.empty() ? kDefaultCorednsConfigMap : coredns_yaml,
+                                  endpoint, target);
+    if (!corefile.value) {
+        return failure<Outputs>(corefile.where, corefile.error, corefile.line, corefile.col);
+    }
+    out.coredns_configmap = std::move(*corefile.value);
+
+    const std::string server = fmt::format("https://{}:{}", endpoint, kApiPort);
+    auto kubeconfig = rewrite_kubeconfig(kubeconfig_yaml, k.cluster, server);
+    if (!kubeconfig.value) {
+        return failure<Outputs>(kubeconfig.where, kubeconfig.error, kubeconfig.line,
+                                kubeconfig.col);
+    }
+    out.kubeconfig = "# kind cluster " + name +
+                     " through its EKS endpoint name (horizonctl kind "
+                     "init); the host\n# must resolve the name through horizond (see README.md, "
+                     "kind lab).\n" +
+                     *kubeconfig.value;
+
+    std::string& s = out.summary;
+    s += fmt::format("kind cluster {} on docker network {}{}\n", name, n.name,
+                     n.bridge.empty() ? "" : " (bridge " + n.bridge + ")");
+    s += fmt::format("  endpoint       {}\n", endpoint);
+    std::string vpc_text;
+    for (const auto& v : vpc) {
+        vpc_text += (vpc_text.empty() ? "" : ", ") + v;
+    }
+    s += fmt::format("  VPC            {} (minus the gateway {}: the host)\n", vpc_text,
+                     gateway.to_string());
+    s += fmt::format("  ENIs (private) {}: the API server on :{}\n", eni_names, kApiPort);
+    s += fmt::format("  NLB (public)   {}: horizond's gate -> {}\n", host_port(gate, kApiPort),
+                     upstream);
+    s += fmt::format("  DNS            horizond on {}; CoreDNS forwards the endpoint there\n",
+                     listen[0] + " and " + listen[1]);
+    return {std::move(out), {}, {}, 0, 0};
+}
+
+} // namespace horizon::control::kind

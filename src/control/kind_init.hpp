@@ -1,0 +1,118 @@
+// `horizonctl kind init`: a kind cluster as the EKS lab of ../shared/seed (EKS-FACTS §6), sans-I/O.
+//
+// From `docker network inspect kind` (JSON) and `kind get kubeconfig` (YAML) it writes four texts:
+// horizond's configuration (the kind network is the VPC, the control-plane nodes are the ENIs,
+// a gate proxying to the API server is the NLB, on port 6443 like the API server), a CoreDNS
+// ConfigMap that forwards the endpoint's zone to horizond, a kind cluster configuration with the
+// endpoint name in the API server's certSANs, and a kubeconfig whose server is the endpoint name.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/address.hpp"
+
+namespace horizon::control::kind {
+
+/// The API server's port inside kind, and so the endpoint's port on both sides.
+inline constexpr uint16_t kApiPort = 6443;
+
+/// What `docker network inspect kind` says that matters here.
+struct Network {
+    std::string name;                      ///< "kind"
+    std::string id;                        ///< the full network ID
+    std::vector<util::Cidr> subnets;       ///< IPAM.Config[].Subnet, in order
+    std::vector<util::IpAddress> gateways; ///< one per subnet: Gateway, else subnet base + 1
+
+    struct Container {
+        std::string name; ///< "aews-control-plane", "aews-worker2", ...
+        std::optional<util::IpAddress> ipv4;
+        std::optional<util::IpAddress> ipv6;
+    };
+
+    std::vector<Container> containers; ///< sorted by name
+
+    /// The Linux bridge device: com.docker.network.bridge.name, else "br-" + the ID's first 12.
+    std::string bridge;
+};
+
+/// What `kind get kubeconfig` says that matters here.
+struct Kubeconfig {
+    std::string cluster; ///< the current context's cluster entry, "kind-aews"
+    std::string server;  ///< its server URL, "https://127.0.0.1:41263"
+    std::string host;    ///< the URL's host ("127.0.0.1", brackets removed)
+    uint16_t port = 0;   ///< the URL's port
+};
+
+/// A result: the value, or one message saying what is wrong and where.
+template <class T>
+struct Parsed {
+    std::optional<T> value;
+    std::string error; ///< the message, "" with a value
+    /// Which input it is about: "network", "kubeconfig", "coredns" or "options".
+    std::string where;
+    unsigned line = 0; ///< 1-based position in that input; 0 = not known
+    unsigned col = 0;
+};
+
+/// Parses `docker network inspect <name>` output: a JSON array with one network (or the object).
+Parsed<Network> parse_network(std::string_view json);
+
+/// Parses a kubeconfig (YAML): the current context's cluster and its server.
+Parsed<Kubeconfig> parse_kubeconfig(std::string_view yaml);
+
+struct Options {
+    std::string name; ///< the kind (and EKS) cluster name; "" = from the kubeconfig ("kind-NAME")
+    std::string region = "ap-northeast-2";
+    std::string endpoint; ///< "" = config::derive_endpoint(name, region)
+    /// Container mode: horizond's fixed address on the kind network (container/compose.yaml); DNS
+    /// and the gate listen there, the gate proxies to the API server's address on the network.
+    /// None = host mode: they listen on the bridge gateway (the host's address on the network)
+    /// and the gate proxies to the kubeconfig's server.
+    std::optional<util::IpAddress> horizon_ip;
+    uint16_t dns_port = 53;
+    uint16_t admin_port = 8053;
+    /// The pod network, also "inside the VPC" (as pods are on EKS with the VPC CNI); kind's
+    /// default podSubnet. Empty: none.
+    std::string pod_subnet = "10.244.0.0/16";
+    unsigned workers = 2; ///< worker nodes in the kind cluster configuration
+    /// Container mode's admin token (its admin API is not on loopback); "" = a random one.
+    std::string admin_token;
+};
+
+/// The generated files.
+struct Outputs {
+    std::string horizon_toml;      ///< horizond's configuration
+    std::string coredns_configmap; ///< the CoreDNS ConfigMap with the endpoint's stub zone
+    std::string kind_cluster;      ///< kind's Cluster configuration (certSANs)
+    std::string kubeconfig;        ///< the input kubeconfig, server = https://<endpoint>:6443
+    std::string summary;           ///< what was chosen and what to run next, for the terminal
+};
+
+/// kind's Cluster configuration for `name`: one control plane, `workers` workers, and the
+/// endpoint name in the API server certificate's SANs (a kubeadm ClusterConfiguration patch).
+/// Needed before the cluster exists, so it depends on nothing else.
+std::string kind_cluster_config(std::string_view name, std::string_view endpoint, unsigned workers);
+
+/// The CoreDNS ConfigMap (`kubectl -n kube-system get configmap coredns -o yaml`) with a server
+/// block forwarding `zone` to `target` ("172.18.0.1:53") added to its Corefile, replacing one
+/// added before for the same zone; metadata reduced to name and namespace so that it applies.
+Parsed<std::string> patch_coredns(std::string_view configmap_yaml, std::string_view zone,
+                                  std::string_view target);
+
+/// `kubeconfig` with the server of `cluster` replaced by `server`.
+Parsed<std::string> rewrite_kubeconfig(std::string_view kubeconfig, std::string_view cluster,
+                                       std::string_view server);
+
+/// Everything `horizonctl kind init` writes, from the two inputs (and the CoreDNS ConfigMap; ""
+/// = kind's default one, kDefaultCorednsConfigMap). Any problem: `error`, one message.
+Parsed<Outputs> generate(const Options& options, std::string_view network_json,
+                         std::string_view kubeconfig_yaml, std::string_view coredns_yaml = {});
+
+/// The CoreDNS ConfigMap a new kind cluster has (kubeadm's default Corefile).
+extern const std::string_view kDefaultCorednsConfigMap;
+
+} // namespace horizon::control::kind

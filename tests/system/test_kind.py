@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""System test of `horizonctl kind init`, from recorded `docker network inspect kind`, `kind get
+kubeconfig` and CoreDNS ConfigMap output (tests/data/kind/): no Docker engine is needed.
+
+Checks: the phase before the cluster exists (kind-cluster.yaml only); the four files in host mode
+and in container mode (standard input too); every generated configuration passes
+`horizond --check-config`; every generated YAML parses (kind's kubeadm patch included) and says
+what it must (certSANs, the CoreDNS stub zone, the kubeconfig server); file modes; the errors
+(file:line:col, exit 252). Then the lab itself, with the kind network replayed on loopback
+(127.N.0.0/16: gateway .1 = the host, control plane .2, worker .3) and a stand-in API server: the
+generated horizon.toml served by the real horizond, the seed lab's steps: public (everyone gets
+the gate, kubectl's path through it on :6443 works from the host and a node), then public with
+publicAccessCidrs restricted + private (a node gets the ENIs and keeps working, the host gets the
+gate and times out), then private only.
+
+usage: test_kind.py --horizond PATH --horizonctl PATH --data DIR [--only REGEX] [--keep]
+Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import CheckFailed, run_checks  # noqa: E402
+from labkit import FakeApiServer, Horizond, curl, dig, free_port, port_free, run  # noqa: E402
+
+try:
+    import yaml
+except ImportError:  # python3-yaml (setup.sh TEST_PACKAGES)
+    yaml = None
+
+TIME_BUDGET = 150.0
+FILES = ["horizon.toml", "coredns-configmap.yaml", "kind-cluster.yaml", "kubeconfig"]
+
+
+class Env:
+    horizond = horizonctl = ""
+    data = Path()
+    tmp = Path()
+
+
+ENV = Env()
+
+
+def ctl(*args: str, stdin: str | None = None):
+    return run([ENV.horizonctl, *args], stdin=stdin)
+
+
+def need_yaml():
+    if yaml is None:
+        raise CheckFailed("python3's yaml module is missing (apt-get install python3-yaml)")
+
+
+def load_yaml(path: Path):
+    need_yaml()
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise CheckFailed(f"{path.name} does not parse as YAML: {e}\n{path.read_text()}") from None
+
+
+def check_config(path: Path):
+    p = run([ENV.horizond, "--check-config", str(path)])
+    if p.returncode != 0:
+        raise CheckFailed(f"horizond --check-config {path.name} exited {p.returncode}:\n"
+                          f"{p.stdout}{p.stderr}\n--- {path.name}\n{path.read_text()}")
+
+
+def toml_value(text: str, key: str):
+    """The value of the first `key = ...` line, as JSON would read it (strings, arrays)."""
+    for line in text.splitlines():
+        if line.split("=")[0].strip() == key:
+            return json.loads(line.split("=", 1)[1].strip())
+    raise CheckFailed(f"no {key} in\n{text}")
+
+
+def generate(out: Path, *extra: str, stdin: str | None = None) -> str:
+    p = ctl("kind", "init", "--out", str(out), *extra, stdin=stdin)
+    if p.returncode != 0:
+        raise CheckFailed(f"horizonctl kind init exited {p.returncode}\n{p.stdout}{p.stderr}")
+    return p.stdout
+
+
+def endpoint_of(toml_text: str) -> str:
+    return toml_value(toml_text, "endpoint")
+
+
+# ------------------------------------------------------------------------------------------------
+# The generator
+
+
+def check_phase1():
+    out = ENV.tmp / "phase1"
+    text = generate(out, "--name", "aews")
+    if sorted(os.listdir(out)) != ["kind-cluster.yaml"]:
+        raise CheckFailed(f"before the cluster exists only kind-cluster.yaml: {os.listdir(out)}")
+    for line in ("kind create cluster --config", "docker network inspect kind >",
+                 "kind get kubeconfig --name aews >"):
+        if line not in text:
+            raise CheckFailed(f"next steps lack {line!r}:\n{text}")
+    cluster = load_yaml(out / "kind-cluster.yaml")
+    if cluster.get("kind") != "Cluster" or cluster.get("name") != "aews":
+        raise CheckFailed(f"not kind's Cluster named aews: {cluster}")
+    roles = [n["role"] for n in cluster["nodes"]]
+    if roles != ["control-plane", "worker", "worker"]:
+        raise CheckFailed(f"nodes: {roles}")
+
+
+def check_host_mode():
+    out = ENV.tmp / "host"
+    summary = generate(out, "--network", str(ENV.data / "network-kind.json"),
+                       "--kubeconfig", str(ENV.data / "kubeconfig-aews.yaml"),
+                       "--coredns", str(ENV.data / "coredns-configmap.yaml"))
+    if sorted(os.listdir(out)) != sorted(FILES):
+        raise CheckFailed(f"files: {sorted(os.listdir(out))}")
+    modes = {f: stat.S_IMODE((out / f).stat().st_mode) for f in FILES}
+    if modes["kubeconfig"] != 0o600 or modes["horizon.toml"] != 0o644:
+        raise CheckFailed(f"modes (kubeconfig holds the client key: 0600): {modes}")
+    check_config(out / "horizon.toml")
+    toml = (out / "horizon.toml").read_text()
+    ep = endpoint_of(toml)
+    expect = {"listen": ["172.18.0.1:53", "127.0.0.1:53"],
+              "private_ips": ["172.18.0.2"], "public_ips": ["172.18.0.1"],
+              "vpc_exclude_cidrs": ["fc00:f853:ccd:e793::1/128", "172.18.0.1/32"],
+              "port": 6443, "upstream": "127.0.0.1:41263"}
+    for key, want in expect.items():
+        if toml_value(toml, key) != want:
+            raise CheckFailed(f"{key} = {toml_value(toml, key)!r}, want {want!r}\n{toml}")
+
+    # The kind cluster configuration: the endpoint name in the API server's certSANs, the same
+    # file as before the cluster existed.
+    cluster = load_yaml(out / "kind-cluster.yaml")
+    patch = yaml.safe_load(cluster["kubeadmConfigPatches"][0])
+    if patch.get("kind") != "ClusterConfiguration" or patch["apiServer"]["certSANs"] != [ep]:
+        raise CheckFailed(f"kubeadm patch: {patch}")
+    phase1 = ENV.tmp / "phase1" / "kind-cluster.yaml"
+    if phase1.exists() and phase1.read_text() != (out / "kind-cluster.yaml").read_text():
+        raise CheckFailed("kind-cluster.yaml differs from the one written before the cluster")
+
+    # CoreDNS: the cluster's own block kept, a stub zone for the endpoint forwarding to horizond.
+    cm = load_yaml(out / "coredns-configmap.yaml")
+    original = load_yaml(ENV.data / "coredns-configmap.yaml")
+    corefile = cm["data"]["Corefile"]
+    if not corefile.startswith(original["data"]["Corefile"]):
+        raise CheckFailed(f"the original Corefile is not kept:\n{corefile}")
+    block = f"{ep.lower()}:53 {{\n    errors\n    forward . 172.18.0.1:53\n}}\n"
+    if not corefile.endswith(block):
+        raise CheckFailed(f"no stub zone block {block!r}:\n{corefile}")
+    if set(cm["metadata"]) != {"name", "namespace"} or cm["metadata"]["name"] != "coredns":
+        raise CheckFailed(f"metadata: {cm['metadata']}")
+
+    # The kubeconfig: only the server changed.
+    got = load_yaml(out / "kubeconfig")
+    want = load_yaml(ENV.data / "kubeconfig-aews.yaml")
+    want["clusters"][0]["cluster"]["server"] = f"https://{ep}:6443"
+    if got != want:
+        raise CheckFailed(f"kubeconfig: {json.dumps(got)[:400]}")
+    if "bridge br-6a1c2b7e9f3d" not in summary:
+        raise CheckFailed(f"the summary names no bridge:\n{summary}")
+
+
+def check_container_mode():
+    out = ENV.tmp / "container"
+    generate(out, "--horizon-ip", "172.19.0.53", "--network", "-",
+             "--kubeconfig", str(ENV.data / "kubeconfig-lab.yaml"),
+             stdin=(ENV.data / "network-kind-ha.json").read_text())
+    check_config(out / "horizon.toml")
+    toml = (out / "horizon.toml").read_text()
+    expect = {"listen": ["172.19.0.53:53", "127.0.0.1:53"], "admin_listen": "0.0.0.0:8053",
+              "private_ips": ["172.19.0.3", "172.19.0.4"], "public_ips": ["172.19.0.53"],
+              "upstream": "172.19.0.5:6443", "name": "lab"}
+    for key, want in expect.items():
+        if toml_value(toml, key) != want:
+            raise CheckFailed(f"{key} = {toml_value(toml, key)!r}, want {want!r}\n{toml}")
+    if len(toml_value(toml, "admin_token")) != 32:
+        raise CheckFailed("no random admin token for a non-loopback admin API")
+    corefile = load_yaml(out / "coredns-configmap.yaml")["data"]["Corefile"]
+    if "forward . 172.19.0.53:53" not in corefile:
+        raise CheckFailed(f"CoreDNS does not forward to horizond's container:\n{corefile}")
+
+
+def check_errors():
+    bad = ENV.tmp / "bad.json"
+    bad.write_text('[\n  {"Name": "kind",\n   "IPAM": }]\n')
+    kc = str(ENV.data / "kubeconfig-aews.yaml")
+    cases = [
+        (["--network", str(bad), "--kubeconfig", kc], 252, f"{bad}:3:"),
+        (["--network", str(bad), "--kubeconfig", kc], 252, ": error: not JSON"),
+        (["--network", str(ENV.data / "network-kind.json"), "--kubeconfig", kc, "--name", "x"],
+         252, "error: no control-plane node of kind cluster \"x\""),
+        (["--network", str(ENV.data / "network-kind.json")], 252,
+         "--network and --kubeconfig go together"),
+        (["--bogus", "1"], 252, "Unknown options: --bogus"),
+        (["--dns-port", "70000"], 252, "argument --dns-port: invalid port '70000'"),
+        (["--horizon-ip", "fc00::53"], 252, "not an IPv4 address"),
+        (["--network", str(ENV.tmp / "missing.json"), "--kubeconfig", kc], 255,
+         "cannot read"),
+    ]
+    for args, code, text in cases:
+        p = ctl("kind", "init", "--out", str(ENV.tmp / "err"), *args)
+        if p.returncode != code or text not in p.stderr:
+            raise CheckFailed(f"kind init {' '.join(args)}: exit {p.returncode} (want {code}), "
+                              f"stderr lacks {text!r}:\n{p.stderr}")
+    p = ctl("kind", "--help")
+    if p.returncode != 0 or "usage: horizonctl kind init" not in p.stdout:
+        raise CheckFailed(f"kind --help:\n{p.stdout}{p.stderr}")
+
+
+# ------------------------------------------------------------------------------------------------
+# The lab on loopback
+
+
+class Lab:
+    net = ""
+    gateway = control_plane = worker = ""
+    dns_port = admin_port = api_port = 0
+    ep = ""
+    horizond: Horizond | None = None
+    api: FakeApiServer | None = None
+
+
+LAB = Lab()
+
+
+def lab_network_json() -> str:
+    """network-kind.json with its IPv4 subnet moved to 127.N.0.0/16."""
+    text = (ENV.data / "network-kind.json").read_text()
+    return text.replace("172.18.", f"127.{LAB.net}.")
+
+
+def start_lab():
+    LAB.net = str(random.randrange(100, 200))
+    LAB.gateway, LAB.control_plane, LAB.worker = (f"127.{LAB.net}.0.{i}" for i in (1, 2, 3))
+    for _ in range(50):
+        LAB.dns_port = free_port(LAB.gateway)
+        if port_free("127.0.0.1", LAB.dns_port):
+            break
+    LAB.admin_port = free_port()
+    LAB.api = FakeApiServer()
+    out = ENV.tmp / "lab"
+    out.mkdir(exist_ok=True)
+    (out / "network.json").write_text(lab_network_json())
+    kubeconfig = (ENV.data / "kubeconfig-aews.yaml").read_text().replace(
+        "127.0.0.1:41263", f"127.0.0.1:{LAB.api.port}")
+    (out / "kind-kubeconfig.yaml").write_text(kubeconfig)
+    generate(out, "--network", str(out / "network.json"), "--kubeconfig",
+             str(out / "kind-kubeconfig.yaml"), "--dns-port", str(LAB.dns_port),
+             "--admin-port", str(LAB.admin_port), "--pod-subnet", "")
+    toml = (out / "horizon.toml").read_text()
+    LAB.ep = endpoint_of(toml)
+    # 6443 as generated, unless something on this machine holds it on these addresses.
+    LAB.api_port = 6443
+    if not (port_free(LAB.gateway, 6443) and port_free(LAB.control_plane, 6443)):
+        LAB.api_port = free_port(LAB.gateway)
+        toml = toml.replace("port = 6443", f"port = {LAB.api_port}")
+    (out / "horizon.toml").write_text(toml)
+    LAB.horizond = Horizond(ENV.horizond, out / "horizon.toml", ENV.tmp / "state",
+                            ENV.tmp / "horizond.log", f"127.0.0.1:{LAB.admin_port}")
+    LAB.horizond.start()
+
+
+def answers(source: str, tcp: bool = False) -> list[str]:
+    return dig(LAB.gateway, LAB.dns_port, LAB.ep, source=source, tcp=tcp)
+
+
+def expect_answers(source: str, want: list[str], what: str):
+    for tcp in (False, True):
+        got = answers(source, tcp)
+        if got != want:
+            raise CheckFailed(f"{what} ({'tcp' if tcp else 'udp'}, from {source}): {got}, "
+                              f"want {want}")
+
+
+def kubectl_like(source: str, address: str) -> tuple[int, str]:
+    """GET https://<endpoint>:6443/version as kubectl would, resolved to `address` (plain HTTP
+    here: the stand-in API server speaks it and the gate passes bytes through)."""
+    return curl(f"http://{LAB.ep}:{LAB.api_port}/version",
+                resolve=f"{LAB.ep}:{LAB.api_port}:{address}", interface=source, max_time=2)
+
+
+def expect_api(source: str, address: str, ok: bool, what: str):
+    code, body = kubectl_like(source, address)
+    if ok and (code != 0 or "v1.31.0" not in body):
+        raise CheckFailed(f"{what}: curl from {source} to {address} exited {code}: {body}\n"
+                          + LAB.horizond.tail())
+    if not ok and code != 28:
+        raise CheckFailed(f"{what}: curl from {source} to {address} should time out (exit 28), "
+                          f"exited {code}: {body}")
+
+
+def update(vpc: str):
+    p = ctl("--endpoint-url", f"http://127.0.0.1:{LAB.admin_port}", "update-cluster-config",
+            "--name", "aews", "--resources-vpc-config", vpc)
+    if p.returncode != 0:
+        raise CheckFailed(f"update-cluster-config {vpc}: exit {p.returncode}\n{p.stderr}")
+
+
+def check_lab_public():
+    # EKS's default, where the seed lab starts: everyone gets the NLB (the gate).
+    expect_answers(LAB.worker, [LAB.gateway], "public: a node gets the NLB")
+    expect_answers(LAB.gateway, [LAB.gateway], "public: the host (bridge gateway) gets the NLB")
+    expect_answers("127.0.0.1", [LAB.gateway], "public: the host (loopback) gets the NLB")
+    expect_api(LAB.gateway, LAB.gateway, True, "the host through the gate")
+    expect_api(LAB.worker, LAB.gateway, True, "a node through the gate")
+
+
+def check_lab_restrict():
+    # The seed lab's update: public (restricted to one address) + private.
+    update('endpointPublicAccess=true,publicAccessCidrs="203.0.113.5/32",'
+           'endpointPrivateAccess=true')
+    # A node (and a pod, whose queries CoreDNS forwards from the node's address) is inside.
+    expect_answers(LAB.worker, [LAB.control_plane], "public+private: a node gets the ENIs")
+    # The host: its traffic to the network comes from the bridge gateway, carved out.
+    expect_answers(LAB.gateway, [LAB.gateway], "public+private: the host gets the NLB")
+    expect_answers("127.0.0.1", [LAB.gateway], "public+private: the host gets the NLB")
+    expect_api(LAB.gateway, LAB.gateway, False, "the host outside publicAccessCidrs")
+    expect_api(LAB.worker, LAB.control_plane, True, "in-cluster access keeps working")
+
+
+def check_lab_private():
+    update("endpointPublicAccess=false,endpointPrivateAccess=true")
+    expect_answers(LAB.gateway, [LAB.control_plane], "private only: the host gets the ENIs")
+    expect_answers(LAB.worker, [LAB.control_plane], "private only: a node gets the ENIs")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--horizond", required=True)
+    ap.add_argument("--horizonctl", required=True)
+    ap.add_argument("--data", required=True, help="tests/data (kind/ inside)")
+    ap.add_argument("--only")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    ENV.horizond, ENV.horizonctl = os.path.abspath(a.horizond), os.path.abspath(a.horizonctl)
+    ENV.data = Path(a.data) / "kind"
+    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-kind-"))
+
+    def lab_alive():
+        if LAB.horizond is None:
+            raise CheckFailed("the lab's horizond was not started")
+        LAB.horizond.alive()
+
+    checks = [
+        ("kind.before-the-cluster", check_phase1, False),
+        ("kind.host-mode", check_host_mode, False),
+        ("kind.container-mode", check_container_mode, False),
+        ("kind.errors", check_errors, False),
+        ("lab.start", start_lab, False),
+        ("lab.public", check_lab_public, True),
+        ("lab.public-restricted-and-private", check_lab_restrict, True),
+        ("lab.private-only", check_lab_private, True),
+    ]
+    try:
+        passed, failed = run_checks(checks, only=a.only, time_budget=TIME_BUDGET,
+                                    server_alive=lab_alive)
+    finally:
+        if LAB.horizond is not None:
+            LAB.horizond.stop()
+        if LAB.api is not None:
+            LAB.api.close()
+        if a.keep:
+            print(f"kept {ENV.tmp}")
+        else:
+            shutil.rmtree(ENV.tmp, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
