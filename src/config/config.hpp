@@ -46,6 +46,9 @@ struct ServerConfig {
     /// written, or the trimmed content of `admin_token_file` (read by the loader). "" = none.
     std::string admin_token;
     std::string admin_token_file; ///< as written; "" = none
+    /// The admin API refuses every mutating call (403 AccessDeniedException): the file, e.g. a
+    /// Kubernetes ConfigMap shared by replicas, is the only source of truth. Followed on reload.
+    bool admin_read_only = false;
     /// As written: "" means the default (/var/lib/horizon as root, else $XDG_STATE_HOME/horizon
     /// or ~/.local/state/horizon), which the caller resolves.
     std::string state_dir;

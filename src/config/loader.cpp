@@ -716,6 +716,7 @@ constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
     {"admin_listen", Presence::Optional, read_admin_listen},
     {"admin_token", Presence::Optional, read_admin_token},
     {"admin_token_file", Presence::Optional, plain_string<&ServerConfig::admin_token_file>},
+    {"admin_read_only", Presence::Optional, boolean<&ServerConfig::admin_read_only>},
     {"state_dir", Presence::Optional, plain_string<&ServerConfig::state_dir>},
     {"trusted_ecs_sources", Presence::Optional,
      cidrs<&ServerConfig::trusted_ecs_sources, Empty::Allowed>},

@@ -97,7 +97,11 @@ struct AdminHttp::Impl {
                 http.Post(
                     prefix + "/" + verb, [this, group, by_group, call](const httplib::Request& req,
                                                                        httplib::Response& res) {
-                        if (!allowed(req, res)) {
+                        const bool authorize =
+                            call == &control::ControlPlane::authorize_security_group_ingress;
+                        if (!allowed(req, res,
+                                     authorize ? "ec2:AuthorizeSecurityGroupIngress"
+                                               : "ec2:RevokeSecurityGroupIngress")) {
                             return;
                         }
                         nlohmann::json body;
@@ -120,13 +124,24 @@ struct AdminHttp::Impl {
         }
         // EC2's Query protocol: `aws ec2 authorize-security-group-ingress --endpoint-url ...`.
         http.Post("/", [this](const httplib::Request& req, httplib::Response& res) {
-            if (!allowed(req, res)) {
-                return;
-            }
             static std::atomic<uint64_t> serial{0};
             const std::string request_id =
                 fmt::format("{:08x}-0000-4000-8000-{:012x}",
                             static_cast<uint32_t>(std::time(nullptr)), ++serial);
+            const std::string action = control::parse_ec2_form(req.body).value("Action", "");
+            if (action != "DescribeSecurityGroupRules" && runtime->admin_read_only()) {
+                res.status = 403; // EC2's Query protocol: its XML error document
+                res.set_content(
+                    fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors>"
+                                "<Error><Code>UnauthorizedOperation</Code><Message>{}</Message>"
+                                "</Error></Errors><RequestID>{}</RequestID></Response>",
+                                read_only_message("ec2:" + action), request_id),
+                    "text/xml;charset=UTF-8");
+                return;
+            }
+            if (!allowed(req, res, "ec2:" + action, false)) {
+                return;
+            }
             control::Ec2Reply answer;
             runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
                 answer = control::ec2_query(cp, req.body, now, request_id);
@@ -145,8 +160,24 @@ struct AdminHttp::Impl {
                  });
     }
 
-    /// Mutating requests on a non-loopback admin address need the bearer token.
-    bool allowed(const httplib::Request& req, httplib::Response& res) const {
+    /// The refusal of a mutating call under [server] admin_read_only, worded as IAM's explicit
+    /// deny (EKS and EC2 return it as 403 AccessDeniedException / UnauthorizedOperation).
+    static std::string read_only_message(std::string_view action) {
+        return fmt::format("not authorized to perform: {} because horizond is read-only "
+                           "([server] admin_read_only = true): its configuration file (a "
+                           "Kubernetes ConfigMap) is the source of truth; change it there and "
+                           "every replica reloads it",
+                           action);
+    }
+
+    /// Mutating requests: refused when read-only (unless the caller answered that itself); on a
+    /// non-loopback admin address they need the bearer token.
+    bool allowed(const httplib::Request& req, httplib::Response& res, std::string_view action,
+                 bool check_read_only = true) const {
+        if (check_read_only && runtime->admin_read_only()) {
+            reply(res, error(403, "AccessDeniedException", read_only_message(action)));
+            return false;
+        }
         if (loopback) {
             return true; // the lab's own machine; the AWS CLI's SigV4 header is not verified
         }
@@ -184,7 +215,7 @@ struct AdminHttp::Impl {
         });
         http.Post(R"(/clusters/([^/]+)/update-config)", [this](const httplib::Request& req,
                                                                 httplib::Response& res) {
-            if (!allowed(req, res)) {
+            if (!allowed(req, res, "eks:UpdateClusterConfig")) {
                 return;
             }
             const std::string name = req.matches[1];

@@ -283,6 +283,11 @@ std::string Runtime::readiness() {
     return j.dump(2) + "\n";
 }
 
+bool Runtime::admin_read_only() {
+    const std::lock_guard lock(mu_);
+    return file_.server.admin_read_only;
+}
+
 void Runtime::set_publish_hook(std::function<void()> hook) {
     const std::lock_guard lock(mu_);
     publish_hook_ = std::move(hook);
