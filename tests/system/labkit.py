@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.server as http_server
 import json
 import random
-import signal
 import socket
 import subprocess
 import threading
@@ -17,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness import CheckFailed
+from harness import CheckFailed, stop_process
 
 SUBPROCESS_TIMEOUT = 20.0
 
@@ -104,15 +103,8 @@ class Horizond:
             raise CheckFailed("horizond is not running:\n" + self.tail())
 
     def stop(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-            raise CheckFailed("horizond did not exit within 10 s of SIGTERM") from None
+        """SIGTERM (then SIGKILL after 10 s); the exit status, 0 if it never started."""
+        return stop_process(self.proc, timeout=10.0) if self.proc is not None else 0
 
     def tail(self, n: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

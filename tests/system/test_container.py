@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CheckFailed, run_checks  # noqa: E402
+from harness import CheckFailed, finish, framed_log_tail, run_checks  # noqa: E402
 from labkit import Horizond, dig, free_port, http_get, port_free, run  # noqa: E402
 
 try:
@@ -698,6 +698,7 @@ def main() -> int:
     ENV.horizond, ENV.horizonctl = os.path.abspath(a.horizond), os.path.abspath(a.horizonctl)
     ENV.source, ENV.data = Path(a.source), Path(a.data)
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-container-"))
+    started = time.monotonic()
     checks = [
         ("image.runtime-packages-match-ldd", check_runtime_packages, False),
         ("image.build-stage", check_build_stage, False),
@@ -709,16 +710,11 @@ def main() -> int:
         ("k8s.services", check_k8s_services, False),
         ("k8s.configmap-live", check_k8s_live, False),
     ]
-    try:
-        passed, failed = run_checks(checks, only=a.only, time_budget=TIME_BUDGET,
-                                    server_alive=lambda: None)
-    finally:
-        if a.keep:
-            print(f"kept {ENV.tmp}")
-        else:
-            shutil.rmtree(ENV.tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    passed, failed = run_checks(checks, only=a.only, time_budget=TIME_BUDGET,
+                                server_alive=lambda: None)
+    logs = [ENV.tmp / "image.log", ENV.tmp / "k8s.log"]
+    return finish(passed, failed, started=started, tmp=ENV.tmp, keep=a.keep,
+                  log_excerpt=lambda: "\n".join(framed_log_tail(p) for p in logs if p.exists()))
 
 
 if __name__ == "__main__":

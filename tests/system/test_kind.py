@@ -22,14 +22,14 @@ import argparse
 import json
 import os
 import random
-import shutil
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CheckFailed, run_checks  # noqa: E402
+from harness import CheckFailed, finish, framed_log_tail, run_checks  # noqa: E402
 from labkit import FakeApiServer, Horizond, curl, dig, free_port, port_free, run  # noqa: E402
 
 try:
@@ -342,6 +342,7 @@ def main() -> int:
     ENV.horizond, ENV.horizonctl = os.path.abspath(a.horizond), os.path.abspath(a.horizonctl)
     ENV.data = Path(a.data) / "kind"
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-kind-"))
+    started = time.monotonic()
 
     def lab_alive():
         if LAB.horizond is None:
@@ -358,6 +359,7 @@ def main() -> int:
         ("lab.public-restricted-and-private", check_lab_restrict, True),
         ("lab.private-only", check_lab_private, True),
     ]
+    passed, failed = 0, 1
     try:
         passed, failed = run_checks(checks, only=a.only, time_budget=TIME_BUDGET,
                                     server_alive=lab_alive)
@@ -366,12 +368,8 @@ def main() -> int:
             LAB.horizond.stop()
         if LAB.api is not None:
             LAB.api.close()
-        if a.keep:
-            print(f"kept {ENV.tmp}")
-        else:
-            shutil.rmtree(ENV.tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return finish(passed, failed, started=started, tmp=ENV.tmp, keep=a.keep,
+                  log_excerpt=lambda: framed_log_tail(ENV.tmp / "horizond.log"))
 
 
 if __name__ == "__main__":
