@@ -2,7 +2,9 @@
 // status + x-amzn-ErrorType + {"__type", "message"}) so that the AWS CLI works against it.
 #include "server/admin_http.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <ctime>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -128,7 +130,11 @@ struct AdminHttp::Impl {
             const std::string request_id =
                 fmt::format("{:08x}-0000-4000-8000-{:012x}",
                             static_cast<uint32_t>(std::time(nullptr)), ++serial);
-            const std::string action = control::parse_ec2_form(req.body).value("Action", "");
+            std::string action = control::parse_ec2_form(req.body).value("Action", "");
+            if (!std::all_of(action.begin(), action.end(),
+                             [](unsigned char c) { return std::isalnum(c) != 0; })) {
+                action = "?"; // it goes into our messages (XML, JSON) as written
+            }
             if (action != "DescribeSecurityGroupRules" && runtime->admin_read_only()) {
                 res.status = 403; // EC2's Query protocol: its XML error document
                 res.set_content(
