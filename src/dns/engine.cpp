@@ -258,6 +258,24 @@ RecordSet explain_txt(const Snapshot& snap, const Cluster& c, const Client& clie
     return {{std::move(rr)}};
 }
 
+/// The subnet a trusted ECS option names, as the VPC prefixes see it: an IPv4-mapped IPv6
+/// subnet (::ffff:a.b.c.d/96+n) is the IPv4 subnet a.b.c.d/n, as a mapped source address is.
+/// `offset` is added back to a SCOPE, which is in the option's own family (RFC 7871 §7.2.1).
+struct EcsSubnet {
+    util::IpAddress addr;
+    unsigned len = 0;
+    unsigned offset = 0;
+};
+
+EcsSubnet ecs_subnet(const Edns& e) {
+    if (e.ecs_source >= 96) {
+        if (const util::IpAddress v4 = e.ecs_addr.unmapped(); v4.is_v4()) {
+            return {v4, e.ecs_source - 96U, 96};
+        }
+    }
+    return {e.ecs_addr, e.ecs_source, 0};
+}
+
 /// View selection, the one place for it: whether `client` counts as inside cluster `c`'s VPC
 /// and so which answer set it gets. In order: a resolver listener decides for its cluster(s)
 /// (and outside for any other: it is not their VPC's resolver); then a trusted forwarder's ECS
@@ -275,11 +293,19 @@ Decision classify(const Snapshot& snap, const Cluster& c, const Query& q, const 
         }
         return {inside, c.set_for(inside), nullptr};
     }
+    if (trusted_ecs && q.edns.ecs_source == 0) {
+        // RFC 7871 §7.1.2: SOURCE 0, the client opted out: the forwarder's own address decides,
+        // and the answer says SCOPE 0.
+        r.ecs = true;
+        r.ecs_scope = 0;
+        return c.decide(client.addr);
+    }
     if (trusted_ecs) {
         unsigned scope = 0;
-        Decision d = c.decide_subnet(q.edns.ecs_addr, q.edns.ecs_source, scope);
+        const EcsSubnet sn = ecs_subnet(q.edns);
+        Decision d = c.decide_subnet(sn.addr, sn.len, scope);
         r.ecs = true;
-        r.ecs_scope = static_cast<uint8_t>(scope);
+        r.ecs_scope = static_cast<uint8_t>(scope + sn.offset);
         return d;
     }
     return c.decide(client.addr);
@@ -460,24 +486,27 @@ ZoneView zone_view(const Snapshot& snap, const Client& client, const Query& q) {
         return v;
     }
     bool inside = false;
-    if (q.edns.ecs && snap.ecs_trusted(client.addr)) {
+    const bool trusted_ecs = q.edns.ecs && snap.ecs_trusted(client.addr);
+    if (trusted_ecs && q.edns.ecs_source != 0) {
         // RFC 7871 §7.2.1: SCOPE is the prefix over which the view cannot change. Inside one
         // cluster's VPC over its whole scope means vpc over that prefix; outside every one, the
         // longest scope covers them all (a straddling subnet gives the full length).
         v.ecs = true;
         unsigned inside_scope = 0;
         unsigned outside_scope = 0;
+        const EcsSubnet sn = ecs_subnet(q.edns);
         for (const auto& c : snap.clusters) {
             unsigned scope = 0;
-            if (c.decide_subnet(q.edns.ecs_addr, q.edns.ecs_source, scope).inside) {
+            if (c.decide_subnet(sn.addr, sn.len, scope).inside) {
                 inside_scope = inside ? std::min(inside_scope, scope) : scope;
                 inside = true;
             } else {
                 outside_scope = std::max(outside_scope, scope);
             }
         }
-        v.scope = inside ? inside_scope : outside_scope;
+        v.scope = (inside ? inside_scope : outside_scope) + sn.offset;
     } else {
+        v.ecs = trusted_ecs; // SOURCE 0 (RFC 7871 §7.1.2): by the forwarder's address, SCOPE 0
         inside = std::any_of(snap.clusters.begin(), snap.clusters.end(),
                              [&](const Cluster& c) { return c.decide(client.addr).inside; });
     }

@@ -333,17 +333,21 @@ TEST_CASE("engine: CHAOS TXT at an endpoint explains the decision without listin
     QueryOptions o;
     o.qclass = LDNS_RR_CLASS_CH;
     const std::string both = kModes[1].name;
+
     struct Case {
         const char* source;
         std::vector<std::string> want;
     };
+
     for (const auto& c :
          {Case{"127.10.0.5",
-               {"in-vpc yes: inside vpc_cidrs entry 127.10.0.0/16", "answer private set (2 A, 1 AAAA)"}},
+               {"in-vpc yes: inside vpc_cidrs entry 127.10.0.0/16",
+                "answer private set (2 A, 1 AAAA)"}},
           Case{"192.168.99.5",
                {"in-vpc no: inside vpc_exclude_cidrs entry 192.168.99.0/24", "answer public set"}},
-          Case{"127.0.0.1", {"in-vpc no: in no vpc_cidrs entry", "answer public set", "generation 42",
-                             "mode public+private"}}}) {
+          Case{"127.0.0.1",
+               {"in-vpc no: in no vpc_cidrs entry", "answer public set", "generation 42",
+                "mode public+private"}}}) {
         CAPTURE(c.source);
         const auto a = ask(snap(), make_query(both, LDNS_RR_TYPE_TXT, o), c.source);
         const auto p = decode(a.wire);
@@ -360,7 +364,8 @@ TEST_CASE("engine: CHAOS TXT at an endpoint explains the decision without listin
     }
 }
 
-TEST_CASE("engine: recursion is offered only to allow_recursion sources, and only when forwarding") {
+TEST_CASE(
+    "engine: recursion is offered only to allow_recursion sources, and only when forwarding") {
     auto loaded = config::load(std::string(config::default_text()), "default");
     auto cfg = std::get<config::Config>(loaded);
     const std::string endpoint = cfg.clusters.front().endpoint;
@@ -382,15 +387,18 @@ TEST_CASE("engine: recursion is offered only to allow_recursion sources, and onl
     CHECK((a.wire[3] & 0x80) == 0);
 
     // With forwarding: an allowed source is forwarded (nothing written) ...
-    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.10.0.5", dns::Transport::Udp, true);
+    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.10.0.5", dns::Transport::Udp,
+            true);
     CHECK(a.outcome.forward);
     CHECK(a.outcome.size == 0);
     // ... and sees RA on our own authoritative answers.
     a = ask(*fwd, make_query(endpoint, LDNS_RR_TYPE_A), "127.10.0.5", dns::Transport::Udp, true);
     CHECK((a.wire[3] & 0x80) != 0);
     CHECK((a.wire[2] & 0x04) != 0);
-    // Anyone else: REFUSED for other names (never an open resolver), no RA, endpoint still answered.
-    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.0.0.1", dns::Transport::Udp, true);
+    // Anyone else: REFUSED for other names (never an open resolver), no RA, endpoint still
+    // answered.
+    a = ask(*fwd, make_query("example.com", LDNS_RR_TYPE_A), "127.0.0.1", dns::Transport::Udp,
+            true);
     CHECK_FALSE(a.outcome.forward);
     CHECK((a.wire[3] & 0x0F) == LDNS_RCODE_REFUSED);
     CHECK((a.wire[3] & 0x80) == 0);
@@ -416,6 +424,7 @@ TEST_CASE("engine: EDNS Client Subnet from trusted forwarders only (RFC 7871)") 
         std::set<std::string> want;
         int scope; // -1: no ECS option in the answer
     };
+
     for (const auto& c : {
              // A trusted forwarder speaking for an in-VPC /24: private set, valid as far as the
              // answer cannot change: 192.168.0.0/18, which stops short of the excluded /24.
@@ -432,6 +441,13 @@ TEST_CASE("engine: EDNS Client Subnet from trusted forwarders only (RFC 7871)") 
              Case{"127.0.0.53", "192.168.0.0", 16, pub, 32},
              // Inside the excluded /24: outside, valid for that /24.
              Case{"127.0.0.53", "192.168.99.0", 24, pub, 24},
+             // IPv4-mapped IPv6 (family 2) is the IPv4 subnet; SCOPE in the option's family.
+             Case{"127.0.0.53", "::ffff:192.168.3.0", 120, priv, 96 + 18},
+             Case{"127.0.0.53", "::ffff:10.1.2.0", 120, pub, 96 + 2},
+             // SOURCE 0: the client opted out (RFC 7871 §7.1.2): the forwarder's own address
+             // (outside) decides, SCOPE 0.
+             Case{"127.0.0.53", "0.0.0.0", 0, pub, 0},
+             Case{"127.0.0.53", "::", 0, pub, 0},
          }) {
         CAPTURE(c.source);
         CAPTURE(c.subnet);
@@ -442,13 +458,15 @@ TEST_CASE("engine: EDNS Client Subnet from trusted forwarders only (RFC 7871)") 
         const auto p = decode(a.wire);
         CHECK(rdata_of(ldns_pkt_answer(p.get()), LDNS_RR_TYPE_A) == c.want);
         const std::string wire(a.wire.begin(), a.wire.end());
-        const auto at = wire.find(std::string("\x00\x08", 2), 12 + name.size());
+        // The option's header (code 8, length, family): not the OPT's RDLENGTH, which may be 8.
+        const std::vector<uint8_t> ecs = ecs_option(c.subnet, c.len);
+        const auto at = wire.find(std::string(ecs.begin(), ecs.begin() + 6), 12 + name.size());
         if (c.scope < 0) {
             CHECK(at == std::string::npos);
             continue;
         }
         REQUIRE(at != std::string::npos);
-        CHECK(static_cast<uint8_t>(wire[at + 6]) == c.len);   // SOURCE echoed
+        CHECK(static_cast<uint8_t>(wire[at + 6]) == c.len);                     // SOURCE echoed
         CHECK(static_cast<int>(static_cast<uint8_t>(wire[at + 7])) == c.scope); // our SCOPE
     }
 
