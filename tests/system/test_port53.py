@@ -111,7 +111,8 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen:
 def dig(server: str, *, tcp: bool = False) -> str:
     p = run(["dig", "-p", "53", f"@{server}", "-b", "127.0.0.1", "+tries=1", "+time=2", "+short",
              "+tcp" if tcp else "+notcp", ENDPOINT])
-    return p.stdout.strip()
+    # +short still prints errors (";; communications error ..."): only answer lines count.
+    return "\n".join(line for line in p.stdout.splitlines() if line and not line.startswith(";"))
 
 
 def wait_answering(p: subprocess.Popen, server: str, log: Path):
