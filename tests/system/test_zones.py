@@ -5,7 +5,8 @@ Copies the shipped examples (zones/lab.internal.vpc.zone, zones/lab.internal.pub
 zones/lab.test.zone) into a temporary directory next to a config that names them relative to
 itself, adds a VPC-only zone of its own, and starts horizond from that directory. Then checks,
 over UDP and TCP, from 127.10.0.5 (inside the VPC: vpc_cidrs has 127.10.0.0/16) and 127.0.0.1
-(outside): both views of the split zone, a VPC-only name, CNAME chasing, wildcards with an empty
+(outside): both views of the split zone, a VPC-only name, CNAME chasing (to the cluster endpoint
+name too: its answer for the same source), wildcards with an empty
 non-terminal blocking one, a delegation (referral with glue, AA=0), negative answers with the
 SOA, a zone not served to a view (REFUSED), truncation over UDP; a bad zone file at start-up
 (exit 2, file:LINE message) and on reload (the old data keeps serving, /readyz and /metrics say
@@ -178,6 +179,19 @@ secret IN A 10.0.9.9
 """ + "".join(f'big IN TXT "{i:02d} {"x" * 90}"\n' for i in range(12))
 
 
+ENDPOINT = "5B0C7E1D2A3F4E5D6C7B8A9F0E1D2C3B.gr7.ap-northeast-2.eks.amazonaws.com."
+
+EKS_ZONE = f"""; written by tests/system/test_zones.py: both views, CNAMEs to the cluster endpoint
+$ORIGIN alias.test.
+$TTL 120
+@   IN SOA ns hostmaster 1 3600 600 86400 30
+@   IN NS  ns
+ns  IN A   10.0.0.55
+k8s IN CNAME {ENDPOINT}
+two IN CNAME k8s
+"""
+
+
 def config_text() -> str:
     return f"""# written by tests/system/test_zones.py
 [server]
@@ -190,6 +204,7 @@ state_dir = "{ENV.tmp / 'state'}"
 [[cluster]]
 name = "lab"
 region = "ap-northeast-2"
+endpoint = "{ENDPOINT.rstrip('.')}"
 vpc_cidrs = ["10.0.0.0/16", "127.10.0.0/16"]
 private_ips = ["10.0.0.100"]
 public_ips = ["203.0.113.10"]
@@ -212,6 +227,10 @@ origin = "lab.test"
 file = "{ENV.tmp / 'private.zone'}"
 origin = "private.test"
 views = ["vpc"]
+
+[[zone]]
+file = "{ENV.tmp / 'alias.zone'}"
+origin = "alias.test"
 """
 
 
@@ -307,6 +326,25 @@ def _():
             raise CheckFailed(f"expected the CNAME to www.lab.internal.\n{r.text}")
         expect(dig("api.lab.internal", src=OUTSIDE, tcp=tcp, tool=tool), "NOERROR",
                answer={"203.0.113.80"}, rtype="A")
+    return both(one)
+
+
+@check("zones.cname-to-endpoint")
+def _():
+    # Stub resolvers (glibc) do not chase CNAMEs: a zone CNAME to the endpoint name gets the
+    # endpoint's answer for the same source appended, private inside, public outside.
+    def one(tcp: bool, tool: str):
+        for name, chain in (("k8s.alias.test", 1), ("two.alias.test", 2)):
+            for src, want in ((INSIDE, "10.0.0.100"), (OUTSIDE, "203.0.113.10")):
+                r = dig(name, src=src, tcp=tcp, tool=tool)
+                expect(r, "NOERROR", answer={want}, rtype="A")
+                owners = {x[0] for x in r.rrs("ANSWER") if x[2] == "A"}
+                if owners != {ENDPOINT.lower()} or len(r.data("ANSWER", "CNAME")) != chain:
+                    raise CheckFailed(f"expected {chain} CNAME(s) then the endpoint's A\n{r.text}")
+        r = dig("k8s.alias.test", "AAAA", src=OUTSIDE, tcp=tcp, tool=tool)
+        expect(r, "NOERROR", answer=set(), rtype="AAAA")
+        if [(x[0], x[2]) for x in r.rrs("AUTHORITY")] != [(ENDPOINT.lower(), "SOA")]:
+            raise CheckFailed(f"expected the endpoint's SOA in authority (NODATA)\n{r.text}")
     return both(one)
 
 
@@ -471,7 +509,7 @@ def _():
         if lines[:2] != want or "nothing was started" not in p.stderr:
             raise CheckFailed(f"{args}: expected\n{want}\ngot\n{p.stderr}")
     p = run([ENV.horizond, "--check-config", "horizond.toml"], cwd=ENV.tmp)
-    if p.returncode != 0 or "4 zone(s)" not in p.stdout:
+    if p.returncode != 0 or "5 zone(s)" not in p.stdout:
         raise CheckFailed(f"--check-config of the good file: exit {p.returncode}\n{p.stdout}{p.stderr}")
 
 
@@ -514,6 +552,7 @@ def main() -> int:
     for name in ("lab.internal.vpc.zone", "lab.internal.public.zone", "lab.test.zone"):
         shutil.copy(ENV.examples / name, ENV.tmp / "zones" / name)
     (ENV.tmp / "private.zone").write_text(PRIVATE_ZONE)
+    (ENV.tmp / "alias.zone").write_text(EKS_ZONE)
     (ENV.tmp / "horizond.toml").write_text(config_text())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()

@@ -3,7 +3,9 @@
 // checks on upstream responses.
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -278,6 +280,73 @@ TEST_CASE("normalize rejects malformed messages") {
     auto bad_label = good;
     bad_label[12] = 0x40; // reserved label type
     CHECK_FALSE(dns::normalize(bad_label, {}).has_value());
+}
+
+/// Our names for the bailiwick tests: anything at or below "ours".
+bool ours(std::string_view name) {
+    const std::string_view suffix("\x04ours\x00", 6);
+    return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+}
+
+TEST_CASE("normalize: an upstream's CNAME chain to one of our names is cut there") {
+    // alias.example CNAME ep.ours; ep.ours A 192.168.1.10 (owner compressed into the CNAME's
+    // RDATA); ep.ours NS in authority. Only the CNAME survives; the rest is ours to answer.
+    const std::vector<uint8_t> target = wire_name("ep.ours");
+    const size_t rdata_at = 12 + wire_name("alias.example").size() + 4 + 2 + 10;
+    const std::vector<uint8_t> ptr = {static_cast<uint8_t>(0xC0 | (rdata_at >> 8)),
+                                      static_cast<uint8_t>(rdata_at)};
+    const auto m = response("alias.example", kA, flag::AA | 3, // NXDOMAIN from the upstream
+                            {{kCname, 300, target}, {kA, 300, {192, 168, 1, 10}, ptr}},
+                            {{kNs, 300, wire_name("ns.evil"), ptr}}, {opt_record()});
+    const auto a = dns::normalize(m, TtlPolicy{}, ours);
+    REQUIRE(a.has_value());
+    CHECK(a->cut == std::string(target.begin(), target.end()));
+    CHECK(a->rcode == Rcode::NoError); // the last name's RCODE is ours (RFC 6604 §3)
+    CHECK_FALSE(a->negative);
+    CHECK(a->ttl == 300);
+    const auto pkt = horizon::test::decode(a->message);
+    REQUIRE(ldns_rr_list_rr_count(ldns_pkt_answer(pkt.get())) == 1);
+    CHECK(horizon::test::owner_of(ldns_pkt_answer(pkt.get()), 0) == "alias.example.");
+    CHECK(horizon::test::rdata_of(ldns_pkt_answer(pkt.get()), LDNS_RR_TYPE_CNAME) ==
+          std::set<std::string>{"ep.ours."});
+    CHECK(ldns_rr_list_rr_count(ldns_pkt_authority(pkt.get())) == 0);
+    CHECK(ldns_rr_list_rr_count(ldns_pkt_additional(pkt.get())) == 0);
+    std::vector<uint8_t> chain;
+    CHECK(dns::answer_records(*a, 100, chain) == 1);
+    REQUIRE(chain.size() == wire_name("alias.example").size() + 10 + target.size());
+    CHECK(get32(chain, wire_name("alias.example").size() + 4) == 200); // decayed
+    // Without the bailiwick check, the upstream's data is kept (what the leak was).
+    CHECK(normalized(m).message.size() > a->message.size());
+}
+
+TEST_CASE(
+    "normalize: records for our names are dropped from every section, the rest decompressed") {
+    // www.example A; authority: example NS ns.example (RDATA compressed into the question);
+    // additional: ep.ours A 10.0.0.1 (dropped), then ns.example A (owner compressed, kept).
+    const size_t ns_rdata = 12 + wire_name("www.example").size() + 4 + 2 + 10 + 4 + 2 + 10;
+    const auto m = response("www.example", kA, 0, {a_record(60)},
+                            {{kNs, 60, {2, 'n', 's', 0xC0, 16}, {0xC0, 16}}},
+                            {{kA, 60, {10, 0, 0, 1}, wire_name("ep.ours")},
+                             {kA, 60, {192, 0, 2, 53}, {0xC0, static_cast<uint8_t>(ns_rdata)}},
+                             opt_record()});
+    const auto a = dns::normalize(m, TtlPolicy{}, ours);
+    REQUIRE(a.has_value());
+    CHECK(a->cut.empty());
+    CHECK(a->ttl == 60);
+    const auto pkt = horizon::test::decode(a->message);
+    CHECK(ldns_rr_list_rr_count(ldns_pkt_answer(pkt.get())) == 1);
+    CHECK(horizon::test::rdata_of(ldns_pkt_authority(pkt.get()), LDNS_RR_TYPE_NS) ==
+          std::set<std::string>{"ns.example."});
+    REQUIRE(ldns_rr_list_rr_count(ldns_pkt_additional(pkt.get())) == 1);
+    CHECK(horizon::test::owner_of(ldns_pkt_additional(pkt.get()), 0) == "ns.example.");
+    CHECK(a->additional_count == 1);
+    // The question's own name is never "ours" here: it was forwarded for this client.
+    const auto own = dns::normalize(response("x.ours", kA, 0, {a_record(60)}), TtlPolicy{}, ours);
+    REQUIRE(own.has_value());
+    CHECK(ldns_rr_list_rr_count(ldns_pkt_answer(horizon::test::decode(own->message).get())) == 1);
+    // Nothing of ours: the message is kept byte for byte (no rewrite).
+    const auto plain = response("www.example", kA, 0, {a_record(60)}, {}, {opt_record()});
+    CHECK(dns::normalize(plain, TtlPolicy{}, ours)->message == normalized(plain).message);
 }
 
 TEST_CASE("write_answer: the client's ID, flags and question; TTLs decayed; our OPT") {
