@@ -198,7 +198,9 @@ Ec2Reply ec2_query(ControlPlane& cp, std::string_view body, TimePoint now,
             }
         }
         if (!filtered) {
-            for (const auto& name : cp.list_clusters().body["clusters"]) {
+            // Not `: cp.list_clusters().body[...]`: before C++23 the temporary would be gone.
+            const ApiResult all = cp.list_clusters();
+            for (const auto& name : all.body["clusters"]) {
                 clusters.push_back(name.get<std::string>());
             }
         }
