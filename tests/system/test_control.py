@@ -450,10 +450,12 @@ def quick_addresses(name: str, src: str) -> list[str]:
 # The server
 
 
-def free_port(udp_too: bool) -> int:
+def free_port(udp_too: bool, wildcard: bool = False) -> int:
+    """A port free on 127.0.0.1 (TCP; with `udp_too` also UDP and both on ::1), or, with
+    `wildcard`, free for a TCP listener on 0.0.0.0 (no listener on any address has it)."""
     for _ in range(50):
         probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        probe.bind(("127.0.0.1", 0))
+        probe.bind(("0.0.0.0" if wildcard else "127.0.0.1", 0))
         port = probe.getsockname()[1]
         held = [probe]
         try:
@@ -1809,7 +1811,7 @@ def _():
 def _():
     # Mutating requests on a non-loopback admin address need the bearer token; reads do not.
     # The listener is the wildcard 0.0.0.0 (not loopback), reached here over 127.0.0.1 only.
-    dns_port, admin_port = free_port(True), free_port(False)
+    dns_port, admin_port = free_port(True), free_port(False, wildcard=True)
     work = ENV.tmp / "auth"
     (work / "state").mkdir(parents=True, exist_ok=True)
     cfg = work / "horizond.toml"
