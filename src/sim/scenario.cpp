@@ -499,7 +499,8 @@ void read_network(Checker& c, const toml::table& cluster, Scenario& sc) {
         } else if (!t->contains("nodes")) {
             c.error(*t, "missing required key 'nodes' in [[cluster.node_group]]");
         }
-        for (const auto& [id, node] : c.strings(*t, "subnets")) {
+        for (const auto& [subnet_id, node] : c.strings(*t, "subnets")) {
+            const auto& id = subnet_id; // clang 14 cannot capture a structured binding
             const auto it = std::find_if(sc.subnets.begin(), sc.subnets.end(),
                                          [&](const Subnet& s) { return s.id == id; });
             if (it == sc.subnets.end()) {

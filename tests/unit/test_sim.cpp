@@ -139,7 +139,8 @@ TEST_CASE("heartbeats: a Lease every 10 s") {
 
 TEST_CASE("node controller: Unknown at the first pass at or after the grace period, per version") {
     for (const auto& [version, grace] : {std::pair{"1.31", 40'000}, std::pair{"1.32", 50'000}}) {
-        CAPTURE(version);
+        const std::string version_shown = version; // clang 14 cannot capture a binding
+        CAPTURE(version_shown);
         const auto sc = load(scenario_text("public", version, 4));
         sim::Simulation s(sc, {});
         CHECK(s.grace() == grace);
@@ -229,7 +230,8 @@ TEST_CASE("DNS answers per mode, from a node, an in-VPC host and an outside host
     for (const auto& [mode, inside, outside] :
          {std::tuple{"public", nlb, nlb}, std::tuple{"public+private", eni, nlb},
           std::tuple{"private", eni, eni}}) {
-        CAPTURE(mode);
+        const std::string mode_shown = mode; // clang 14 cannot capture a binding
+        CAPTURE(mode_shown);
         const auto sc = load(scenario_text(mode, "1.31", 2));
         sim::Simulation s(sc, {});
         CHECK(s.dig(s.node_name(0)) == inside);
