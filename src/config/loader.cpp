@@ -24,6 +24,7 @@
 #include "config/config.hpp"
 #include "config/duration.hpp"
 #include "dns/ldns.hpp"
+#include "util/edit_distance.hpp"
 
 namespace horizon::config {
 
@@ -171,24 +172,7 @@ struct KeySpec {
     Reader<T> read = nullptr;
 };
 
-/// Edit distance, for "did you mean" on unknown keys; keys are short.
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) {
-        row[j] = j;
-    }
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            const size_t up = row[j];
-            row[j] =
-                std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diagonal = up;
-        }
-    }
-    return row[b.size()];
-}
+using util::edit_distance;
 
 /// Lower case without '_' and '-': "publicAccessCidrs" and "public-access-cidrs" both match
 /// "public_access_cidrs".

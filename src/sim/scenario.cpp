@@ -16,6 +16,7 @@
 #include <toml++/toml.h>
 
 #include "config/duration.hpp"
+#include "util/edit_distance.hpp"
 
 namespace horizon::sim {
 
@@ -98,7 +99,7 @@ public:
             }
             std::string message = fmt::format("unknown key '{}' {}", name, where);
             for (const auto k : known) {
-                if (distance(name, k) <= 2 && name.size() >= 4) {
+                if (util::edit_distance(name, k) <= 2 && name.size() >= 4) {
                     message += fmt::format(" (did you mean '{}'?)", k);
                     break;
                 }
@@ -258,24 +259,6 @@ public:
     }
 
 private:
-    static size_t distance(std::string_view a, std::string_view b) {
-        std::vector<size_t> row(b.size() + 1);
-        for (size_t j = 0; j <= b.size(); ++j) {
-            row[j] = j;
-        }
-        for (size_t i = 1; i <= a.size(); ++i) {
-            size_t diag = row[0];
-            row[0] = i;
-            for (size_t j = 1; j <= b.size(); ++j) {
-                const size_t up = row[j];
-                row[j] =
-                    std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-                diag = up;
-            }
-        }
-        return row[b.size()];
-    }
-
     std::string path_;
     std::vector<Diagnostic> list_;
 };
