@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "control/kind_init.hpp"
+#include "ctl/kind_init.hpp"
 #include "control/shorthand.hpp"
 #include "control/state_file.hpp"
 
@@ -1563,7 +1563,7 @@ int run_kind(int argc, char** argv) {
         const auto it = opt.find(name);
         return it == opt.end() ? fallback : it->second;
     };
-    namespace kind = horizon::control::kind;
+    namespace kind = horizon::ctl::kind;
     kind::Options o;
     o.name = get("--name");
     o.region = get("--region", o.region);

@@ -23,7 +23,7 @@
 
 #include "config/config.hpp"
 #include "config/duration.hpp"
-#include "dns/ldns.hpp"
+#include "util/crypto.hpp"
 #include "util/edit_distance.hpp"
 
 namespace horizon::config {
@@ -80,17 +80,10 @@ std::string_view to_string(PrivateOutside p) {
 }
 
 std::string derive_endpoint(std::string_view name, std::string_view region) {
-    const std::string input = fmt::format("{}/{}", name, region);
-    std::array<unsigned char, LDNS_SHA256_DIGEST_LENGTH> digest{};
-    ldns_sha256(reinterpret_cast<const unsigned char*>(input.data()),
-                static_cast<unsigned>(input.size()), digest.data());
-    static constexpr std::string_view kHex = "0123456789ABCDEF";
-    std::string out;
-    for (const unsigned char byte : std::span(digest).first<16>()) {
-        out += kHex[byte >> 4];
-        out += kHex[byte & 0x0f];
-    }
-    return fmt::format("{}.gr7.{}.eks.amazonaws.com", out, region);
+    return fmt::format("{}.gr7.{}.eks.amazonaws.com",
+                       util::sha256_hex(fmt::format("{}/{}", name, region), 32,
+                                        util::HexCase::Upper),
+                       region);
 }
 
 namespace {

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
-#include "dns/ldns.hpp"
+#include "util/crypto.hpp"
 
 namespace horizon::control {
 
@@ -178,18 +178,7 @@ std::optional<Ec2Error> read_permission(const json& p, std::vector<SgRule>& out)
     return std::nullopt;
 }
 
-std::string hex17(std::string_view input) {
-    std::array<unsigned char, LDNS_SHA256_DIGEST_LENGTH> digest{};
-    ldns_sha256(reinterpret_cast<const unsigned char*>(input.data()),
-                static_cast<unsigned>(input.size()), digest.data());
-    static constexpr std::string_view kHex = "0123456789abcdef";
-    std::string out;
-    for (const unsigned char byte : digest) {
-        out += kHex[byte >> 4];
-        out += kHex[byte & 0x0f];
-    }
-    return out.substr(0, 17);
-}
+std::string hex17(std::string_view input) { return util::sha256_hex(input, 17); }
 
 } // namespace
 

@@ -12,7 +12,7 @@
 #include <utility>
 #include <variant>
 
-#include "dns/ldns.hpp"
+#include "util/crypto.hpp"
 
 namespace horizon::control {
 
@@ -148,23 +148,14 @@ const Update* in_progress(const ClusterState& c) {
 // Stable generated values for what the configuration has no source for: SHA-256 of
 // "name/region/purpose", so that every instance describes a cluster the same way.
 
-using Digest = std::array<unsigned char, LDNS_SHA256_DIGEST_LENGTH>;
+using Digest = util::Sha256;
 
 Digest digest_of(const config::ClusterConfig& c, std::string_view purpose) {
-    const std::string input = fmt::format("{}/{}/{}", c.name, c.region, purpose);
-    Digest digest{};
-    ldns_sha256(reinterpret_cast<const unsigned char*>(input.data()),
-                static_cast<unsigned>(input.size()), digest.data());
-    return digest;
+    return util::sha256(fmt::format("{}/{}/{}", c.name, c.region, purpose));
 }
 
 std::string hex_of(std::span<const unsigned char> bytes, size_t digits) {
-    static constexpr std::string_view kHex = "0123456789abcdef";
-    std::string out;
-    for (const unsigned char byte : bytes) {
-        out += kHex[byte >> 4];
-        out += kHex[byte & 0x0f];
-    }
+    std::string out = util::hex(bytes);
     out.resize(std::min(digits, out.size()));
     return out;
 }
@@ -226,30 +217,6 @@ std::string oidc_id(const config::ClusterConfig& c) {
     return label;
 }
 
-std::string base64(std::span<const unsigned char> bytes) {
-    static constexpr std::string_view kAlphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    for (size_t i = 0; i < bytes.size(); i += 3) {
-        const size_t n = std::min<size_t>(3, bytes.size() - i);
-        uint32_t group = static_cast<uint32_t>(bytes[i]) << 16;
-        if (n > 1) {
-            group |= static_cast<uint32_t>(bytes[i + 1]) << 8;
-        }
-        if (n > 2) {
-            group |= bytes[i + 2];
-        }
-        for (size_t k = 0; k < 4; ++k) {
-            out += k <= n ? kAlphabet[(group >> (18 - 6 * k)) & 0x3f] : '=';
-        }
-    }
-    return out;
-}
-
-std::span<const unsigned char> bytes_of(std::string_view text) {
-    return {reinterpret_cast<const unsigned char*>(text.data()), text.size()};
-}
-
 /// certificateAuthority.data: base64 of a PEM block, shaped like EKS's but a placeholder (it does
 /// not parse as a certificate; the lab's API server has its own CA).
 std::string certificate_authority(const config::ClusterConfig& c) {
@@ -258,13 +225,13 @@ std::string certificate_authority(const config::ClusterConfig& c) {
         const auto d = digest_of(c, part);
         body.insert(body.end(), d.begin(), d.end());
     }
-    const std::string text = base64(body);
+    const std::string text = util::base64(body);
     std::string pem = "-----BEGIN CERTIFICATE-----\n";
     for (size_t i = 0; i < text.size(); i += 64) {
         pem += text.substr(i, 64) + "\n";
     }
     pem += "-----END CERTIFICATE-----\n";
-    return base64(bytes_of(pem));
+    return util::base64(pem);
 }
 
 /// As many cluster subnets as ENIs (EKS puts one ENI per subnet), at least the two EKS requires.

@@ -14,6 +14,8 @@
 #include <openssl/rand.h>
 #include <vector>
 
+#include "util/crypto.hpp"
+
 namespace horizon::server {
 
 namespace {
@@ -23,30 +25,12 @@ using OrderedJson = nlohmann::ordered_json;
 /// A request head larger than this is refused (431) rather than buffered.
 constexpr size_t kMaxHead = 16 * 1024;
 
-std::string hex_of(const unsigned char* bytes, size_t n) {
-    static constexpr std::string_view kHex = "0123456789abcdef";
-    std::string out;
-    for (size_t i = 0; i < n; ++i) {
-        out += kHex[bytes[i] >> 4];
-        out += kHex[bytes[i] & 0x0f];
-    }
-    return out;
-}
-
-/// Stable hex digits derived from `input` (SHA-256), for the made-up parts of /version.
-std::string stable_hex(std::string_view input, size_t digits) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned len = 0;
-    EVP_Digest(input.data(), input.size(), md.data(), &len, EVP_sha256(), nullptr);
-    return hex_of(md.data(), len).substr(0, digits);
-}
-
 std::string audit_id() {
     std::array<unsigned char, 16> b{};
     RAND_bytes(b.data(), static_cast<int>(b.size()));
     b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40); // RFC 9562 §5.4
     b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-    const std::string h = hex_of(b.data(), b.size());
+    const std::string h = util::hex(b);
     return fmt::format("{}-{}-{}-{}-{}", h.substr(0, 8), h.substr(8, 4), h.substr(12, 4),
                        h.substr(16, 4), h.substr(20));
 }
@@ -207,8 +191,8 @@ HttpAnswer answer_request(std::string_view method, std::string_view target,
         v["major"] = info.kubernetes_version.substr(0, dot);
         v["minor"] = info.kubernetes_version.substr(dot + 1) + "+"; // EKS builds say "31+"
         v["gitVersion"] = fmt::format("v{}.0-eks-{}", info.kubernetes_version,
-                                      stable_hex("eks/" + info.kubernetes_version, 7));
-        v["gitCommit"] = stable_hex("commit/" + info.kubernetes_version, 40);
+                                      util::sha256_hex("eks/" + info.kubernetes_version, 7));
+        v["gitCommit"] = util::sha256_hex("commit/" + info.kubernetes_version, 40);
         v["gitTreeState"] = "clean";
         v["buildDate"] = "2024-11-20T00:00:00Z";
         v["goVersion"] = "go1.22.8";

@@ -1,4 +1,4 @@
-// Tests for control/kind_init.hpp against recorded `docker network inspect kind`, `kind get
+// Tests for ctl/kind_init.hpp against recorded `docker network inspect kind`, `kind get
 // kubeconfig` and CoreDNS ConfigMap output (tests/data/kind/); the horizon configuration it writes
 // is checked with the real loader.
 #include <fstream>
@@ -10,11 +10,11 @@
 #include <doctest/doctest.h>
 
 #include "config/config.hpp"
-#include "control/kind_init.hpp"
+#include "ctl/kind_init.hpp"
 
 namespace {
 
-namespace kind = horizon::control::kind;
+namespace kind = horizon::ctl::kind;
 using horizon::config::Config;
 using horizon::util::Cidr;
 using horizon::util::IpAddress;

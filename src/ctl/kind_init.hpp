@@ -15,7 +15,7 @@
 
 #include "util/address.hpp"
 
-namespace horizon::control::kind {
+namespace horizon::ctl::kind {
 
 /// The API server's port inside kind, and so the endpoint's port on both sides.
 inline constexpr uint16_t kApiPort = 6443;
@@ -115,4 +115,4 @@ Parsed<Outputs> generate(const Options& options, std::string_view network_json,
 /// The CoreDNS ConfigMap a new kind cluster has (kubeadm's default Corefile).
 extern const std::string_view kDefaultCorednsConfigMap;
 
-} // namespace horizon::control::kind
+} // namespace horizon::ctl::kind

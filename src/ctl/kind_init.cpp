@@ -1,6 +1,6 @@
 // `horizonctl kind init`: horizond's configuration, the CoreDNS stub zone, the kind cluster
 // configuration and the kubeconfig for a kind lab, from docker's and kind's own output.
-#include "control/kind_init.hpp"
+#include "ctl/kind_init.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -12,7 +12,7 @@
 
 #include "config/config.hpp"
 
-namespace horizon::control::kind {
+namespace horizon::ctl::kind {
 
 namespace {
 
@@ -753,4 +753,4 @@ Parsed<Outputs> generate(const Options& o, std::string_view network_json,
     return {std::move(out), {}, {}, 0, 0};
 }
 
-} // namespace horizon::control::kind
+} // namespace horizon::ctl::kind
