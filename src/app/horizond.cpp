@@ -259,5 +259,10 @@ int main(int argc, char** argv) {
         spdlog::info("admin API on http://{} (state in {})", cfg.server.admin_listen->to_string(),
                      runtime->state_path());
     }
-    return server->run();
+    try {
+        return server->run();
+    } catch (const std::exception& e) { // a libuv set-up call failed (server/uv_check.hpp)
+        std::fprintf(stderr, "horizond: error: %s\n", e.what());
+        return 1;
+    }
 }

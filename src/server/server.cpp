@@ -18,6 +18,7 @@
 #include "server/admin_http.hpp"
 #include "server/api_endpoint.hpp"
 #include "server/runtime.hpp"
+#include "server/uv_check.hpp"
 #include "server/worker.hpp"
 
 namespace horizon::server {
@@ -120,8 +121,8 @@ Worker::Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget, Worker
     , budget_(budget)
     , metrics_(metrics)
     , sockets_(std::move(sockets)) {
-    uv_loop_init(&loop_);
-    uv_async_init(&loop_, &stop_, [](uv_async_t* a) {
+    uv_check(uv_loop_init(&loop_), "worker loop");
+    uv_check(uv_async_init(&loop_, &stop_, [](uv_async_t* a) {
         uv_walk(
             a->loop,
             [](uv_handle_t* h, void* /*arg*/) {
@@ -135,7 +136,7 @@ Worker::Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget, Worker
                 }
             },
             nullptr);
-    });
+    }), "worker stop handle");
     refresh();
     forwarder_ = std::make_unique<Forwarder>(*this);
 }
@@ -143,7 +144,7 @@ Worker::Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget, Worker
 Worker::~Worker() {
     // Sockets that were never handed to a handle (set-up failed) are still ours.
     uv_run(&loop_, UV_RUN_NOWAIT);
-    uv_loop_close(&loop_);
+    uv_ok(uv_loop_close(&loop_), "closing a worker loop");
 }
 
 void Worker::refresh() {
@@ -164,7 +165,7 @@ bool Worker::run() {
     return ok;
 }
 
-void Worker::stop() { uv_async_send(&stop_); }
+void Worker::stop() { uv_ok(uv_async_send(&stop_), "stopping a worker"); }
 
 dns::Outcome Worker::answer(std::span<const uint8_t> query, const dns::Client& client,
                             std::span<uint8_t> out) {
@@ -282,11 +283,17 @@ std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error) {
             return nullptr;
         }
     }
-    for (unsigned w = 0; w < n; ++w) {
-        impl->metrics.push_back(std::make_unique<WorkerMetrics>());
-        impl->workers.push_back(std::make_unique<Worker>(w, runtime.holder(), impl->budget,
-                                                         *impl->metrics.back(),
-                                                         std::move(per_worker[w])));
+    try {
+        for (unsigned w = 0; w < n; ++w) {
+            impl->metrics.push_back(std::make_unique<WorkerMetrics>());
+            impl->workers.push_back(std::make_unique<Worker>(w, runtime.holder(), impl->budget,
+                                                             *impl->metrics.back(),
+                                                             std::move(per_worker[w])));
+        }
+    } catch (const std::exception& e) { // a worker's loop could not be set up (uv_check)
+        error = e.what();
+        close_all();
+        return nullptr;
     }
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -317,32 +324,37 @@ int Server::run() {
         }
     } m;
     m.server = this;
-    uv_loop_init(&m.loop);
+    uv_check(uv_loop_init(&m.loop), "main loop");
     m.loop.data = &m;
     const auto on_signal = [](uv_signal_t* s, int signum) {
         spdlog::info("received {}, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
         static_cast<MainLoop*>(s->loop->data)->stop_all();
     };
-    uv_signal_init(&m.loop, &m.sigint);
-    uv_signal_init(&m.loop, &m.sigterm);
-    uv_signal_start(&m.sigint, on_signal, SIGINT);
-    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-    uv_async_init(&m.loop, &m.failed,
-                  [](uv_async_t* a) { static_cast<MainLoop*>(a->loop->data)->stop_all(); });
-    uv_signal_init(&m.loop, &m.sighup);
-    uv_signal_start(
-        &m.sighup,
-        [](uv_signal_t* s, int) {
-            spdlog::info("received SIGHUP, reloading");
-            static_cast<MainLoop*>(s->loop->data)->server->impl_->runtime->reload(false);
-        },
-        SIGHUP);
-    uv_timer_init(&m.loop, &m.tick);
-    uv_timer_start(
-        &m.tick,
-        [](uv_timer_t* t) { static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->tick(); },
-        100, 100);
-    uv_timer_init(&m.loop, &m.settle);
+    uv_check(uv_signal_init(&m.loop, &m.sigint), "SIGINT handler");
+    uv_check(uv_signal_init(&m.loop, &m.sigterm), "SIGTERM handler");
+    uv_check(uv_signal_start(&m.sigint, on_signal, SIGINT), "SIGINT handler");
+    uv_check(uv_signal_start(&m.sigterm, on_signal, SIGTERM), "SIGTERM handler");
+    uv_check(uv_async_init(&m.loop, &m.failed,
+                           [](uv_async_t* a) { static_cast<MainLoop*>(a->loop->data)->stop_all(); }),
+             "worker failure handle");
+    uv_check(uv_signal_init(&m.loop, &m.sighup), "SIGHUP handler");
+    uv_check(uv_signal_start(
+                 &m.sighup,
+                 [](uv_signal_t* s, int) {
+                     spdlog::info("received SIGHUP, reloading");
+                     static_cast<MainLoop*>(s->loop->data)->server->impl_->runtime->reload(false);
+                 },
+                 SIGHUP),
+             "SIGHUP handler");
+    uv_check(uv_timer_init(&m.loop, &m.tick), "update timer");
+    uv_check(uv_timer_start(
+                 &m.tick,
+                 [](uv_timer_t* t) {
+                     static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->tick();
+                 },
+                 100, 100),
+             "update timer");
+    uv_check(uv_timer_init(&m.loop, &m.settle), "reload settle timer");
     if (const auto& path = impl_->runtime->config_path()) {
         // Watch directories, not files: editors and Kubernetes replace files by rename. The zone
         // files' directories too (as at start-up; a reload that moves them needs a restart).
@@ -361,12 +373,14 @@ int Server::run() {
             } else if (now - main->burst_start >= 1000) {
                 return; // it fires within 200 ms anyway
             }
-            uv_timer_start(
-                &main->settle,
-                [](uv_timer_t* t) {
-                    static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(true);
-                },
-                200, 0);
+            uv_ok(uv_timer_start(
+                      &main->settle,
+                      [](uv_timer_t* t) {
+                          static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(
+                              true);
+                      },
+                      200, 0),
+                  "reload settle timer");
         };
         std::vector<std::string> dirs = {dir_of(*path)};
         for (const auto& z : impl_->runtime->file_config().zones) {
@@ -381,7 +395,7 @@ int Server::run() {
         }
         for (size_t i = 0; i < dirs.size(); ++i) {
             uv_fs_event_t* h = i == 0 ? &m.watch : &m.zone_watch.emplace_back();
-            uv_fs_event_init(&m.loop, h);
+            uv_check(uv_fs_event_init(&m.loop, h), "config directory watch");
             const int rc = uv_fs_event_start(h, on_change, dirs[i].c_str(), 0);
             if (rc != 0) {
                 spdlog::warn("cannot watch {} for changes ({}); reload with SIGHUP", dirs[i],
@@ -401,15 +415,15 @@ int Server::run() {
         threads.emplace_back([&w, &failed, &m] {
             if (!w->run()) {
                 failed = true;
-                uv_async_send(&m.failed);
+                uv_ok(uv_async_send(&m.failed), "reporting a worker's failure");
             }
         });
     }
-    uv_run(&m.loop, UV_RUN_DEFAULT);
+    uv_run(&m.loop, UV_RUN_DEFAULT); // returns once stop_all closed every handle
     for (auto& t : threads) {
         t.join();
     }
-    uv_loop_close(&m.loop);
+    uv_ok(uv_loop_close(&m.loop), "closing the main loop");
     return failed ? 1 : 0;
 }
 
