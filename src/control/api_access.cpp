@@ -29,7 +29,8 @@ std::string_view to_string(ApiReason r) {
 
 namespace {
 
-/// The first (longest) prefix of `list` containing `a`, or null.
+/// The first (longest) prefix of `list` containing `a`, or null: which publicAccessCidrs or
+/// security group entry admitted a source (any one that contains it would; the longest is named).
 const util::Cidr* longest_match(const std::vector<util::Cidr>& list, const util::IpAddress& a) {
     const util::Cidr* best = nullptr;
     for (const auto& c : list) {
@@ -42,18 +43,18 @@ const util::Cidr* longest_match(const std::vector<util::Cidr>& list, const util:
 
 } // namespace
 
+bool in_vpc(const dns::VpcTrie& vpc, const util::IpAddress& source) {
+    const dns::VpcPrefix* hit = dns::vpc_match(vpc, source);
+    return hit != nullptr && hit->inside;
+}
+
 bool in_vpc(const config::ClusterConfig& c, const util::IpAddress& source) {
-    const util::IpAddress a = source.unmapped();
-    const util::Cidr* inside = longest_match(c.vpc_cidrs, a);
-    if (inside == nullptr) {
-        return false;
-    }
-    const util::Cidr* outside = longest_match(c.vpc_exclude_cidrs, a);
-    return outside == nullptr || outside->len < inside->len;
+    return in_vpc(dns::vpc_trie(c), source);
 }
 
 ApiDecision decide_api_connection(const config::ClusterConfig& c, ApiSide side,
-                                  const util::IpAddress& source) {
+                                  const util::IpAddress& source, const dns::VpcTrie* vpc,
+                                  bool security_group_member) {
     ApiDecision d;
     d.seen_as = source.unmapped();
     if (!c.api) {
@@ -65,7 +66,8 @@ ApiDecision decide_api_connection(const config::ClusterConfig& c, ApiSide side,
             d.reason = ApiReason::PublicAccessDisabled;
             return d;
         }
-        if (c.api->vpc_egress_ip && in_vpc(c, d.seen_as)) {
+        if (c.api->vpc_egress_ip &&
+            (vpc != nullptr ? in_vpc(*vpc, d.seen_as) : in_vpc(c, d.seen_as))) {
             d.seen_as = *c.api->vpc_egress_ip;
         }
         d.matched = longest_match(c.public_access_cidrs, d.seen_as);
@@ -75,6 +77,10 @@ ApiDecision decide_api_connection(const config::ClusterConfig& c, ApiSide side,
     if (c.access_mode == config::AccessMode::Public) {
         d.reason = ApiReason::PrivateAccessDisabled;
         return d;
+    }
+    if (security_group_member) {
+        d.member = true;
+        return d; // the group's self-referencing rule
     }
     d.matched = longest_match(c.api->security_group_ingress, d.seen_as);
     d.reason = d.matched != nullptr ? ApiReason::Allowed : ApiReason::SecurityGroup;
@@ -88,6 +94,9 @@ std::string ApiDecision::explain(ApiSide side, const util::IpAddress& source) co
                                               source.unmapped().to_string(), seen_as.to_string());
     switch (reason) {
     case ApiReason::Allowed:
+        if (member) {
+            return fmt::format("allowed: {} is a member of the cluster security group", who);
+        }
         return fmt::format("allowed: {} is in {} {}", who,
                            side == ApiSide::Public ? "publicAccessCidrs"
                                                    : "the cluster security group's rule",

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "dns/snapshot.hpp"
 
 namespace horizon::control {
 
@@ -37,6 +38,7 @@ struct ApiDecision {
     /// The source as the endpoint sees it: vpc_egress_ip for an in-VPC source on the public side.
     util::IpAddress seen_as;
     const util::Cidr* matched = nullptr; ///< the publicAccessCidrs / ingress entry that admitted it
+    bool member = false; ///< admitted as a member of the cluster security group (matched null)
 
     [[nodiscard]] bool allowed() const { return reason == ApiReason::Allowed; }
 
@@ -44,17 +46,26 @@ struct ApiDecision {
     [[nodiscard]] std::string explain(ApiSide side, const util::IpAddress& source) const;
 };
 
-/// Whether `source` counts as inside the cluster VPC: longest prefix of vpc_cidrs and
-/// vpc_exclude_cidrs, as the DNS view decision (IPv4-mapped IPv6 counts as IPv4).
+/// Whether `source` counts as inside the cluster VPC whose trie is `vpc` (dns::Cluster::vpc, the
+/// one DNS answers from): dns::vpc_match, the one rule.
+bool in_vpc(const dns::VpcTrie& vpc, const util::IpAddress& source);
+/// The same for a cluster's configuration: builds its trie (dns::vpc_trie) for this one question;
+/// callers that ask often keep the trie (a snapshot has it) and use the overload above.
 bool in_vpc(const config::ClusterConfig& c, const util::IpAddress& source);
 
 /// The decision for a connection from `source` arriving on `side` of cluster `c` (whose
 /// effective config must have [cluster.api]):
 ///   public side:  public access on, and the source in publicAccessCidrs; an in-VPC source is
 ///                 seen as vpc_egress_ip when set (it leaves the VPC through a NAT gateway);
-///   private side: private access on, and the source admitted by the cluster security group.
-/// The returned decision points into `c` (matched).
+///   private side: private access on, and the source admitted by the cluster security group:
+///                 by a rule of security_group_ingress, or, with `security_group_member`, by the
+///                 group's rule that admits its own members (EKS's default; horizon-sim knows
+///                 which sources are members, a socket never does).
+/// `vpc`: the cluster's VPC trie; null = built from `c` when needed. The returned decision points
+/// into `c` (matched).
 ApiDecision decide_api_connection(const config::ClusterConfig& c, ApiSide side,
-                                  const util::IpAddress& source);
+                                  const util::IpAddress& source,
+                                  const dns::VpcTrie* vpc = nullptr,
+                                  bool security_group_member = false);
 
 } // namespace horizon::control

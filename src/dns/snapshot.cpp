@@ -127,8 +127,23 @@ AnswerSet Cluster::set_for(bool inside) const {
     return AnswerSet::Public;
 }
 
+VpcTrie vpc_trie(const config::ClusterConfig& c) {
+    VpcTrie vpc;
+    for (const auto& p : c.vpc_cidrs) {
+        vpc.insert(p, {p, true});
+    }
+    for (const auto& p : c.vpc_exclude_cidrs) {
+        vpc.insert(p, {p, false}); // more specific than its vpc_cidrs entry, so it wins
+    }
+    return vpc;
+}
+
+const VpcPrefix* vpc_match(const VpcTrie& vpc, const util::IpAddress& source) {
+    return vpc.longest_match(source.unmapped());
+}
+
 Decision Cluster::decide(const util::IpAddress& source) const {
-    const VpcPrefix* hit = vpc.longest_match(source.unmapped());
+    const VpcPrefix* hit = vpc_match(vpc, source);
     const bool inside = hit != nullptr && hit->inside;
     return {inside, set_for(inside), hit != nullptr ? &hit->prefix : nullptr};
 }
@@ -219,12 +234,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const config::Config& cfg, uint64
         for (size_t i = 0; c.apex[i] != 0; i += static_cast<uint8_t>(c.apex[i]) + 1U) {
             ++c.apex_labels;
         }
-        for (const auto& p : cc.vpc_cidrs) {
-            c.vpc.insert(p, {p, true});
-        }
-        for (const auto& p : cc.vpc_exclude_cidrs) {
-            c.vpc.insert(p, {p, false}); // more specific than its vpc_cidrs entry, so it wins
-        }
+        c.vpc = vpc_trie(cc);
         const auto priv = static_cast<size_t>(AnswerSet::Private);
         const auto pub = static_cast<size_t>(AnswerSet::Public);
         c.a[priv] = addresses(cc.private_ips, true, cc.ttl);

@@ -44,6 +44,19 @@ struct VpcPrefix {
     bool inside = true;
 };
 
+/// The one rule for "is this source inside the cluster VPC": the longest prefix of vpc_cidrs
+/// and vpc_exclude_cidrs, order-independent. DNS views, the API endpoint's gate and horizon-sim
+/// all ask it.
+using VpcTrie = util::PrefixTrie<VpcPrefix>;
+
+/// Every vpc_cidrs entry (inside), then every vpc_exclude_cidrs entry (outside): an exclude
+/// entry equal to a vpc_cidrs entry replaces it, so it wins.
+VpcTrie vpc_trie(const config::ClusterConfig& c);
+
+/// The entry that decides for `source` (IPv4-mapped IPv6 counts as IPv4), or null when no entry
+/// contains it (outside).
+const VpcPrefix* vpc_match(const VpcTrie& vpc, const util::IpAddress& source);
+
 /// A query that arrived on a resolver listener ([server] listen view "vpc" or "vpc:<cluster>").
 struct Listened {
     std::string_view cluster; ///< "" = in-VPC for every cluster
@@ -53,7 +66,7 @@ struct Cluster {
     config::ClusterConfig cfg;
     std::string apex;               ///< lower-case wire-format endpoint name
     unsigned apex_labels = 0;       ///< labels in the endpoint name
-    util::PrefixTrie<VpcPrefix> vpc;
+    VpcTrie vpc;
     unsigned slot = 0;              ///< stable per cluster name across reloads (metrics)
     RecordSet a[2];                 ///< indexed by AnswerSet Private/Public
     RecordSet aaaa[2];
