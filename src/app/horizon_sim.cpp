@@ -14,6 +14,7 @@
 
 #include "config/duration.hpp"
 #include "sim/live.hpp"
+#include "sim/output.hpp"
 #include "sim/plot.hpp"
 #include "sim/scenario.hpp"
 #include "sim/simulation.hpp"
@@ -99,27 +100,7 @@ int run(const RunArgs& a) {
         out.clear();
     };
     opt.on_record = [&](const sim::Record& r) {
-        if (a.json) {
-            nlohmann::ordered_json j;
-            j["t"] = r.t;
-            j["time"] = sim::clock_text(r.t);
-            j["type"] = r.type;
-            j["text"] = r.text;
-            for (const auto& [k, v] : r.data.items()) {
-                j[k] = v;
-            }
-            if (!r.lines.empty()) {
-                j["output"] = r.lines;
-            }
-            out += j.dump();
-            out += '\n';
-        } else {
-            const bool command = r.type == "action" || r.type == "observe";
-            out += fmt::format("{}  {}{}\n", sim::clock_text(r.t), command ? "$ " : "", r.text);
-            for (const auto& line : r.lines) {
-                out += fmt::format("{:14}{}\n", "", line);
-            }
-        }
+        sim::append_record(out, r, a.json);
         if (out.size() > (1 << 16) || a.speed > 0) {
             flush();
             std::fflush(stdout);
@@ -179,15 +160,13 @@ int run(const RunArgs& a) {
         fmt::format("horizon-sim {}: seed {}, until {}; cluster {} ({} {}), {} nodes, {} hosts",
                     sc.name, a.seed.value_or(sc.seed), sim::clock_text(s.until()), c.name,
                     c.kubernetes_version, config::to_string(c.access_mode), nodes, sc.hosts.size());
-    if (a.json) {
-        nlohmann::ordered_json j = {
-            {"t", 0},         {"time", sim::clock_text(0)}, {"type", "start"},
-            {"text", header}, {"scenario", sc.name},        {"seed", a.seed.value_or(sc.seed)},
-            {"nodes", nodes}};
-        out += j.dump() + "\n";
-    } else {
-        out += "# " + header + "\n";
-    }
+    sim::Record start;
+    start.type = "start";
+    start.text = header;
+    start.data["scenario"] = sc.name;
+    start.data["seed"] = a.seed.value_or(sc.seed);
+    start.data["nodes"] = nodes;
+    sim::append_record(out, start, a.json);
     s.run();
     flush();
     if (resolver && resolver->failures() > 0) {
