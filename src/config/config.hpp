@@ -1,4 +1,5 @@
-// The configuration as plain structs, and the one loader that parses and validates it.
+// The configuration as plain structs, the loader's entry points and the domain helpers
+// (endpoint names, EKS's publicAccessCidrs rules, resolv.conf nameservers).
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "config/diagnostic.hpp"
 #include "util/address.hpp"
 
 namespace horizon::config {
@@ -164,33 +166,25 @@ struct Config {
     std::vector<ZoneConfig> zones;
 };
 
-/// One problem found while loading, printed compiler-style.
-struct Diagnostic {
-    std::string path;
-    unsigned line = 0;
-    unsigned col = 0;
-    std::string message;
-
-    /// "path:line:col: error: message"
-    [[nodiscard]] std::string to_string() const;
-};
-
 using LoadResult = std::variant<Config, std::vector<Diagnostic>>;
 
+class Host; // config/host.hpp: the machine's addresses, users and files
+
 /// Parses and validates `text` (named `path` in diagnostics). Reports every semantic error at
-/// once; a TOML syntax error is reported alone.
+/// once; a TOML syntax error is reported alone. The facts about the machine (its addresses for
+/// wildcard listeners, the `user`, resolv.conf for upstream "system", admin_token_file) come
+/// from `host`; nothing else is read.
+LoadResult load(std::string_view text, const std::string& path, const Host& host);
+/// `load` on this machine (system_host()).
 LoadResult load(std::string_view text, const std::string& path);
 
-/// Reads the file and calls `load`; an unreadable file gives one diagnostic at path:1:1.
+/// Large enough for any hand-written or generated configuration, small enough that pointing
+/// --config at a log or a device fails at once.
+inline constexpr size_t kMaxConfigBytes = size_t{64} << 20;
+
+/// Reads the file (at most kMaxConfigBytes) and calls `load`; an unreadable file gives one diagnostic at path:1:1.
+LoadResult load_file(const std::string& path, const Host& host);
 LoadResult load_file(const std::string& path);
-
-using ClusterLoadResult = std::variant<ClusterConfig, std::vector<Diagnostic>>;
-
-/// Parses `text` and reads its top-level table `key` with horizond's [[cluster]] keys and checks
-/// (for horizon-sim's scenario files, whose [cluster] is one table). Keys listed in `extra` are
-/// skipped here (the caller reads them); any other unknown key is an error as in `load`.
-ClusterLoadResult load_cluster_table(std::string_view text, const std::string& path,
-                                     std::string_view key, std::span<const std::string_view> extra);
 
 /// The built-in default configuration (config/default.toml compiled in).
 std::string_view default_text();

@@ -4,13 +4,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "util/file.hpp"
+
 namespace horizon::control {
 
-/// Writes `content` to a temporary file beside `path`, fsyncs it, renames it over `path` and
-/// fsyncs the directory: a crash at any moment leaves the old file or the new one, never a torn
-/// one. On failure returns false with `error` set ("cannot create /x/state.json.tmp: ...") and
-/// leaves `path` untouched. Not for concurrent writers of the same path.
-bool write_file_atomically(const std::string& path, const std::string& content, std::string& error);
+/// The state file is replaced with util's atomic writer (write, fsync, rename, fsync the dir).
+using util::write_file_atomically;
 
 /// "<dir>/state.json".
 std::string state_file_path(const std::string& dir);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "util/crypto.hpp"
+#include "util/time_text.hpp"
 
 namespace horizon::server {
 
@@ -33,16 +34,6 @@ std::string audit_id() {
     const std::string h = util::hex(b);
     return fmt::format("{}-{}-{}-{}-{}", h.substr(0, 8), h.substr(8, 4), h.substr(12, 4),
                        h.substr(16, 4), h.substr(20));
-}
-
-/// RFC 9110 §5.6.7 IMF-fixdate.
-std::string http_date() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    std::array<char, 64> buf{};
-    const size_t n = std::strftime(buf.data(), buf.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return {buf.data(), n};
 }
 
 std::string_view reason_phrase(int status) {
@@ -165,7 +156,7 @@ std::string frame(const HttpAnswer& a, bool head_only, bool close) {
     out += "Cache-Control: no-cache, private\r\n";
     out += "Content-Type: " + a.content_type + "\r\n";
     out += "X-Content-Type-Options: nosniff\r\n";
-    out += "Date: " + http_date() + "\r\n";
+    out += "Date: " + util::http_date(std::chrono::system_clock::now()) + "\r\n";
     out += fmt::format("Content-Length: {}\r\n", a.body.size());
     if (close) {
         out += "Connection: close\r\n";

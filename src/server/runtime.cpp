@@ -2,37 +2,19 @@
 #include "server/runtime.hpp"
 
 #include "control/state_file.hpp"
+#include "util/file.hpp"
+#include "util/time_text.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace horizon::server {
 
 namespace {
 
 std::string now_text() {
-    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-bool read_text(const std::string& path, std::string& out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return false;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
-    return true;
+    return util::rfc3339(std::chrono::system_clock::now());
 }
 
 } // namespace
@@ -68,7 +50,7 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
         control::ControlPlane cp(cfg, saved, control::Clock::now(), log);
         std::string text;
         if (options.config_path) {
-            read_text(*options.config_path, text);
+            text = util::read_file(*options.config_path, config::kMaxConfigBytes).text;
         }
         auto rt = std::unique_ptr<Runtime>(
             new Runtime(std::move(cfg), state_path, std::move(cp), options.config_path));
@@ -162,15 +144,17 @@ void Runtime::reload(bool only_if_changed) {
     std::string text;
     const std::string path = config_path_.value_or("<built-in default>");
     if (config_path_) {
-        if (!read_text(*config_path_, text)) {
+        auto file = util::read_file(*config_path_, config::kMaxConfigBytes);
+        if (!file.ok()) {
             const std::lock_guard lock(mu_);
             ++reloads_failed_;
             last_reload_at_ = now_text();
-            last_reload_errors_ = {path + ": cannot read the file: " + std::strerror(errno)};
+            last_reload_errors_ = {path + ": cannot read the file: " + file.reason()};
             spdlog::error("reload failed: {}; still serving generation {}",
                           last_reload_errors_.front(), cp_.generation());
             return;
         }
+        text = std::move(file.text);
     } else {
         text = std::string(config::default_text());
     }

@@ -4,19 +4,14 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstdio>
 #include <fmt/format.h>
-#include <memory>
-#include <system_error>
-#include <tuple>
 
-#include <toml++/toml.h>
-
+#include "config/diagnostics.hpp"
 #include "config/duration.hpp"
-#include "util/edit_distance.hpp"
+#include "config/loader.hpp"
+#include "util/file.hpp"
 
 namespace horizon::sim {
 
@@ -65,113 +60,63 @@ std::optional<Millis> parse_time(std::string_view text) {
     return total;
 }
 
-class Checker {
+/// The shared readers of config/diagnostics.hpp on keys that may be absent (absent: nothing,
+/// no error), plus the sim's own kinds of value: compound durations, IPv4 addresses and CIDRs.
+class Checker : public config::Diagnostics {
 public:
-    explicit Checker(std::string path)
-        : path_(std::move(path)) {}
-
-    void error(const toml::node& at, std::string message) {
-        error(at.source().begin, std::move(message));
-    }
-
-    void error(toml::source_position at, std::string message) {
-        list_.push_back({path_, at.line, at.column, std::move(message)});
-    }
-
-    void add(std::vector<Diagnostic> more) { list_.insert(list_.end(), more.begin(), more.end()); }
-
-    [[nodiscard]] bool empty() const { return list_.empty(); }
-
-    std::vector<Diagnostic> take() {
-        std::stable_sort(list_.begin(), list_.end(), [](const auto& a, const auto& b) {
-            return std::tie(a.line, a.col) < std::tie(b.line, b.col);
-        });
-        return std::move(list_);
-    }
+    using Diagnostics::Diagnostics;
 
     /// Unknown keys of `table` (not in `known`) are errors, with a guess when one is close.
     void keys(const toml::table& table, std::string_view where,
               std::initializer_list<std::string_view> known) {
-        for (const auto& [key, node] : table) {
-            const std::string_view name = key.str();
-            if (std::find(known.begin(), known.end(), name) != known.end()) {
-                continue;
-            }
-            std::string message = fmt::format("unknown key '{}' {}", name, where);
-            for (const auto k : known) {
-                if (util::edit_distance(name, k) <= 2 && name.size() >= 4) {
-                    message += fmt::format(" (did you mean '{}'?)", k);
-                    break;
-                }
-            }
-            error(key.source().begin, std::move(message));
+        config::check_keys(*this, table, where, {known.begin(), known.size()});
+    }
+
+    /// Each of `keys` missing from `table` is an error.
+    void require(const toml::table& table, std::string_view where,
+                 std::initializer_list<std::string_view> keys) {
+        for (const auto key : keys) {
+            config::require_key(*this, table, key, where);
         }
     }
 
     const std::string* string(const toml::table& t, std::string_view key) {
         const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return nullptr;
-        }
-        if (!n->is_string()) {
-            error(*n, fmt::format("'{}' must be a string", key));
-            return nullptr;
-        }
-        return &n->as_string()->get();
+        return n != nullptr ? config::read_string(*this, key, *n) : nullptr;
     }
 
     std::optional<int64_t> integer(const toml::table& t, std::string_view key, int64_t lo,
                                    int64_t hi) {
         const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return std::nullopt;
-        }
-        if (!n->is_integer()) {
-            error(*n, fmt::format("'{}' must be an integer", key));
-            return std::nullopt;
-        }
-        const int64_t v = n->as_integer()->get();
-        if (v < lo || v > hi) {
-            error(*n, fmt::format("'{}' must be between {} and {}, got {}", key, lo, hi, v));
-            return std::nullopt;
-        }
-        return v;
+        return n != nullptr ? config::read_integer(*this, key, *n, lo, hi) : std::nullopt;
     }
 
     std::optional<double> number(const toml::table& t, std::string_view key, double lo, double hi) {
         const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return std::nullopt;
-        }
-        double v = 0;
-        if (n->is_floating_point()) {
-            v = n->as_floating_point()->get();
-        } else if (n->is_integer()) {
-            v = static_cast<double>(n->as_integer()->get());
-        } else {
-            error(*n, fmt::format("'{}' must be a number", key));
-            return std::nullopt;
-        }
-        if (!(v >= lo && v <= hi)) {
-            error(*n, fmt::format("'{}' must be between {} and {}, got {}", key, lo, hi, v));
-            return std::nullopt;
-        }
-        return v;
+        return n != nullptr ? config::read_number(*this, key, *n, lo, hi) : std::nullopt;
     }
 
     std::optional<bool> boolean(const toml::table& t, std::string_view key) {
         const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return std::nullopt;
-        }
-        if (!n->is_boolean()) {
-            error(*n, fmt::format("'{}' must be true or false", key));
-            return std::nullopt;
-        }
-        return n->as_boolean()->get();
+        return n != nullptr ? config::read_boolean(*this, key, *n) : std::nullopt;
     }
 
-    /// A duration string ("10s", "6m"); `positive` rejects "0s".
+    /// An array of strings; each element with its node.
+    std::vector<config::StringItem> strings(const toml::table& t, std::string_view key) {
+        const toml::node* n = t.get(key);
+        auto items = n != nullptr ? config::read_strings(*this, key, *n) : std::nullopt;
+        return items.value_or(std::vector<config::StringItem>{});
+    }
+
+    /// The tables of an array of tables, written [[`header`]].
+    std::vector<const toml::table*> tables(const toml::table& t, std::string_view key,
+                                           std::string_view header) {
+        const toml::node* n = t.get(key);
+        return n != nullptr ? config::read_tables(*this, key, *n, header)
+                            : std::vector<const toml::table*>{};
+    }
+
+    /// A duration string ("10s", "6m", "7m30s"); `positive` rejects "0s".
     std::optional<Millis> duration(const toml::table& t, std::string_view key, bool positive) {
         const std::string* s = string(t, key);
         if (s == nullptr) {
@@ -215,52 +160,6 @@ public:
         }
         return c;
     }
-
-    /// An array of strings; each element with its node.
-    std::vector<std::pair<std::string, const toml::node*>> strings(const toml::table& t,
-                                                                   std::string_view key) {
-        std::vector<std::pair<std::string, const toml::node*>> out;
-        const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return out;
-        }
-        const auto* a = n->as_array();
-        if (a == nullptr) {
-            error(*n, fmt::format("'{}' must be an array of strings", key));
-            return out;
-        }
-        for (const auto& e : *a) {
-            if (!e.is_string()) {
-                error(e, fmt::format("'{}' must be an array of strings", key));
-                return out;
-            }
-            out.emplace_back(e.as_string()->get(), &e);
-        }
-        return out;
-    }
-
-    /// The tables of an array of tables ([[key]]).
-    std::vector<const toml::table*> tables(const toml::table& t, std::string_view key,
-                                           std::string_view header) {
-        std::vector<const toml::table*> out;
-        const toml::node* n = t.get(key);
-        if (n == nullptr) {
-            return out;
-        }
-        const auto* a = n->as_array();
-        if (a == nullptr || !a->is_array_of_tables()) {
-            error(*n, fmt::format("'{}' must be an array of tables ({})", key, header));
-            return out;
-        }
-        for (const auto& e : *a) {
-            out.push_back(e.as_table());
-        }
-        return out;
-    }
-
-private:
-    std::string path_;
-    std::vector<Diagnostic> list_;
 };
 
 /// "2025-02-06T10:00:00Z" -> milliseconds since the epoch.
@@ -423,17 +322,13 @@ void read_network(Checker& c, const toml::table& cluster, Scenario& sc) {
     if (const auto v = c.boolean(cluster, "enable_dns_hostnames")) {
         sc.enable_dns_hostnames = *v;
     }
-    for (const auto* t : c.tables(cluster, "subnet", "[[cluster.subnet]]")) {
+    for (const auto* t : c.tables(cluster, "subnet", "cluster.subnet")) {
         c.keys(*t, "in [[cluster.subnet]]", {"id", "cidr", "az", "nat_ip", "public_ip_pool"});
         Subnet s;
         const auto* id = c.string(*t, "id");
         const auto* az = c.string(*t, "az");
         const auto cidr = c.cidr(*t, "cidr");
-        for (const std::string_view key : {"id", "az", "cidr"}) {
-            if (!t->contains(key)) {
-                c.error(*t, fmt::format("missing required key '{}' in [[cluster.subnet]]", key));
-            }
-        }
+        c.require(*t, "in [[cluster.subnet]]", {"id", "az", "cidr"});
         if (id == nullptr || az == nullptr || !cidr) {
             continue;
         }
@@ -467,20 +362,17 @@ void read_network(Checker& c, const toml::table& cluster, Scenario& sc) {
         sc.subnets.push_back(std::move(s));
     }
     std::vector<uint64_t> room_used(sc.subnets.size());
-    for (const auto* t : c.tables(cluster, "node_group", "[[cluster.node_group]]")) {
+    for (const auto* t : c.tables(cluster, "node_group", "cluster.node_group")) {
         c.keys(*t, "in [[cluster.node_group]]",
                {"name", "nodes", "subnets", "addresses", "pods", "daemonset_pods", "heartbeat",
                 "security_group_member", "age"});
+        c.require(*t, "in [[cluster.node_group]]", {"name", "nodes", "subnets"});
         NodeGroup g;
         if (const auto* n = c.string(*t, "name")) {
             g.name = *n;
-        } else if (!t->contains("name")) {
-            c.error(*t, "missing required key 'name' in [[cluster.node_group]]");
         }
         if (const auto n = c.integer(*t, "nodes", 0, 1'000'000)) {
             g.nodes = static_cast<uint32_t>(*n);
-        } else if (!t->contains("nodes")) {
-            c.error(*t, "missing required key 'nodes' in [[cluster.node_group]]");
         }
         for (const auto& [subnet_id, node] : c.strings(*t, "subnets")) {
             const auto& id = subnet_id; // clang 14 cannot capture a structured binding
@@ -492,9 +384,6 @@ void read_network(Checker& c, const toml::table& cluster, Scenario& sc) {
             } else {
                 g.subnets.push_back(static_cast<uint16_t>(it - sc.subnets.begin()));
             }
-        }
-        if (!t->contains("subnets")) {
-            c.error(*t, "missing required key 'subnets' in [[cluster.node_group]]");
         }
         for (const auto& [text, node] : c.strings(*t, "addresses")) {
             const auto ip = util::IpAddress::parse(text);
@@ -563,18 +452,15 @@ void read_network(Checker& c, const toml::table& cluster, Scenario& sc) {
 }
 
 void read_hosts(Checker& c, const toml::table& root, Scenario& sc) {
-    for (const auto* t : c.tables(root, "host", "[[host]]")) {
+    for (const auto* t : c.tables(root, "host", "host")) {
         c.keys(*t, "in [[host]]", {"name", "address", "egress_ip", "security_group_member"});
+        c.require(*t, "in [[host]]", {"name", "address"});
         Host h;
         if (const auto* n = c.string(*t, "name")) {
             h.name = *n;
-        } else if (!t->contains("name")) {
-            c.error(*t, "missing required key 'name' in [[host]]");
         }
         if (const auto a = c.address(*t, "address", true)) {
             h.address = *a;
-        } else if (!t->contains("address")) {
-            c.error(*t, "missing required key 'address' in [[host]]");
         }
         h.egress_ip = c.address(*t, "egress_ip", true);
         if (const auto v = c.boolean(*t, "security_group_member")) {
@@ -585,19 +471,13 @@ void read_hosts(Checker& c, const toml::table& root, Scenario& sc) {
 }
 
 void read_steps(Checker& c, const toml::table& root, Scenario& sc) {
-    for (const auto* t : c.tables(root, "step", "[[step]]")) {
+    for (const auto* t : c.tables(root, "step", "step")) {
         Step s;
         s.line = t->source().begin.line;
-        const auto at = c.duration(*t, "at", false);
-        if (!at && !t->contains("at")) {
-            c.error(*t, "missing required key 'at' in [[step]]");
-        }
-        s.at = at.value_or(0);
+        c.require(*t, "in [[step]]", {"at", "do"});
+        s.at = c.duration(*t, "at", false).value_or(0);
         const std::string* what = c.string(*t, "do");
         if (what == nullptr) {
-            if (!t->contains("do")) {
-                c.error(*t, "missing required key 'do' in [[step]]");
-            }
             continue;
         }
         const auto& specs = step_specs();
@@ -810,13 +690,11 @@ void read_steps(Checker& c, const toml::table& root, Scenario& sc) {
 
 ScenarioResult load_scenario(std::string_view text, const std::string& path) {
     Checker c(path);
-    toml::table root;
-    try {
-        root = toml::parse(text, std::string_view(path));
-    } catch (const toml::parse_error& e) {
-        c.error(e.source().begin, std::string(e.description()));
+    const auto parsed = config::parse_toml(c, text, path);
+    if (!parsed) {
         return c.take();
     }
+    const toml::table& root = *parsed;
     Scenario sc;
     sc.path = path;
     c.keys(root, "at top level", {"scenario", "cluster", "host", "model", "step"});
@@ -829,12 +707,7 @@ ScenarioResult load_scenario(std::string_view text, const std::string& path) {
                                                : toml::source_position{1, 1},
                 "missing [cluster] (horizond's [[cluster]] keys, written as one [cluster] table)");
     } else {
-        auto loaded = config::load_cluster_table(text, path, "cluster", kExtra);
-        if (auto* diags = std::get_if<std::vector<Diagnostic>>(&loaded)) {
-            c.add(std::move(*diags));
-        } else {
-            sc.cluster = std::get<config::ClusterConfig>(std::move(loaded));
-        }
+        sc.cluster = config::read_cluster_table(c, *cluster, "in [cluster]", kExtra);
         sc.has_api_table = cluster->contains("api");
     }
     if (const auto* t = root.get("scenario")) {
@@ -871,26 +744,12 @@ ScenarioResult load_scenario(std::string_view text, const std::string& path) {
 }
 
 ScenarioResult load_scenario_file(const std::string& path) {
-    struct Closer {
-        void operator()(std::FILE* f) const { std::fclose(f); } // NOLINT
-    };
-
-    const std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb")); // NOLINT
-    if (!file) {
-        return std::vector<Diagnostic>{
-            {path, 1, 1, "cannot read file: " + std::generic_category().message(errno)}};
+    static constexpr size_t kMaxScenarioBytes = size_t{16} << 20;
+    const auto file = util::read_file(path, kMaxScenarioBytes);
+    if (!file.ok()) {
+        return std::vector<Diagnostic>{{path, 1, 1, "cannot read file: " + file.reason()}};
     }
-    std::string text;
-    std::array<char, 65536> buffer{};
-    size_t n = 0;
-    while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
-        text.append(buffer.data(), n);
-    }
-    if (std::ferror(file.get()) != 0) {
-        return std::vector<Diagnostic>{
-            {path, 1, 1, "cannot read file: " + std::generic_category().message(EISDIR)}};
-    }
-    return load_scenario(text, path);
+    return load_scenario(file.text, path);
 }
 
 } // namespace horizon::sim
