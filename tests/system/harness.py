@@ -334,8 +334,14 @@ def stop_process(p: subprocess.Popen | None, timeout: float = 5.0, sig: int = si
     return p.wait(timeout=timeout)
 
 
-def expect_exit_0(p: subprocess.Popen, timeout: float = 5.0, what: str = "horizond"):
-    """After a SIGTERM sent to `p`: it exits with status 0 within `timeout`."""
+def expect_exit_0(p: subprocess.Popen | None, timeout: float = 5.0, what: str = "horizond", *,
+                  send: bool = False):
+    """After a SIGTERM sent to `p` (by this, with `send`): it exits with status 0 within
+    `timeout`."""
+    if p is None:
+        raise CheckFailed(f"{what} was not started")
+    if send:
+        p.send_signal(signal.SIGTERM)
     try:
         rc = p.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -505,6 +511,7 @@ class DigResult:
     question: list[tuple[str, str, str]] = field(default_factory=list)  # (name, class, type)
     answer: list[RR] = field(default_factory=list)
     authority: list[RR] = field(default_factory=list)
+    additional: list[RR] = field(default_factory=list)
     nsid: str | None = None
     edns_version: int | None = None  # None: the answer had no OPT
     edns_flags: set[str] = field(default_factory=set)
@@ -547,7 +554,8 @@ def parse_dig(cmd: list[str], out: str, rc: int) -> DigResult:
     for line in out.splitlines():
         m = HEADER_RE.search(line)
         if m:
-            r.status, r.flags, r.question, r.answer, r.authority = m.group(1), set(), [], [], []
+            r.status, r.flags, r.question = m.group(1), set(), []
+            r.answer, r.authority, r.additional = [], [], []
             r.counts, r.unparsed = {}, []
             r.nsid = r.edns_version = r.edns_udp = None
             r.edns_flags = set()
@@ -579,12 +587,13 @@ def parse_dig(cmd: list[str], out: str, rc: int) -> DigResult:
             if len(f) >= 3:
                 r.question.append((f[0], f[-2], f[-1]))
             continue
-        if section in ("ANSWER", "AUTHORITY") and not line.startswith(";"):
+        if section in ("ANSWER", "AUTHORITY", "ADDITIONAL") and not line.startswith(";"):
             f = line.split(None, 4)
             if len(f) == 5 and f[1].isdigit():
                 rr = RR(f[0], int(f[1]), f[2], f[3], f[4].strip())
-                (r.answer if section == "ANSWER" else r.authority).append(rr)
-            else:
+                {"ANSWER": r.answer, "AUTHORITY": r.authority,
+                 "ADDITIONAL": r.additional}[section].append(rr)
+            elif section != "ADDITIONAL":
                 r.unparsed.append(line)
             continue
     return r

@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import (NOERROR, SERVFAIL, CheckFailed, Checks, dns_answers, expect_running, frame,
-                     framed_log_tail, free_port, make_tmp, parse_args, parse_message, recv_frame,
-                     run_script, start_process, stop_process)
+from harness import (NOERROR, SERVFAIL, CheckFailed, Checks, dns_answers, expect_exit_0,
+                     expect_running, frame, framed_log_tail, free_port, make_tmp, parse_args,
+                     parse_message, recv_frame, run_script, start_process, stop_process)
 from test_forwarding import ENDPOINT, Upstream, make_query
 
 SOFT, HARD = 128, 256
@@ -146,9 +146,7 @@ def _():
 
 @check("server.sigterm-exits-0")
 def _():
-    rc = stop_process(ENV.proc)
-    if rc != 0:
-        raise CheckFailed(f"exit status {rc}")
+    expect_exit_0(ENV.proc, send=True)
 
 
 def main() -> int:

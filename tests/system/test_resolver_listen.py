@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import re
 import shlex
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import (CheckFailed, Checks, dig_command, expect_exit_0, expect_running,
-                     framed_log_tail, free_port, make_tmp, parse_args, run, run_script,
-                     start_process, stop_process)
+import harness
+from harness import (CheckFailed, Checks, expect_exit_0, expect_running, framed_log_tail, free_port,
+                     make_tmp, parse_args, run_script, start_process, stop_process)
 
 AEWS = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com"
 OTHER = "0123456789ABCDEF0123456789ABCDEF.yl4.us-east-1.eks.amazonaws.com"
@@ -78,20 +77,15 @@ class Dig:
 
 def dig(name: str, server: str, src: str, *, tcp: bool = False, subnet: str | None = None,
         tool: str = "dig", qtype: str = "A", qclass: str = "IN") -> Dig:
-    cmd = dig_command(tool, server, ENV.port, name, qtype, src=src, tcp=tcp, qclass=qclass,
-                      opts=[f"+subnet={subnet}"] if subnet else [])
-    p = run(cmd, timeout=SUBPROCESS_TIMEOUT)
-    out = p.stdout + p.stderr
-    status = re.search(r"status: ([A-Z]+)", out)
-    addresses = sorted(re.findall(rf"^{re.escape(name)}\.\s+\d+\s+IN\s+A\s+(\S+)", out,
-                                  re.MULTILINE | re.IGNORECASE))
+    r = harness.dig(tool, server, ENV.port, name, qtype, src=src, tcp=tcp, qclass=qclass,
+                    opts=[f"+subnet={subnet}"] if subnet else [])
+    addresses = sorted(x.rdata for x in r.answer if (x.cls, x.type) == ("IN", "A") and
+                       x.name.lower() == name.lower() + ".")
     ecs = None
-    m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", out)  # dig and kdig alike
+    m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", r.out)  # dig and kdig alike
     if m:
         ecs = (m.group(1), int(m.group(2)), int(m.group(3)))
-    flags = re.search(r"[Ff]lags: ([a-z ]*)", out)
-    return Dig(cmd, out, status.group(1) if status else "", addresses, ecs,
-               bool(flags and "aa" in flags.group(1).split()))
+    return Dig(r.cmd, r.out, r.status or "", addresses, ecs, "aa" in r.flags)
 
 
 def expect(d: Dig, addresses: list[str], *, ecs: tuple[str, int, int] | None | bool = False):
@@ -292,10 +286,7 @@ def _():
 
 @check("server.sigterm-exits-0")
 def _():
-    if ENV.proc is None:
-        raise CheckFailed("horizond was not started")
-    ENV.proc.send_signal(signal.SIGTERM)
-    expect_exit_0(ENV.proc)
+    expect_exit_0(ENV.proc, send=True)
 
 
 def main() -> int:
