@@ -43,8 +43,8 @@ from pathlib import Path
 import harness
 from harness import (AAAA, A, CheckFailed, Checks, DigResult, Http, aws_cli, aws_env, clean_env,
                      expect_running, framed_log_tail, free_port, http_status, make_query,
-                     parse_args, read_log, run_script, shown, start_process, stop_process,
-                     udp_answer)
+                     parse_args, read_log, run_script, server_for, shown, start_process,
+                     stop_process, udp_answer)
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures and expects
@@ -231,19 +231,15 @@ def bash(script: str, env: dict[str, str], timeout: float = 60.0) -> subprocess.
 # DNS: dig for the named checks, raw UDP for the tight loops
 
 
-server_for = harness.server_for
-Dig = DigResult
-
-
 def dig(name: str, *, src: str = OUTSIDE, qtype: str = "A", qclass: str = "IN",
-        tcp: bool = False) -> Dig:
+        tcp: bool = False) -> DigResult:
     d = harness.dig("dig", server_for(src), ENV.port, name, qtype, src=src, tcp=tcp, qclass=qclass)
     if d.status is None:
         d.fail("dig got no answer")
     return d
 
 
-def dig_a_both(name: str, src: str) -> Dig:
+def dig_a_both(name: str, src: str) -> DigResult:
     """A and AAAA together: the addresses of the answered set, any family."""
     a = dig(name, src=src, qtype="A")
     aaaa = dig(name, src=src, qtype="AAAA")

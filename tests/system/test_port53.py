@@ -17,7 +17,7 @@ check that needs root is a SKIP ("not root"). Checks:
 - `systemd-analyze verify config/horizond.service` reports nothing (a SKIP when systemd-analyze
   is not installed).
 
-Traffic goes only to 127.0.0.0/8. Python 3.11 standard library only.
+Traffic goes only to 127.0.0.0/8. Python 3.11 and harness.py.
 
 usage: test_port53.py --horizond PATH --unit config/horizond.service [--keep] [--only REGEX]
 Prints one line per check and, last, "N passed, M failed, K skipped"; exits 1 if anything failed,
@@ -30,8 +30,8 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 from harness import (CheckFailed, Checks, dig_short, parse_args, run, run_script, skip,

@@ -18,7 +18,7 @@ cluster), { address = "127.0.0.3:P", view = "vpc:aews" } (in-VPC for aews only),
 - a split zone (views vpc and public): a resolver listener, vpc:<cluster> too, serves the vpc face;
 - CHAOS TXT explain names the resolver listener; the query log says in-vpc.
 
-Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 standard library only.
+Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 and harness.py.
 
 usage: test_resolver_listen.py --horizond PATH [--keep] [--only REGEX]
 Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 only if nothing
