@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 BUILD_PACKAGES=(cmake g++ make pkg-config libldns-dev libuv1-dev libtomlplusplus-dev libspdlog-dev
                 doctest-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev)
 TEST_PACKAGES=(python3 bind9-dnsutils knot-dnsutils ldnsutils clang libclang-rt-14-dev awscli jq
-               curl gnuplot-nox python3-yaml)
+               curl gnuplot-nox python3-yaml python3-dnspython)
 JOBS=$(nproc)
 
 install_missing() {
@@ -41,6 +41,24 @@ build() {  # build DIR [cmake args...]
     cmake --build "$dir" -j "$JOBS"
 }
 
+# ctest in DIR (extra environment as NAME=VALUE arguments), then the system checks skipped there:
+# each script appends its `N passed, M failed, K skipped` line and one `SKIP` line per skipped
+# check to DIR/system-summary.txt (tests/system/harness.py). Sets SKIPPED to their total.
+SKIPPED=0
+run_ctest() {  # run_ctest DIR [NAME=VALUE...]
+    local dir=$1 rc=0; shift
+    rm -f "$dir/system-summary.txt"
+    (cd "$dir" && env "$@" ctest --output-on-failure -j "$JOBS") || rc=$?
+    SKIPPED=0
+    if [ -f "$dir/system-summary.txt" ]; then
+        grep -h ': SKIP ' "$dir/system-summary.txt" | sort || true
+        SKIPPED=$(awk '!/: SKIP / && / skipped$/ { n += $(NF - 1) } END { print n + 0 }' \
+            "$dir/system-summary.txt")
+    fi
+    echo "setup: $SKIPPED system check(s) skipped in $dir"
+    return $rc
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
@@ -57,16 +75,18 @@ test)
     install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     echo "== plain build"
     build build
-    (cd build && ctest --output-on-failure -j "$JOBS")
+    run_ctest build
+    skipped_plain=$SKIPPED
     echo "== ASan+UBSan build"
     build build-asan -DHORIZON_SANITIZE=ON
-    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        ctest --output-on-failure -j "$JOBS")
+    run_ctest build-asan ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+    skipped_asan=$SKIPPED
     echo "== libFuzzer smoke run on the engine (${FUZZ_SECONDS:-30} s)"
     CXX=clang++ build build-fuzz -DHORIZON_FUZZ=ON -DHORIZON_WERROR=OFF
     mkdir -p build-fuzz/corpus
     ./build-fuzz/tests/fuzz_engine -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
         build-fuzz/corpus tests/fuzz/corpus 2>&1 | tail -n 3
+    echo "== skipped system checks: $skipped_plain (plain build), $skipped_asan (ASan+UBSan build)"
     ;;
 *)
     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'

@@ -24,15 +24,15 @@ connection caps and the hold timeout under a flood, with the file descriptors bo
 horizonctl's security group, update-cluster-config and connections verbs.
 
 Traffic goes only to 127.0.0.0/8. Every wait is bounded; horizond and the upstream are stopped by
-their own handles. Python 3.11 standard library only, plus curl and dig.
+their own handles. Python 3.11 and dnspython (harness.py), plus curl and dig.
 
 usage: test_api_endpoint.py --horizond PATH --horizonctl PATH [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 unless one failed.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
+import functools
 import hashlib
 import http.server as http_server
 import ipaddress
@@ -41,23 +41,21 @@ import os
 import random
 import re
 import shlex
-import shutil
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from harness import CheckFailed, finish, framed_log_tail, run_checks
+import harness
+from harness import (SOA, CheckFailed, Checks, Http, aws_cli, aws_env, clean_env, dig_short,
+                     expect_running, framed_log_tail, free_port, log_tail, make_query, parse_args,
+                     parse_message, read_log, run_script, skip, start_process, stop_process)
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures
@@ -143,25 +141,8 @@ def config_text() -> str:
 # Failures, subprocesses, HTTP
 
 
-def run(cmd: list[str], *, timeout: float = SUBPROCESS_TIMEOUT, env=None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              errors="replace", stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise CheckFailed(f"timed out after {timeout}s\n$ {shlex.join(cmd)}") from None
-
-
-def shown(p: subprocess.CompletedProcess) -> str:
-    return (f"$ {shlex.join(p.args)}\n(exit {p.returncode})\n--- stdout\n{p.stdout.rstrip()[:2000]}"
-            f"\n--- stderr\n{p.stderr.rstrip()[:2000]}")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.lower().endswith("_proxy") and not k.startswith(("AWS_", "HORIZON_"))}
-    env["NO_PROXY"] = env["no_proxy"] = "*"
-    env.update(extra)
-    return env
+run = functools.partial(harness.run, timeout=SUBPROCESS_TIMEOUT)
+shown = functools.partial(harness.shown, limit=2000)
 
 
 class Env:
@@ -181,32 +162,11 @@ class Env:
 
 
 ENV = Env()
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass
-class Http:
-    status: int
-    text: str
-
-    def json(self):
-        try:
-            return json.loads(self.text)
-        except ValueError:
-            raise CheckFailed(f"HTTP {self.status}: not JSON: {self.text[:300]!r}") from None
 
 
 def admin(method: str, path: str, body=None, timeout: float = 5.0) -> Http:
-    url = f"http://127.0.0.1:{ENV.admin_port}{path}"
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    try:
-        with OPENER.open(req, timeout=timeout) as r:
-            return Http(r.status, r.read().decode(errors="replace"))
-    except urllib.error.HTTPError as e:
-        return Http(e.code, e.read().decode(errors="replace"))
-    except (urllib.error.URLError, OSError) as e:
-        raise CheckFailed(f"{method} {url}: {e}") from None
+    return harness.http(method, f"http://127.0.0.1:{ENV.admin_port}{path}",
+                        None if body is None else json.dumps(body).encode(), timeout=timeout)
 
 
 def admin_ok(method: str, path: str, body=None) -> dict:
@@ -228,9 +188,9 @@ class Probe:
 
 def curl(src: str, url: str, *, max_time: float = DROP_WAIT, extra: list[str] | None = None,
          want: str = "ok") -> Probe:
-    cmd = ["curl", "-sS", "--interface", src, "--max-time", str(max_time), *(extra or []), url]
-    p = run(cmd, env=clean_env())
-    detail = f"$ {shlex.join(cmd)} -> exit {p.returncode} {p.stdout[:200]!r} {p.stderr.strip()[:200]!r}"
+    p = harness.curl(url, interface=src, max_time=max_time, extra=extra)
+    detail = (f"$ {shlex.join(p.args)} -> exit {p.returncode} {p.stdout[:200]!r} "
+              f"{p.stderr.strip()[:200]!r}")
     if p.returncode == 0 and p.stdout.strip() == want:
         return Probe(ALLOWED, detail)
     if p.returncode == 28:
@@ -307,43 +267,20 @@ def read_response(s: socket.socket) -> bytes:
 # DNS: raw UDP for the SOA serial, dig for the names
 
 
-def encode_name(name: str) -> bytes:
-    return b"".join(bytes([len(x)]) + x.encode() for x in name.rstrip(".").split(".")) + b"\0"
-
-
-def skip_name(data: bytes, pos: int) -> int:
-    while True:
-        n = data[pos]
-        if n & 0xC0 == 0xC0:
-            return pos + 2
-        if n == 0:
-            return pos + 1
-        pos += 1 + n
-
-
 def soa_serial(name: str) -> int:
     """The SOA serial (horizond's generation) for `name`, asked over UDP from 127.0.0.1."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(1.0)
     try:
-        qid = random.randrange(65536)
-        s.sendto(struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0) + encode_name(name) +
-                 struct.pack("!HH", 6, 1), ("127.0.0.1", ENV.dns_port))
+        s.sendto(make_query(random.randrange(65536), name, SOA), ("127.0.0.1", ENV.dns_port))
         data, _ = s.recvfrom(4096)
     finally:
         s.close()
-    pos = skip_name(data, 12) + 4
-    pos = skip_name(data, pos) + 10  # the answer's owner, type, class, TTL, RDLENGTH
-    pos = skip_name(data, skip_name(data, pos))  # MNAME, RNAME
-    return struct.unpack("!I", data[pos:pos + 4])[0]
+    return parse_message(data).parsed.answer[0][0].serial
 
 
 def dig_addresses(name: str, src: str) -> list[str]:
-    p = run(["dig", "+short", "+tries=1", "+time=2", "-p", str(ENV.dns_port), "@127.0.0.1",
-             "-b", src, name, "A"])
-    if p.returncode != 0:
-        raise CheckFailed(f"dig failed\n{shown(p)}")
-    return sorted(line for line in p.stdout.split() if line)
+    return dig_short("127.0.0.1", ENV.dns_port, name, src=src)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -391,77 +328,24 @@ class Upstream(http_server.BaseHTTPRequestHandler):
 # The server
 
 
-def free_tcp_port(addresses: list[str]) -> int:
-    """A TCP port free on every address (and UDP too on the first when `udp`)."""
-    for _ in range(100):
-        port = random.randrange(20000, 60000)
-        held = []
-        try:
-            for a in addresses:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                held.append(s)
-                s.bind((a, port))
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            held.append(u)
-            u.bind((addresses[0], port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise CheckFailed("no free port found")
-
-
-def log_text() -> str:
-    return ENV.log.read_text(errors="replace") if ENV.log.exists() else ""
-
-
-def log_tail(n: int) -> str:
-    return "\n".join(log_text().splitlines()[-n:])
-
-
-def server_alive():
-    if ENV.proc is None:
-        raise CheckFailed("horizond was not started")
-    rc = ENV.proc.poll()
-    if rc is not None:
-        raise CheckFailed(f"horizond is not running any more (exit status {rc}); see its log")
-
-
 def start_server(*extra: str):
-    with open(ENV.log, "ab") as log:
-        log.write(f"----- {time.strftime('%H:%M:%S')} starting horizond\n".encode())
-        log.flush()
-        ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(ENV.config), "--state-dir",
-                                     str(ENV.state), *extra], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        rc = ENV.proc.poll()
-        if rc is not None:
-            raise CheckFailed(f"horizond exited with status {rc} at start-up:\n" + log_tail(40))
+    """horizond, ready once its admin API and the proxied API endpoint answer."""
+    def ready() -> bool:
         try:
-            if admin("GET", "/healthz", timeout=1).status == 200 and \
-                    raw_request(OUTSIDE, PRX_PUBLIC, 1.0)[0] == ALLOWED:
-                return
+            return admin("GET", "/healthz", timeout=1).status == 200 and \
+                raw_request(OUTSIDE, PRX_PUBLIC, 1.0)[0] == ALLOWED
         except (CheckFailed, OSError):
-            pass
-        time.sleep(0.05)
-    raise CheckFailed("horizond's admin API and API endpoint did not answer within "
-                      f"{START_TIMEOUT} s:\n" + log_tail(40))
+            return False
+    ENV.proc = start_process([ENV.horizond, "--config", str(ENV.config), "--state-dir",
+                              str(ENV.state), *extra], ENV.log, ready=ready, timeout=START_TIMEOUT)
 
 
 def stop_server() -> int:
-    if ENV.proc is None or ENV.proc.poll() is not None:
-        return ENV.proc.returncode if ENV.proc else 0
-    ENV.proc.send_signal(signal.SIGTERM)
-    try:
-        return ENV.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        ENV.proc.kill()
-        ENV.proc.wait(timeout=5)
-        raise CheckFailed("horizond did not exit within 10 s of SIGTERM") from None
+    return stop_process(ENV.proc, timeout=10, must_exit=True)
+
+
+def log_text() -> str:
+    return read_log(ENV.log)
 
 
 def update(cluster: str, vpc: dict) -> str:
@@ -539,15 +423,8 @@ def rule(cidr: str, protocol: str = "tcp", port: int | None = None) -> dict:
 # ------------------------------------------------------------------------------------------------
 # The checks
 
-CHECKS: list[tuple[str, Callable[[], str | None], bool]] = []
-
-
-def check(name: str, *, server: bool = True):
-    def register(fn):
-        CHECKS.append((name, fn, server))
-        return fn
-
-    return register
+CHECKS = Checks()
+check = CHECKS
 
 
 @check("server.start", server=False)
@@ -565,7 +442,8 @@ def _():
             "denied connections: reset"]
     missing = [w for w in want if w not in text]
     if missing:
-        raise CheckFailed("start-up log lacks:\n  " + "\n  ".join(missing) + "\n" + log_tail(30))
+        raise CheckFailed("start-up log lacks:\n  " + "\n  ".join(missing) + "\n" +
+                          log_tail(ENV.log, 30))
 
 
 @check("server.listeners-and-unbound-in-connections-view")
@@ -870,7 +748,8 @@ def _():
         raise CheckFailed(f"horizond exited {rc} on SIGTERM")
     start_server("--reset-on-update")
     if "keeping the security group rules changed through the API" not in log_text():
-        raise CheckFailed("the restart did not say it keeps the API's rules:\n" + log_tail(30))
+        raise CheckFailed("the restart did not say it keeps the API's rules:\n" +
+                          log_tail(ENV.log, 30))
     got = probe(AEWS, BASTION, AEWS_PRIVATE_LOCAL)
     if got.outcome != ALLOWED:
         raise CheckFailed(f"the bastion after the restart: {got.detail}")
@@ -1048,28 +927,17 @@ def _():
 # --- the AWS CLI's own `aws ec2` (EC2's Query protocol on the admin listener)
 
 
-def aws_env() -> dict[str, str]:
-    d = ENV.tmp / "aws"
-    d.mkdir(exist_ok=True)
-    (d / "config").write_text("[default]\nregion = ap-northeast-2\noutput = json\n")
-    (d / "credentials").write_text("[default]\naws_access_key_id = x\naws_secret_access_key = x\n")
-    return clean_env(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
-                     AWS_DEFAULT_REGION="ap-northeast-2", AWS_CONFIG_FILE=str(d / "config"),
-                     AWS_SHARED_CREDENTIALS_FILE=str(d / "credentials"),
-                     AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="", HOME=str(d))
-
-
 @check("aws-cli.ec2-security-group-ingress")
 def _():
-    aws = "/usr/bin/aws" if os.access("/usr/bin/aws", os.X_OK) else shutil.which("aws")
+    aws = aws_cli()
     if aws is None:
-        return "(skipped: no AWS CLI)"
+        skip("no AWS CLI (Debian package awscli)")
     group = admin_ok("GET", f"/clusters/{AEWS}")["cluster"]["resourcesVpcConfig"][
         "clusterSecurityGroupId"]
 
     def ec2(*args: str) -> subprocess.CompletedProcess:
         return run([aws, "ec2", *args, "--endpoint-url", f"http://127.0.0.1:{ENV.admin_port}"],
-                   env=aws_env(), timeout=60)
+                   env=aws_env(ENV.tmp / "aws"), timeout=60)
 
     rule_args = ["--group-id", group, "--protocol", "tcp", "--port", str(ENV.api_port), "--cidr",
                  BASTION + "/32"]
@@ -1162,46 +1030,30 @@ def _():
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--horizonctl", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--only", help="run only checks whose name matches this regex (plus start/stop)")
-    args = ap.parse_args()
-    missing = [t for t in ("curl", "dig") if shutil.which(t) is None]
-    if missing:
-        print(f"FAIL not installed: {', '.join(missing)}\n0 passed, 1 failed")
-        return 1
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.horizonctl = str(Path(args.horizonctl).resolve())
+    args = parse_args(__doc__, "horizond", "horizonctl", tools=("curl", "dig"))
+    ENV.horizond, ENV.horizonctl = args.horizond, args.horizonctl
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-api-systest-"))
     ENV.config = ENV.tmp / "horizond.toml"
     ENV.state = ENV.tmp / "state"
     ENV.state.mkdir()
     ENV.log = ENV.tmp / "horizond.log"
     ENV.big = random.Random(42).randbytes(8 << 20)
-    ENV.dns_port = free_tcp_port(["127.0.0.1"])
-    ENV.admin_port = free_tcp_port(["127.0.0.1"])
-    ENV.api_port = free_tcp_port(AEWS_PUBLIC + [AEWS_PRIVATE_LOCAL, PRX_PUBLIC, PRX_PRIVATE])
+    ENV.dns_port = free_port()
+    ENV.admin_port = free_port(udp=False)
+    ENV.api_port = free_port(*AEWS_PUBLIC, AEWS_PRIVATE_LOCAL, PRX_PUBLIC, PRX_PRIVATE, udp=False)
     ENV.upstream = http_server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     ENV.upstream.daemon_threads = True
     ENV.upstream_port = ENV.upstream.server_address[1]
     upstream_thread = threading.Thread(target=ENV.upstream.serve_forever, daemon=True)
     upstream_thread.start()
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    start = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=server_alive)
-    finally:
-        if ENV.proc is not None and ENV.proc.poll() is None:
-            ENV.proc.kill()
-            ENV.proc.wait(timeout=5)
+    def cleanup():
+        stop_process(ENV.proc, sig=signal.SIGKILL)
         ENV.upstream.shutdown()
         ENV.upstream.server_close()
-    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
-                  log_excerpt=lambda: framed_log_tail(ENV.log))
+    return run_script(CHECKS, args, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      server_alive=lambda: expect_running(ENV.proc), cleanup=cleanup,
+                      log_excerpt=lambda: framed_log_tail(ENV.log))
 
 
 if __name__ == "__main__":

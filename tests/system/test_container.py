@@ -18,30 +18,24 @@ without a Docker engine or a cluster: what can be checked against the real binar
   restart; a broken update keeps serving and keeps the pod ready.
 
 usage: test_container.py --horizond PATH --horizonctl PATH --source DIR --data DIR [--only RE]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 unless one failed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CheckFailed, finish, framed_log_tail, run_checks  # noqa: E402
-from labkit import Horizond, dig, free_port, http_get, port_free, run  # noqa: E402
-
-try:
-    import yaml
-except ImportError:  # python3-yaml (setup.sh TEST_PACKAGES)
-    yaml = None
+from harness import (  # noqa: E402
+    CheckFailed, Checks, Horizond, dig_short, expect_valid_config, framed_log_tail, free_port,
+    http_get, parse_args, run, run_script, yaml_docs)
 
 TIME_BUDGET = 150.0
 # Packages of the runtime stage that no binary links: the tool the stage runs itself.
@@ -58,24 +52,12 @@ class Env:
 ENV = Env()
 
 
-def need_yaml():
-    if yaml is None:
-        raise CheckFailed("python3's yaml module is missing (apt-get install python3-yaml)")
-
-
-def yaml_docs(path: Path) -> list[dict]:
-    need_yaml()
-    try:
-        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except yaml.YAMLError as e:
-        raise CheckFailed(f"{path} does not parse: {e}") from None
+def yaml_file(path: Path) -> list[dict]:
+    return yaml_docs(path.read_text(), str(path))
 
 
 def check_config(path: Path):
-    p = run([ENV.horizond, "--check-config", str(path)])
-    if p.returncode != 0:
-        raise CheckFailed(f"horizond --check-config {path} exited {p.returncode}:\n"
-                          f"{p.stdout}{p.stderr}")
+    expect_valid_config(ENV.horizond, path)
 
 
 def toml_value(text: str, key: str):
@@ -269,7 +251,7 @@ def check_healthcheck_runs():
     health = df.exec_form("runtime", "HEALTHCHECK")
     text = (ENV.source / "container" / "horizon.toml").read_text()
     admin_port = port_of(toml_value(text, "admin_listen"))
-    dns, admin = free_port(), free_port()
+    dns, admin = free_port(), free_port(udp=False)
     cfg = ENV.tmp / "image" / "horizon.toml"
     cfg.parent.mkdir(exist_ok=True)
     cfg.write_text(with_loopback(text, dns, admin))
@@ -295,9 +277,8 @@ def check_healthcheck_runs():
 
 
 def check_compose():
-    need_yaml()
     compose_path = ENV.source / "container" / "compose.yaml"
-    doc = yaml_docs(compose_path)[0]
+    doc = yaml_file(compose_path)[0]
     svc = doc["services"]["horizond"]
     build = svc["build"]
     context = (compose_path.parent / build["context"]).resolve()
@@ -367,19 +348,18 @@ def render(directory: Path) -> list[dict]:
         p = run(["kubectl", "kustomize", str(directory)], timeout=60)
         if p.returncode != 0:
             raise CheckFailed(f"kubectl kustomize {directory}:\n{p.stderr}")
-        need_yaml()
-        return [d for d in yaml.safe_load_all(p.stdout) if d]
-    k = yaml_docs(directory / "kustomization.yaml")[0]
+        return [d for d in yaml_docs(p.stdout, "kubectl kustomize's output") if d]
+    k = yaml_file(directory / "kustomization.yaml")[0]
     docs: list[dict] = []
     for r in k.get("resources", []):
         path = directory / r
-        docs += render(path) if path.is_dir() else yaml_docs(path)
+        docs += render(path) if path.is_dir() else yaml_file(path)
     for g in k.get("configMapGenerator", []):
         data = {Path(f).name: (directory / f).read_text() for f in g["files"]}
         docs.append({"apiVersion": "v1", "kind": "ConfigMap",
                      "metadata": {"name": g["name"]}, "data": data})
     for patch in k.get("patches", []):
-        p = yaml_docs(directory / patch["path"])[0]
+        p = yaml_file(directory / patch["path"])[0]
         for d in docs:
             if d["kind"] == p["kind"] and d["metadata"]["name"] == p["metadata"]["name"]:
                 d["spec"].update(p["spec"])
@@ -399,7 +379,7 @@ def find(docs: list[dict], kind: str, name: str) -> dict:
 
 def check_k8s_parse():
     for path in sorted(k8s_dir().rglob("*.yaml")):
-        yaml_docs(path)
+        yaml_file(path)
     K8S.docs = render(k8s_dir() / "base")
     K8S.lb_docs = render(k8s_dir() / "loadbalancer")
     cm = find(K8S.docs, "ConfigMap", "horizon")
@@ -407,7 +387,7 @@ def check_k8s_parse():
     path = ENV.tmp / "configmap-horizon.toml"
     path.write_text(K8S.toml)
     check_config(path)
-    k = yaml_docs(k8s_dir() / "base" / "kustomization.yaml")[0]
+    k = yaml_file(k8s_dir() / "base" / "kustomization.yaml")[0]
     if not all(g.get("options", {}).get("disableNameSuffixHash") for g in
                k.get("configMapGenerator", [])):
         raise CheckFailed("a hashed ConfigMap name would roll the Deployment on every change "
@@ -498,7 +478,7 @@ def check_k8s_deployment():
     if not req.get("cpu") or not req.get("memory"):
         raise CheckFailed(f"resource requests: {req}")
     image = c["image"].split(":")[0]
-    compose = yaml_docs(ENV.source / "container" / "compose.yaml")[0]
+    compose = yaml_file(ENV.source / "container" / "compose.yaml")[0]
     if image != compose["services"]["horizond"]["image"].split(":")[0]:
         raise CheckFailed(f"image {c['image']} is not the one compose builds")
 
@@ -582,7 +562,7 @@ def check_k8s_live():
     if not K8S.docs:
         check_k8s_parse()
     c = container_of(find(K8S.docs, "Deployment", "horizon"))
-    dns_port, admin_port = free_port(), free_port()
+    dns_port, admin_port = free_port(), free_port(udp=False)
     admin = f"127.0.0.1:{admin_port}"
     text = with_loopback(K8S.toml, dns_port, admin_port)
     vol = ConfigMapVolume(ENV.tmp / "etc-horizon", {"horizon.toml": text})
@@ -637,7 +617,7 @@ def check_k8s_live():
         # A ConfigMap update: the kubelet's symlink swap; the answers flip with no restart.
         public = sorted(toml_value(K8S.toml, "public_ips"))
         private = sorted(toml_value(K8S.toml, "private_ips"))
-        if dig("127.0.0.1", dns_port, ep) != public:
+        if dig_short("127.0.0.1", dns_port, ep) != public:
             raise CheckFailed("an outside source does not get the public IPs")
         gen = readyz(admin)["generation"]
         vol.update({"horizon.toml": text.replace('access_mode = "public+private"',
@@ -646,7 +626,7 @@ def check_k8s_live():
         if not r["lastReload"]["ok"]:
             raise CheckFailed(f"the updated ConfigMap did not load: {r}")
         for tcp in (False, True):
-            got = dig("127.0.0.1", dns_port, ep, tcp=tcp)
+            got = dig_short("127.0.0.1", dns_port, ep, tcp=tcp)
             if got != private:
                 raise CheckFailed(f"after the update ({'tcp' if tcp else 'udp'}): {got}, want "
                                   f"{private}")
@@ -662,7 +642,7 @@ def check_k8s_live():
                 raise CheckFailed("the broken ConfigMap was not noticed within 10 s")
             time.sleep(0.05)
         r = readyz(admin)
-        if r["generation"] != gen or dig("127.0.0.1", dns_port, ep) != private:
+        if r["generation"] != gen or dig_short("127.0.0.1", dns_port, ep) != private:
             raise CheckFailed(f"a broken update changed what is served: {r}")
 
         # Read-only is followed on reload: turned off, the same call goes through.
@@ -687,34 +667,23 @@ def check_k8s_live():
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--horizonctl", required=True)
-    ap.add_argument("--source", required=True, help="the repository root")
-    ap.add_argument("--data", required=True, help="tests/data")
-    ap.add_argument("--only")
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    ENV.horizond, ENV.horizonctl = os.path.abspath(a.horizond), os.path.abspath(a.horizonctl)
+    a = parse_args(__doc__, "horizond", "horizonctl", "source", "data", tools=("dig",))
+    ENV.horizond, ENV.horizonctl = a.horizond, a.horizonctl
     ENV.source, ENV.data = Path(a.source), Path(a.data)
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-container-"))
-    started = time.monotonic()
-    checks = [
-        ("image.runtime-packages-match-ldd", check_runtime_packages, False),
-        ("image.build-stage", check_build_stage, False),
-        ("image.runtime-stage", check_runtime_stage, False),
-        ("image.healthcheck-runs", check_healthcheck_runs, False),
-        ("compose.kind-network", check_compose, False),
-        ("k8s.manifests-parse", check_k8s_parse, False),
-        ("k8s.deployment-matches-horizond", check_k8s_deployment, False),
-        ("k8s.services", check_k8s_services, False),
-        ("k8s.configmap-live", check_k8s_live, False),
-    ]
-    passed, failed = run_checks(checks, only=a.only, time_budget=TIME_BUDGET,
-                                server_alive=lambda: None)
+    checks = Checks()
+    checks.add_all([("image.runtime-packages-match-ldd", check_runtime_packages),
+                    ("image.build-stage", check_build_stage),
+                    ("image.runtime-stage", check_runtime_stage),
+                    ("image.healthcheck-runs", check_healthcheck_runs),
+                    ("compose.kind-network", check_compose),
+                    ("k8s.manifests-parse", check_k8s_parse),
+                    ("k8s.deployment-matches-horizond", check_k8s_deployment),
+                    ("k8s.services", check_k8s_services),
+                    ("k8s.configmap-live", check_k8s_live)])
     logs = [ENV.tmp / "image.log", ENV.tmp / "k8s.log"]
-    return finish(passed, failed, started=started, tmp=ENV.tmp, keep=a.keep,
-                  log_excerpt=lambda: "\n".join(framed_log_tail(p) for p in logs if p.exists()))
+    return run_script(checks, a, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      log_excerpt=lambda: "\n".join(framed_log_tail(p) for p in logs if p.exists()))
 
 
 if __name__ == "__main__":

@@ -12,42 +12,39 @@ restart after SIGTERM and kill -9 (also in the middle of updates); explain and C
 SIGHUP, by ConfigMap symlink swap, of an invalid file, under a steady query load; /metrics; and the
 same workflow through the real AWS CLI (`aws eks ... --endpoint-url`, dummy credentials).
 
-Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 standard library only (plus dig, jq, bash
-and the AWS CLI as external commands).
+Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 and dnspython (harness.py), plus dig, jq,
+bash and the AWS CLI as external commands.
 
 usage: test_control.py --horizond PATH --horizonctl PATH [--aws PATH] [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 unless one failed.
 """
 from __future__ import annotations
 
-import argparse
+import functools
 import http.client as http_client
 import http.server as http_server
-import ipaddress
 import json
 import os
 import random
 import re
-import select
 import shlex
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
-from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
+import harness
+from harness import (AAAA, A, CheckFailed, Checks, DigResult, Http, aws_cli, aws_env, clean_env,
+                     expect_running, framed_log_tail, free_port, http_status, make_query,
+                     parse_args, read_log, run_script, server_for, shown, start_process,
+                     stop_process, udp_answer)
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures and expects
@@ -131,30 +128,7 @@ def config_text(*, ttl: int = 60, aews_mode: str = "public+private", pubc_mode: 
 # Failures and subprocesses
 
 
-def run(cmd: list[str], *, timeout: float = SUBPROCESS_TIMEOUT, env=None,
-        shell_text: str | None = None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              errors="replace", stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        raise CheckFailed(f"timed out after {timeout}s\n$ {shell_text or shlex.join(cmd)}\n{out}") \
-            from None
-
-
-def shown(p: subprocess.CompletedProcess, cmd: list[str] | str | None = None) -> str:
-    c = cmd if isinstance(cmd, str) else shlex.join(cmd if cmd is not None else p.args)
-    return (f"$ {c}\n(exit {p.returncode})\n--- stdout\n{p.stdout.rstrip()}\n--- stderr\n"
-            f"{p.stderr.rstrip()}")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without proxies, AWS settings or horizonctl defaults, plus `extra`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.lower().endswith("_proxy") and not k.startswith(("AWS_", "HORIZON_"))}
-    env["NO_PROXY"] = env["no_proxy"] = "*"
-    env.update(extra)
-    return env
+run = functools.partial(harness.run, timeout=SUBPROCESS_TIMEOUT)
 
 
 class Env:
@@ -215,40 +189,12 @@ def ctl_error(args: list[str], error_type: str, operation: str, message: str):
         raise CheckFailed(f"expected exit {EXIT_SERVICE}, no stdout and stderr {want!r}\n{shown(p)}")
 
 
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass
-class Http:
-    status: int
-    headers: dict[str, str]
-    text: str
-    truncated: bool = False  # the connection closed before the whole body arrived
-
-    def json(self):
-        try:
-            return json.loads(self.text)
-        except ValueError:
-            raise CheckFailed(f"HTTP {self.status}: body is not JSON: {self.text[:300]!r}") from None
-
-
 def http(method: str, path: str, body=None, *, timeout: float = 5.0, port: int | None = None) -> Http:
-    url = f"http://127.0.0.1:{port or ENV.admin_port}{path}"
+    """The admin API: `body` as JSON (bytes as they are)."""
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with OPENER.open(req, timeout=timeout) as r:
-            headers = {k.lower(): v for k, v in r.headers.items()}
-            try:
-                return Http(r.status, headers, r.read().decode(errors="replace"))
-            except http_client.IncompleteRead as e:
-                return Http(r.status, headers, e.partial.decode(errors="replace"), truncated=True)
-    except urllib.error.HTTPError as e:
-        return Http(e.code, {k.lower(): v for k, v in e.headers.items()},
-                    e.read().decode(errors="replace"))
-    except (urllib.error.URLError, http_client.HTTPException, OSError) as e:
-        raise CheckFailed(f"{method} {url}: {e!r}") from None
+    return harness.http(method, f"http://127.0.0.1:{port or ENV.admin_port}{path}", data,
+                        headers={"Content-Type": "application/json"} if data else {},
+                        timeout=timeout)
 
 
 def http_error(method: str, path: str, body, status: int, error_type: str, message: str | None):
@@ -269,21 +215,11 @@ def http_error(method: str, path: str, body, status: int, error_type: str, messa
         raise CheckFailed(f"{where}: no message in {j}")
 
 
-def aws_env() -> dict[str, str]:
-    d = ENV.tmp / "aws"
-    d.mkdir(exist_ok=True)
-    (d / "config").write_text("[default]\nregion = ap-northeast-2\noutput = json\n")
-    (d / "credentials").write_text("[default]\naws_access_key_id = x\naws_secret_access_key = x\n")
-    return clean_env(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
-                     AWS_DEFAULT_REGION="ap-northeast-2", AWS_CONFIG_FILE=str(d / "config"),
-                     AWS_SHARED_CREDENTIALS_FILE=str(d / "credentials"),
-                     AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="", HOME=str(d))
-
-
 def aws(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
     if ENV.aws is None:
         raise CheckFailed("the AWS CLI (aws) is not installed")
-    return run([ENV.aws, *args, "--endpoint-url", ENV.admin_url], env=aws_env(), timeout=timeout)
+    return run([ENV.aws, *args, "--endpoint-url", ENV.admin_url], env=aws_env(ENV.tmp / "aws"),
+               timeout=timeout)
 
 
 def bash(script: str, env: dict[str, str], timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -295,59 +231,15 @@ def bash(script: str, env: dict[str, str], timeout: float = 60.0) -> subprocess.
 # DNS: dig for the named checks, raw UDP for the tight loops
 
 
-def server_for(src: str) -> str:
-    return "::1" if ":" in src else "127.0.0.1"
-
-
-@dataclass
-class Dig:
-    cmd: list[str]
-    out: str
-    status: str | None = None
-    answer: list[tuple[str, int, str, str, str]] = field(default_factory=list)  # name ttl cls type rdata
-
-    def fail(self, message: str):
-        raise CheckFailed(f"{message}\n$ {shlex.join(self.cmd)}\n{self.out.rstrip()}")
-
-    def addresses(self) -> list[str]:
-        return sorted(str(ipaddress.ip_address(r[4])) for r in self.answer if r[3] in ("A", "AAAA"))
-
-    def txt(self) -> list[str]:
-        out = []
-        for r in self.answer:
-            if r[3] == "TXT":
-                out += [re.sub(r"\\(.)", r"\1", s) for s in re.findall(r'"((?:[^"\\]|\\.)*)"', r[4])]
-        return out
-
-
 def dig(name: str, *, src: str = OUTSIDE, qtype: str = "A", qclass: str = "IN",
-        tcp: bool = False) -> Dig:
-    cmd = ["dig", "-p", str(ENV.port), f"@{server_for(src)}", "-b", src, "+tries=1", "+time=2",
-           "+tcp" if tcp else "+notcp", "-c", qclass, "-t", qtype, "-q", name]
-    p = run(cmd)
-    d = Dig(cmd, p.stdout + p.stderr)
-    section = None
-    for line in d.out.splitlines():
-        m = re.search(r"->>HEADER<<-.*status: ([A-Z0-9]+)", line)
-        if m:
-            d.status, d.answer = m.group(1), []
-            continue
-        if line.startswith(";; ANSWER SECTION:"):
-            section = "answer"
-            continue
-        if not line.strip() or line.startswith(";;"):
-            section = None
-            continue
-        if section == "answer" and not line.startswith(";"):
-            f = line.split(None, 4)
-            if len(f) == 5 and f[1].isdigit():
-                d.answer.append((f[0], int(f[1]), f[2], f[3], f[4]))
+        tcp: bool = False) -> DigResult:
+    d = harness.dig("dig", server_for(src), ENV.port, name, qtype, src=src, tcp=tcp, qclass=qclass)
     if d.status is None:
         d.fail("dig got no answer")
     return d
 
 
-def dig_a_both(name: str, src: str) -> Dig:
+def dig_a_both(name: str, src: str) -> DigResult:
     """A and AAAA together: the addresses of the answered set, any family."""
     a = dig(name, src=src, qtype="A")
     aaaa = dig(name, src=src, qtype="AAAA")
@@ -371,43 +263,6 @@ def expect_answer(name: str, src: str, want: list[str], *, ttl: int | None = Non
     return d
 
 
-def encode_name(name: str) -> bytes:
-    return b"".join(bytes([len(x)]) + x.encode() for x in name.rstrip(".").split(".")) + b"\0"
-
-
-def make_query(qid: int, name: str, qtype: int = 1) -> bytes:
-    return struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, 1)
-
-
-def skip_name(data: bytes, pos: int) -> int:
-    while True:
-        n = data[pos]
-        if n & 0xC0 == 0xC0:
-            return pos + 2
-        if n == 0:
-            return pos + 1
-        pos += 1 + n
-
-
-def parse_answer(data: bytes) -> tuple[int, int, list[str], list[int]]:
-    """(id, rcode, sorted addresses, TTLs) of a response; raises on anything malformed."""
-    qid, flags, qd, an, _ns, _ar = struct.unpack("!6H", data[:12])
-    if not flags & 0x8000:
-        raise ValueError("QR not set")
-    pos = 12
-    for _ in range(qd):
-        pos = skip_name(data, pos) + 4
-    addrs, ttls = [], []
-    for _ in range(an):
-        pos = skip_name(data, pos)
-        rtype, _cls, ttl, rdlen = struct.unpack("!HHIH", data[pos:pos + 10])
-        pos += 10
-        rdata = data[pos:pos + rdlen]
-        pos += rdlen
-        if rtype in (1, 28):
-            addrs.append(str(ipaddress.ip_address(rdata)))
-            ttls.append(ttl)
-    return qid, flags & 0xF, sorted(addrs), ttls
 
 
 class Udp:
@@ -419,17 +274,12 @@ class Udp:
     def ask(self, name: str, qid: int, timeout: float = 1.0) -> tuple[int, list[str], list[int]] | None:
         """One query, its answer (rcode, addresses, TTLs), or None after `timeout`."""
         self.sock.sendto(make_query(qid, name), self.dest)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                return None
-            got = parse_answer(self.sock.recv(65535))
-            if got[0] == qid:  # a late answer to an earlier query is skipped
-                return got[1], got[2], got[3]
+        m = udp_answer(self.sock, qid, timeout)  # a late answer to an earlier query is skipped
+        if m is None:
+            return None
+        if not m.qr:
+            raise ValueError("QR not set")
+        return m.rcode, m.addresses(), [r.ttl for r in m.section("an") if r.type in (A, AAAA)]
 
     def close(self):
         self.sock.close()
@@ -448,31 +298,6 @@ def quick_addresses(name: str, src: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------
 # The server
-
-
-def free_port(udp_too: bool, wildcard: bool = False) -> int:
-    """A port free on 127.0.0.1 (TCP; with `udp_too` also UDP and both on ::1), or, with
-    `wildcard`, free for a TCP listener on 0.0.0.0 (no listener on any address has it)."""
-    for _ in range(50):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        probe.bind(("0.0.0.0" if wildcard else "127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        held = [probe]
-        try:
-            if udp_too:
-                for family, kind, addr in ((socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
-                                           (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-                                           (socket.AF_INET6, socket.SOCK_DGRAM, "::1")):
-                    s = socket.socket(family, kind)
-                    held.append(s)
-                    s.bind((addr, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise CheckFailed("no free port found on 127.0.0.1 and ::1")
 
 
 def write_config_in_place(text: str):
@@ -508,65 +333,30 @@ def current_config(**overrides) -> str:
     return config_text(**args)
 
 
-def server_alive():
-    if ENV.proc is None:
-        raise CheckFailed("horizond was not started")
-    rc = ENV.proc.poll()
-    if rc is not None:
-        raise CheckFailed(f"horizond is not running any more (exit status {rc}); see its log")
-
-
 def start_server():
     """Starts horizond on the config and state dir in ENV; returns once DNS and /healthz answer."""
-    with open(ENV.log, "ab") as log:
-        log.write(f"----- {time.strftime('%H:%M:%S')} starting horizond\n".encode())
-        log.flush()
-        ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(ENV.config), "--state-dir",
-                                     str(ENV.state)], stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_TIMEOUT
-    dns_ok = http_ok = False
-    while time.monotonic() < deadline:
-        rc = ENV.proc.poll()
-        if rc is not None:
-            raise CheckFailed(f"horizond exited with status {rc} at start-up:\n" + log_tail(40))
-        if not dns_ok:
-            u = Udp(OUTSIDE)
-            try:
-                got = u.ask(AEWS_EP, 7, 0.2)
-            finally:
-                u.close()
-            dns_ok = got is not None and got[0] == 0
-        if dns_ok and not http_ok:
-            try:
-                http_ok = http("GET", "/healthz", timeout=1).status == 200
-            except CheckFailed:
-                http_ok = False
-        if dns_ok and http_ok:
-            return
-        time.sleep(0.05)
-    raise CheckFailed(f"horizond did not answer DNS ({dns_ok}) and /healthz ({http_ok}) within "
-                      f"{START_TIMEOUT} s:\n" + log_tail(40))
+    ENV.proc = start_process(
+        [ENV.horizond, "--config", str(ENV.config), "--state-dir", str(ENV.state)], ENV.log,
+        timeout=START_TIMEOUT, ready=lambda: quick_ok(AEWS_EP, OUTSIDE) and
+        http_status(f"{ENV.admin_url}/healthz") == 200)
+
+
+def quick_ok(name: str, src: str) -> bool:
+    """Whether `name` gets NOERROR over UDP from `src` within 0.2 s (a readiness check)."""
+    u = Udp(src)
+    try:
+        got = u.ask(name, 7, 0.2)
+    finally:
+        u.close()
+    return got is not None and got[0] == 0
 
 
 def stop_server(sig: int = signal.SIGTERM) -> int:
-    if ENV.proc is None or ENV.proc.poll() is not None:
-        return ENV.proc.returncode if ENV.proc else 0
-    ENV.proc.send_signal(sig)
-    try:
-        return ENV.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        ENV.proc.kill()
-        ENV.proc.wait(timeout=5)
-        raise CheckFailed(f"horizond did not exit within 10 s of signal {sig}") from None
+    return stop_process(ENV.proc, timeout=10, sig=sig, must_exit=True)
 
 
 def log_text() -> str:
-    return ENV.log.read_text(errors="replace") if ENV.log.exists() else ""
-
-
-def log_tail(n: int) -> str:
-    return "\n".join(log_text().splitlines()[-n:])
+    return read_log(ENV.log)
 
 
 def readyz() -> dict:
@@ -661,15 +451,8 @@ def check_iso(value, what: str):
 # ------------------------------------------------------------------------------------------------
 # The checks. Each is a function that raises CheckFailed; `server` ones need horizond running.
 
-CHECKS: list[tuple[str, Callable[[], str | None], bool]] = []
-
-
-def check(name: str, *, server: bool = True):
-    def register(fn):
-        CHECKS.append((name, fn, server))
-        return fn
-
-    return register
+CHECKS = Checks()
+check = CHECKS
 
 
 # --- horizonctl on its own
@@ -723,7 +506,7 @@ def _():
 
 @check("cli.connection-refused-exit-255", server=False)
 def _():
-    port = free_port(False)  # nothing listens there
+    port = free_port(udp=False)  # nothing listens there
     url = f"http://127.0.0.1:{port}"
     p = run([ENV.horizonctl, "--endpoint-url", url, "describe-cluster", "--name", "aews"],
             env=clean_env())
@@ -798,8 +581,8 @@ def _():
 
 @check("server.start", server=False)
 def _():
-    ENV.port = free_port(True)
-    ENV.admin_port = free_port(False)
+    ENV.port = free_port("127.0.0.1", "::1")
+    ENV.admin_port = free_port(udp=False)
     ENV.cfgdir.mkdir()
     ENV.state.mkdir()
     swap_config(current_config())
@@ -1629,7 +1412,7 @@ def _():
 def _():
     if ENV.aws is None:
         raise CheckFailed("the AWS CLI (aws) is not installed")
-    p = run([ENV.aws, "--version"], env=aws_env())
+    p = run([ENV.aws, "--version"], env=aws_env(ENV.tmp / "aws"))
     if p.returncode != 0 or not p.stdout.startswith("aws-cli/2."):
         raise CheckFailed(f"expected AWS CLI v2 (Debian's awscli)\n{shown(p)}")
     return p.stdout.split()[0]
@@ -1639,7 +1422,7 @@ def _():
 def _():
     script = (f"{shlex.quote(ENV.aws)} eks describe-cluster --name {AEWS} --endpoint-url "
               f"{ENV.admin_url} | jq -r .cluster.endpoint | cut -d/ -f3")
-    p = bash(script, aws_env())
+    p = bash(script, aws_env(ENV.tmp / "aws"))
     if p.returncode != 0 or p.stdout.strip() != AEWS_EP:
         raise CheckFailed(f"expected {AEWS_EP}\n{shown(p, script)}")
     expect_answer(p.stdout.strip(), INSIDE, AEWS_PRIVATE)
@@ -1713,7 +1496,7 @@ def _():
     script = (f"{shlex.quote(ENV.aws)} eks update-cluster-config --region ap-northeast-2 --name "
               f"{AEWS} --endpoint-url {ENV.admin_url} --resources-vpc-config "
               f'endpointPublicAccess=true,publicAccessCidrs="{LAB_CIDR}",endpointPrivateAccess=true')
-    p = bash(script, aws_env())
+    p = bash(script, aws_env(ENV.tmp / "aws"))
     if p.returncode != 0:
         raise CheckFailed(f"the seed lab's update-cluster-config was rejected\n{shown(p, script)}")
     up = json.loads(p.stdout)["update"]
@@ -1811,7 +1594,7 @@ def _():
 def _():
     # Mutating requests on a non-loopback admin address need the bearer token; reads do not.
     # The listener is the wildcard 0.0.0.0 (not loopback), reached here over 127.0.0.1 only.
-    dns_port, admin_port = free_port(True), free_port(False, wildcard=True)
+    dns_port, admin_port = free_port("127.0.0.1", "::1"), free_port("0.0.0.0", udp=False)
     work = ENV.tmp / "auth"
     (work / "state").mkdir(parents=True, exist_ok=True)
     cfg = work / "horizond.toml"
@@ -1821,9 +1604,6 @@ def _():
         'region = "ap-northeast-2"', 'vpc_cidrs = ["127.10.0.0/16"]',
         'private_ips = ["192.168.1.10"]', 'public_ips = ["203.0.113.10"]', ""]))
     log = work / "horizond.log"
-    with open(log, "wb") as out:
-        p = subprocess.Popen([ENV.horizond, "--config", str(cfg), "--state-dir", str(work / "state")],
-                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     body = json.dumps({"resourcesVpcConfig": {"endpointPrivateAccess": False}})
 
     def request(method: str, path: str, token: str | None) -> tuple[int, dict[str, str], str]:
@@ -1838,18 +1618,16 @@ def _():
         finally:
             conn.close()
 
+    def healthy() -> bool:
+        try:
+            return request("GET", "/healthz", None)[0] == 200
+        except OSError:
+            return False
+
+    p = start_process([ENV.horizond, "--config", str(cfg), "--state-dir", str(work / "state")], log,
+                      append=False, timeout=START_TIMEOUT, ready=healthy,
+                      what="horizond with a wildcard admin_listen")
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                if request("GET", "/healthz", None)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise CheckFailed("horizond with a wildcard admin_listen did not start:\n" +
-                                  log.read_text(errors="replace"))
-            time.sleep(0.05)
         path = f"/clusters/{AEWS}/update-config"
         for token in (None, "wrong"):
             status, headers, text = request("POST", path, token)
@@ -1870,40 +1648,20 @@ def _():
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True, help="the horizond binary")
-    ap.add_argument("--horizonctl", required=True, help="the horizonctl binary")
-    ap.add_argument("--aws", help="the AWS CLI v2 (default: /usr/bin/aws, else aws on PATH)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--only", help="run only checks whose name matches this regex (plus start/stop)")
-    args = ap.parse_args()
-
-    missing = [t for t in ("dig", "jq", "bash") if shutil.which(t) is None]
-    if missing:
-        print(f"FAIL not installed: {', '.join(missing)}\n0 passed, 1 failed")
-        return 1
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.horizonctl = str(Path(args.horizonctl).resolve())
-    # Debian's awscli is /usr/bin/aws; a pip-installed v1 earlier on PATH would not do.
-    ENV.aws = args.aws or next((p for p in ("/usr/bin/aws",) if os.access(p, os.X_OK)), None) \
-        or shutil.which("aws")
+    args = parse_args(__doc__, "horizond", "horizonctl", tools=("dig", "jq", "bash"),
+                      more=lambda ap: ap.add_argument(
+                          "--aws", help="the AWS CLI v2 (default: /usr/bin/aws, else aws on PATH)"))
+    ENV.horizond, ENV.horizonctl = args.horizond, args.horizonctl
+    ENV.aws = args.aws or aws_cli()
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-control-systest-"))
     ENV.cfgdir = ENV.tmp / "cfg"
     ENV.config = ENV.cfgdir / "horizond.toml"
     ENV.state = ENV.tmp / "state"
     ENV.log = ENV.tmp / "horizond.log"
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    start = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=server_alive)
-    finally:
-        if ENV.proc is not None and ENV.proc.poll() is None:
-            ENV.proc.kill()
-            ENV.proc.wait(timeout=5)
-    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
-                  log_excerpt=lambda: framed_log_tail(ENV.log))
+    return run_script(CHECKS, args, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      server_alive=lambda: expect_running(ENV.proc),
+                      cleanup=lambda: stop_process(ENV.proc, sig=signal.SIGKILL),
+                      log_excerpt=lambda: framed_log_tail(ENV.log))
 
 
 if __name__ == "__main__":

@@ -11,25 +11,23 @@ answered, and the admin API still answers /healthz.
 Traffic goes only to 127.0.0.1. Every wait is bounded; the server is stopped by PID.
 
 usage: test_fd_limit.py --horizond PATH [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 only if nothing
+failed.
 """
 from __future__ import annotations
 
-import argparse
 import resource
 import select
-import signal
 import socket
-import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
-from test_forwarding import (EDE, ENDPOINT, NOERROR, SERVFAIL, Upstream, free_port, make_query,
-                             parse_message, wait_answering)
+from harness import (NOERROR, SERVFAIL, CheckFailed, Checks, dns_answers, expect_exit_0,
+                     expect_running, frame, framed_log_tail, free_port, make_tmp, parse_args,
+                     parse_message, recv_frame, run_script, start_process, stop_process)
+from test_forwarding import ENDPOINT, Upstream, make_query
 
 SOFT, HARD = 128, 256
 BUDGET = HARD // 2          # the upstream sockets horizond allows itself
@@ -50,29 +48,17 @@ class Env:
 
 
 ENV = Env()
-CHECKS = []
-
-
-def check(name: str, needs_server: bool = True):
-    def register(fn):
-        CHECKS.append((name, fn, needs_server))
-        return fn
-    return register
-
-
-def server_alive():
-    if ENV.proc is None or ENV.proc.poll() is not None:
-        raise CheckFailed("horizond is not running")
+check = Checks()
 
 
 def low_limit():
     resource.setrlimit(resource.RLIMIT_NOFILE, (SOFT, HARD))
 
 
-@check("server.start", needs_server=False)
+@check("server.start", server=False)
 def _():
     ENV.silent = Upstream("silent", silent=True)
-    ENV.port, ENV.admin_port = free_port(), free_port()
+    ENV.port, ENV.admin_port = free_port(), free_port(udp=False)
     cfg = ENV.tmp / "horizond.toml"
     cfg.write_text(f"""# written by tests/system/test_fd_limit.py
 [server]
@@ -94,10 +80,8 @@ upstreams = ["{ENV.silent.address}"]
 allow_recursion = ["127.0.0.1/32"]
 timeout = "{TIMEOUT_MS}ms"
 """)
-    with open(ENV.log, "wb") as out:
-        ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(cfg)], stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, preexec_fn=low_limit)
-    wait_answering(ENV.proc, ENV.port, ENDPOINT, ENV.log)
+    ENV.proc = start_process([ENV.horizond, "--config", str(cfg)], ENV.log, preexec_fn=low_limit,
+                             ready=lambda: dns_answers(ENV.port, ENDPOINT))
 
 
 @check("rlimit.raised-and-logged")
@@ -145,14 +129,8 @@ def _():
     for i in range(5):
         with socket.create_connection(("127.0.0.1", ENV.port), timeout=3) as s:
             q = make_query(0x7000 + i, ENDPOINT)
-            s.sendall(struct.pack("!H", len(q)) + q)
-            data = b""
-            while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
-                chunk = s.recv(65535)
-                if not chunk:
-                    raise CheckFailed("TCP connection closed without an answer")
-                data += chunk
-        m = parse_message(data[2:])
+            s.sendall(frame(q))
+            m = parse_message(recv_frame(s))
         if m.rcode != NOERROR or m.id != 0x7000 + i:
             raise CheckFailed(f"TCP answer rcode {m.rcode} id {m.id:#x}")
     with socket.create_connection(("127.0.0.1", ENV.admin_port), timeout=3) as s:
@@ -168,35 +146,23 @@ def _():
 
 @check("server.sigterm-exits-0")
 def _():
-    rc = stop_process(ENV.proc)
-    if rc != 0:
-        raise CheckFailed(f"exit status {rc}")
+    expect_exit_0(ENV.proc, send=True)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--only", help="run only checks matching this regex (plus start and stop)")
-    args = ap.parse_args()
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-fd-limit-"))
-    (ENV.tmp / "log").mkdir()
-    ENV.log = ENV.tmp / "log" / "horizond.log"
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    began = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=server_alive)
-    finally:
-        if ENV.proc is not None:
-            stop_process(ENV.proc)
+    args = parse_args(__doc__, "horizond")
+    ENV.horizond = args.horizond
+    ENV.tmp, ENV.log = make_tmp("horizond-fd-limit-", log_dir=True)
+
+    def cleanup():
+        stop_process(ENV.proc)
         if ENV.burst is not None:
             ENV.burst.close()
         if ENV.silent is not None:
             ENV.silent.stop()
-    return finish(passed, failed, started=began, tmp=ENV.tmp, keep=args.keep,
-                  log_excerpt=lambda: framed_log_tail(ENV.log, 60))
+    return run_script(check, args, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      server_alive=lambda: expect_running(ENV.proc), cleanup=cleanup,
+                      log_excerpt=lambda: framed_log_tail(ENV.log, 60))
 
 
 if __name__ == "__main__":

@@ -12,33 +12,36 @@ SERVFAIL with an Extended DNS Error when every upstream fails (22 and 23), spoof
 outside allow_recursion while the endpoint still answers it, and the query log.
 
 Traffic goes only to 127.0.0.0/8 and ::1; "system" upstreams are never configured. Every wait is
-bounded; the servers are stopped by PID. Python 3.11 standard library only.
+bounded; the servers are stopped by PID. Python 3.11 and dnspython (harness.py).
 
 usage: test_forwarding.py --horizond PATH [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 only if nothing
+failed.
 """
 from __future__ import annotations
 
-import argparse
+import functools
 import ipaddress
 import random
 import re
 import select
-import shlex
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
+import harness
+from harness import (AAAA, NOERROR, NS, NXDOMAIN, OPT, REFUSED, SERVFAIL, SOA, TXT, A, CheckFailed,
+                     Checks, Message, dig_command, dig_output, dns_answers, encode_name,
+                     expect_exit_0, expect_running, frame, framed_log_tail, free_port, make_tmp,
+                     parse_args, parse_message, recv_frame, run_script, start_process, stop_process,
+                     udp_answer)
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures
@@ -54,8 +57,6 @@ UPSTREAM_TTL = 100          # TTL of the scripted upstream's answers
 SUBPROCESS_TIMEOUT = 10.0
 TIME_BUDGET = 120.0
 
-NOERROR, SERVFAIL, NXDOMAIN, REFUSED = 0, 2, 3, 5
-A, NS, SOA, TXT, AAAA, OPT = 1, 2, 6, 16, 28, 41
 EDE = 15
 ECS, COOKIE = 8, 10
 MIN_TTL = 5                 # [resolver] min_ttl
@@ -66,118 +67,8 @@ MAX_TTL = 3600              # [resolver] max_ttl
 # DNS messages
 
 
-def encode_name(name: str) -> bytes:
-    out = b""
-    for label in name.rstrip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
-def read_name(data: bytes, pos: int) -> tuple[str, int]:
-    labels, end, hops = [], None, 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("name runs off the message")
-        length = data[pos]
-        if length & 0xC0 == 0xC0:
-            if end is None:
-                end = pos + 2
-            hops += 1
-            if hops > 64:
-                raise ValueError("compression loop")
-            pos = ((length & 0x3F) << 8) | data[pos + 1]
-            continue
-        if length == 0:
-            pos += 1
-            break
-        labels.append(data[pos + 1:pos + 1 + length].decode("latin-1"))
-        pos += 1 + length
-    return ".".join(labels) + ".", (end if end is not None else pos)
-
-
-@dataclass
-class Record:
-    section: str
-    name: str
-    type: int
-    cls: int
-    ttl: int
-    rdata: bytes
-
-
-@dataclass
-class Message:
-    id: int
-    flags: int
-    rcode: int
-    question: list[tuple[str, int, int]]
-    records: list[Record]
-    options: list[tuple[int, bytes]] = field(default_factory=list)  # EDNS options of the OPT
-    raw: bytes = b""
-
-    def has(self, flag: str) -> bool:
-        bit = {"qr": 0x8000, "aa": 0x0400, "tc": 0x0200, "rd": 0x0100, "ra": 0x0080,
-               "ad": 0x0020, "cd": 0x0010}[flag]
-        return bool(self.flags & bit)
-
-    def section(self, name: str) -> list[Record]:
-        return [r for r in self.records if r.section == name]
-
-    def addresses(self) -> list[str]:
-        return sorted(str(ipaddress.ip_address(r.rdata)) for r in self.section("an")
-                      if r.type in (A, AAAA))
-
-    def opt(self) -> Record | None:
-        return next((r for r in self.records if r.type == OPT), None)
-
-    def ede(self) -> tuple[int, str] | None:
-        for code, value in self.options:
-            if code == EDE and len(value) >= 2:
-                return struct.unpack("!H", value[:2])[0], value[2:].decode("utf-8", "replace")
-        return None
-
-
-def parse_message(data: bytes) -> Message:
-    if len(data) < 12:
-        raise ValueError("shorter than a header")
-    qid, flags, qd, an, ns, ar = struct.unpack("!6H", data[:12])
-    pos, question = 12, []
-    for _ in range(qd):
-        name, pos = read_name(data, pos)
-        qtype, qclass = struct.unpack("!HH", data[pos:pos + 4])
-        pos += 4
-        question.append((name, qtype, qclass))
-    records, options, rcode = [], [], flags & 0xF
-    for section, count in (("an", an), ("ns", ns), ("ar", ar)):
-        for _ in range(count):
-            name, pos = read_name(data, pos)
-            rtype, rclass, ttl, rdlen = struct.unpack("!HHIH", data[pos:pos + 10])
-            pos += 10
-            rdata = data[pos:pos + rdlen]
-            if len(rdata) != rdlen:
-                raise ValueError("rdata runs off the message")
-            pos += rdlen
-            if rtype == OPT:
-                rcode |= (ttl >> 24) << 4
-                o = 0
-                while o + 4 <= len(rdata):
-                    code, olen = struct.unpack("!HH", rdata[o:o + 4])
-                    options.append((code, rdata[o + 4:o + 4 + olen]))
-                    o += 4 + olen
-            records.append(Record(section, name, rtype, rclass, ttl, rdata))
-    if pos != len(data):
-        raise ValueError(f"{len(data) - pos} bytes after the last record")
-    return Message(qid, flags, rcode, question, records, options, data)
-
-
-def make_query(qid: int, name: str, qtype: int = A, *, rd: bool = True, edns: bool = True,
-               do: bool = False, udp: int = 1232, options: bytes = b"") -> bytes:
-    msg = struct.pack("!6H", qid, 0x0100 if rd else 0, 1, 0, 0, 1 if edns else 0)
-    msg += encode_name(name) + struct.pack("!HH", qtype, 1)
-    if edns:
-        msg += b"\0" + struct.pack("!HHIH", OPT, udp, 0x8000 if do else 0, len(options)) + options
-    return msg
+# Queries carry EDNS (1232) unless told otherwise, as dig's and kdig's do.
+make_query = functools.partial(harness.make_query, edns=True)
 
 
 def ecs_option(subnet: str, source: int) -> bytes:
@@ -226,7 +117,7 @@ class Upstream:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        for _ in range(50):
+        for _ in range(50):  # held from here on: a free_port() would be released
             self.udp = socket.socket(family, socket.SOCK_DGRAM)
             self.udp.bind((host, 0))
             self.port = self.udp.getsockname()[1]
@@ -402,34 +293,6 @@ class Env:
 ENV = Env()
 
 
-def run(cmd: list[str], timeout: float = SUBPROCESS_TIMEOUT) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, errors="replace")
-    except subprocess.TimeoutExpired:
-        raise CheckFailed(f"timed out after {timeout}s: {shlex.join(cmd)}") from None
-
-
-def free_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 and ::1 (released again before returning)."""
-    for _ in range(50):
-        held = []
-        try:
-            for family, kind, addr in ((socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
-                                       (socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
-                                       (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::1")):
-                s = socket.socket(family, kind)
-                held.append(s)
-                s.bind((addr, held[0].getsockname()[1] if len(held) > 1 else 0))
-            return held[0].getsockname()[1]
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise CheckFailed("no free port")
-
-
 def exchange(msg: bytes, *, src: str = ALLOWED, tcp: bool = False, timeout: float = 3.0,
              sock: socket.socket | None = None) -> Message:
     server = "::1" if ":" in src else "127.0.0.1"
@@ -439,36 +302,18 @@ def exchange(msg: bytes, *, src: str = ALLOWED, tcp: bool = False, timeout: floa
             s.settimeout(timeout)
             s.bind((src, 0))
             s.connect((server, ENV.port))
-            s.sendall(struct.pack("!H", len(msg)) + msg)
-            head = b""
-            while len(head) < 2:
-                chunk = s.recv(2 - len(head))
-                if not chunk:
-                    raise CheckFailed("TCP connection closed without an answer")
-                head += chunk
-            (n,) = struct.unpack("!H", head)
-            data = b""
-            while len(data) < n:
-                chunk = s.recv(n - len(data))
-                if not chunk:
-                    raise CheckFailed("TCP connection closed mid-answer")
-                data += chunk
-            return parse_message(data)
+            s.sendall(frame(msg))
+            return parse_message(recv_frame(s))
     own = sock is None
     s = sock or socket.socket(family, socket.SOCK_DGRAM)
     try:
         if own:
             s.bind((src, 0))
         s.sendto(msg, (server, ENV.port))
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([s], [], [], max(0.0, left))
-            if not ready:
-                raise CheckFailed(f"no answer within {timeout}s")
-            m = parse_message(s.recv(65535))
-            if m.id == struct.unpack("!H", msg[:2])[0]:
-                return m
+        m = udp_answer(s, struct.unpack("!H", msg[:2])[0], timeout)
+        if m is None:
+            raise CheckFailed(f"no answer within {timeout}s")
+        return m
     finally:
         if own:
             s.close()
@@ -489,13 +334,11 @@ def expect(m: Message, rcode: int, what: str, *, ra: bool = True):
 
 
 def dig(name: str, *args: str, src: str = ALLOWED, tool: str = "dig") -> str:
-    server = "::1" if ":" in src else "127.0.0.1"
-    if tool == "dig":
-        cmd = ["dig", "-p", str(ENV.port), f"@{server}", "-b", src, "+tries=1", "+time=3", *args, name]
-    else:
-        cmd = ["kdig", "-p", str(ENV.port), f"@{server}", "-b", src, "+retry=0", "+time=3", *args, name]
-    p = run(cmd)
-    return f"$ {shlex.join(cmd)}\n{p.stdout}{p.stderr}"
+    """`tool`'s whole output; `args` are +options and at most one type."""
+    qtype = next((a for a in args if not a.startswith("+")), "A")
+    cmd = dig_command(tool, "::1" if ":" in src else "127.0.0.1", ENV.port, name, qtype, src=src,
+                      opts=[a for a in args if a.startswith("+")], wait=3)
+    return dig_output(cmd, timeout=SUBPROCESS_TIMEOUT)
 
 
 def config_text() -> str:
@@ -570,52 +413,17 @@ public_ips = ["198.51.100.10", "198.51.100.20"]
 """
 
 
-def start(cmd: list[str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_answering(proc: subprocess.Popen, port: int, name: str, log: Path):
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise CheckFailed(f"horizond exited with {proc.returncode}:\n" + log.read_text(errors="replace"))
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.bind(("127.0.0.1", 0))
-                s.sendto(make_query(1, name), ("127.0.0.1", port))
-                if select.select([s], [], [], 0.2)[0]:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise CheckFailed("horizond did not answer within 10 s:\n" + log.read_text(errors="replace"))
-
-
-def stop(proc: subprocess.Popen | None):
-    if proc is not None:
-        stop_process(proc)
-
-
 # ------------------------------------------------------------------------------------------------
 # The checks
 
-CHECKS: list[tuple[str, Callable[[], object], bool]] = []
+check = Checks()
 
 
-def check(name: str, needs_server: bool = True):
-    def register(fn):
-        CHECKS.append((name, fn, needs_server))
-        return fn
-    return register
+def answering(port: int, name: str) -> Callable[[], bool]:
+    return lambda: dns_answers(port, name)
 
 
-def server_alive():
-    if ENV.proc is None or ENV.proc.poll() is not None:
-        raise CheckFailed("horizond is not running")
-
-
-@check("server.start", needs_server=False)
+@check("server.start", server=False)
 def _():
     ENV.main = Upstream("main")
     ENV.silent = Upstream("silent", silent=True)
@@ -628,13 +436,13 @@ def _():
     up_cfg = ENV.tmp / "upstream.toml"
     up_cfg.write_text(upstream_config_text())
     up_log = ENV.tmp / "log" / "upstream-horizond.log"
-    ENV.up_proc = start([ENV.horizond, "--config", str(up_cfg)], up_log)
-    wait_answering(ENV.up_proc, ENV.up_port, UP_ENDPOINT, up_log)
-    ENV.port = free_port()
+    ENV.up_proc = start_process([ENV.horizond, "--config", str(up_cfg)], up_log,
+                                ready=answering(ENV.up_port, UP_ENDPOINT))
+    ENV.port = free_port("127.0.0.1", "::1")
     cfg = ENV.tmp / "horizond.toml"
     cfg.write_text(config_text())
-    ENV.proc = start([ENV.horizond, "--config", str(cfg)], ENV.log)
-    wait_answering(ENV.proc, ENV.port, ENDPOINT, ENV.log)
+    ENV.proc = start_process([ENV.horizond, "--config", str(cfg)], ENV.log,
+                             ready=answering(ENV.port, ENDPOINT))
     return f"upstreams main={ENV.main.port} silent={ENV.silent.port} backup={ENV.backup.port}"
 
 
@@ -1122,14 +930,8 @@ def tcp_connect() -> socket.socket:
     return s
 
 
-def recv_frame(s: socket.socket) -> Message:
-    data = b""
-    while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
-        chunk = s.recv(65535)
-        if not chunk:
-            raise CheckFailed(f"connection closed after {len(data)} bytes")
-        data += chunk
-    return parse_message(data[2:])
+def recv_message(s: socket.socket) -> Message:
+    return parse_message(recv_frame(s))
 
 
 @check("tcp.pipelined-out-of-order")
@@ -1138,7 +940,7 @@ def _():
     with tcp_connect() as s:
         s.sendall(b"".join(struct.pack("!H", len(m)) + m for m in
                            (make_query(0x1111, "slow.pipelined.test"), make_query(0x2222, ENDPOINT))))
-        first, second = recv_frame(s), recv_frame(s)
+        first, second = recv_message(s), recv_message(s)
     if (first.id, second.id) != (0x2222, 0x1111):
         raise CheckFailed(f"answers {first.id:#x}, {second.id:#x}: expected the endpoint first")
     expect(second, NOERROR, "forwarded over a pipelined connection")
@@ -1150,7 +952,7 @@ def _():
     with tcp_connect() as s:
         t0 = time.monotonic()
         s.sendall(struct.pack("!H", len(q := make_query(7, "b.timeout.test"))) + q)
-        m = recv_frame(s)
+        m = recv_message(s)
     expect(m, NOERROR, "after the idle timeout would have struck")
     return f"{time.monotonic() - t0:.2f}s"
 
@@ -1174,7 +976,7 @@ def _():
         s.sendall(b"".join(struct.pack("!H", len(m)) + m for m in
                            (make_query(0x3331, "slow.halfclose.test"), make_query(0x3332, ENDPOINT))))
         s.shutdown(socket.SHUT_WR)
-        got = {m.id: m for m in (recv_frame(s), recv_frame(s))}
+        got = {m.id: m for m in (recv_message(s), recv_message(s))}
         if s.recv(1) != b"":
             raise CheckFailed("the connection should close once both answers are written")
     if set(got) != {0x3331, 0x3332}:
@@ -1227,46 +1029,29 @@ def _():
                 len(ENV.silent.queries("inflight.allfail.test")) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         ENV.proc.send_signal(signal.SIGTERM)
-    try:
-        rc = ENV.proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        raise CheckFailed("horizond did not stop within 5 s of SIGTERM") from None
-    if rc != 0:
-        raise CheckFailed(f"exit status {rc}")
+    expect_exit_0(ENV.proc)
 
 
 # ------------------------------------------------------------------------------------------------
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--only", help="run only checks matching this regex (plus start and stop)")
-    args = ap.parse_args()
-    for tool in ("dig", "kdig"):
-        if shutil.which(tool) is None:
-            print(f"FAIL {tool} is not installed\n0 passed, 1 failed")
-            return 1
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-forwarding-"))
-    (ENV.tmp / "log").mkdir()  # not next to the config: the file watch would see every line
-    ENV.log = ENV.tmp / "log" / "horizond.log"
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    began = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=server_alive)
-    finally:
-        stop(ENV.proc)
-        stop(ENV.up_proc)
+    args = parse_args(__doc__, "horizond", tools=("dig", "kdig"))
+    ENV.horizond = args.horizond
+    ENV.tmp, ENV.log = make_tmp("horizond-forwarding-", log_dir=True)
+
+    def cleanup():
+        stop_process(ENV.proc)
+        stop_process(ENV.up_proc)
         if ENV.sticky is not None:
             ENV.sticky.close()
         for u in (ENV.main, ENV.silent, ENV.backup, ENV.v6):
             if u is not None:
                 u.stop()
-    return finish(passed, failed, started=began, tmp=ENV.tmp, keep=args.keep,
-                  log_excerpt=lambda: framed_log_tail(ENV.log, 60))
+    return run_script(check, args, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      server_alive=lambda: expect_running(ENV.proc), cleanup=cleanup,
+                      log_excerpt=lambda: framed_log_tail(ENV.log, 60))
+
 
 if __name__ == "__main__":
     sys.exit(main())

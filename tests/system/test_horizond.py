@@ -9,21 +9,18 @@ BADVERS, drill; truncation and the TCP retry; malformed and random packets; TCP 
 idle timeout and the connection limit; address in use; the command line; --check-config on every
 tests/data/bad/*.toml; the query log; and a clean SIGTERM shutdown.
 
-Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 standard library only.
+Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 and dnspython (harness.py).
 
 usage: test_horizond.py --horizond PATH --data DIR [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 unless one failed.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import ipaddress
 import random
 import re
 import select
 import shlex
-import shutil
 import signal
 import socket
 import struct
@@ -31,11 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from harness import CheckFailed, finish, run_checks, stop_process
+from harness import (FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, CheckFailed, Checks, DigResult,
+                     Message, dig, encode_name, expect_exit_0, expect_running, frame, free_port,
+                     make_query, parse_args, parse_dig, parse_message, recv_frame, run, run_script,
+                     server_for, start_process, stop_process, wait_until)
 
 # ------------------------------------------------------------------------------------------------
 # What the test configures and expects
@@ -145,113 +144,8 @@ def config_text(port: int) -> str:
 # Failures and subprocesses
 
 
-def run(cmd: list[str], *, timeout: float = SUBPROCESS_TIMEOUT, cwd=None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              errors="replace")
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        raise CheckFailed(f"timed out after {timeout}s\n$ {shlex.join(cmd)}\n{out}") from None
-
-
 def shown(cmd: list[str], out: str) -> str:
     return f"$ {shlex.join(cmd)}\n{out.rstrip()}"
-
-
-# ------------------------------------------------------------------------------------------------
-# dig / kdig / drill, parsed
-
-
-@dataclass
-class RR:
-    name: str
-    ttl: int
-    cls: str
-    type: str
-    rdata: str
-
-
-@dataclass
-class DigResult:
-    cmd: list[str]
-    out: str
-    rc: int
-    status: str | None = None
-    flags: set[str] = field(default_factory=set)
-    counts: dict[str, int] = field(default_factory=dict)  # header ANSWER/AUTHORITY counts
-    unparsed: list[str] = field(default_factory=list)  # record lines the parser did not understand
-    question: list[tuple[str, str, str]] = field(default_factory=list)  # (name, class, type)
-    answer: list[RR] = field(default_factory=list)
-    authority: list[RR] = field(default_factory=list)
-    nsid: str | None = None
-    edns_version: int | None = None  # None: the answer had no OPT
-    edns_flags: set[str] = field(default_factory=set)
-    edns_udp: int | None = None
-
-    def fail(self, message: str):
-        raise CheckFailed(f"{message}\n{shown(self.cmd, self.out)}")
-
-    def rdatas(self, rtype: str | None = None) -> list[str]:
-        return sorted(r.rdata for r in self.answer if rtype is None or r.type == rtype)
-
-
-HEADER_RE = re.compile(r"->>HEADER<<-.*?(?:status|rcode): ([A-Z0-9]+)")
-FLAGS_RE = re.compile(r"^;; [Ff]lags:([^;]*);")
-SECTION_RE = re.compile(r"^;; (QUESTION|ANSWER|AUTHORITY|ADDITIONAL) SECTION:")
-COUNT_RE = re.compile(r"(ANSWER|AUTHORITY): (\d+)")
-NSID_RE = re.compile(r'NSID:[^"]*"(.*)"')
-# dig: "; EDNS: version: 0, flags: do; udp: 1232"; kdig: ";; Version: 0; flags: do; UDP size: 1232 B"
-EDNS_RE = re.compile(r"^;+ (?:EDNS: version: |Version: )(\d+)[,;] flags:([^;]*); (?:udp|UDP size): (\d+)")
-
-
-def parse_dig(cmd: list[str], out: str, rc: int) -> DigResult:
-    """Parses dig, kdig and drill output; a later message (dig's TCP retry) replaces an earlier."""
-    r = DigResult(cmd, out, rc)
-    section = None
-    for line in out.splitlines():
-        m = HEADER_RE.search(line)
-        if m:
-            r.status, r.flags, r.question, r.answer, r.authority = m.group(1), set(), [], [], []
-            r.counts, r.unparsed = {}, []
-            r.nsid = r.edns_version = r.edns_udp = None
-            r.edns_flags = set()
-            section = None
-            continue
-        m = FLAGS_RE.match(line)
-        if m:
-            r.flags = set(m.group(1).split())
-            r.counts = {k: int(v) for k, v in COUNT_RE.findall(line)}
-            continue
-        m = SECTION_RE.match(line)
-        if m:
-            section = m.group(1)
-            continue
-        m = NSID_RE.search(line)
-        if m and line.startswith(";"):
-            r.nsid = m.group(1)
-            continue
-        m = EDNS_RE.match(line)
-        if m:
-            r.edns_version, r.edns_udp = int(m.group(1)), int(m.group(3))
-            r.edns_flags = set(m.group(2).split())
-            continue
-        if not line.strip():
-            section = None
-            continue
-        if section == "QUESTION":
-            f = line.lstrip("; \t").split()
-            if len(f) >= 3:
-                r.question.append((f[0], f[-2], f[-1]))
-            continue
-        if section in ("ANSWER", "AUTHORITY") and not line.startswith(";"):
-            f = line.split(None, 4)
-            if len(f) == 5 and f[1].isdigit():
-                rr = RR(f[0], int(f[1]), f[2], f[3], f[4].strip())
-                (r.answer if section == "ANSWER" else r.authority).append(rr)
-            else:
-                r.unparsed.append(line)
-            continue
-    return r
 
 
 class Env:
@@ -269,27 +163,10 @@ class Env:
 ENV = Env()
 
 
-def server_for(src: str) -> str:
-    return "::1" if ":" in src else "127.0.0.1"
-
-
 def query(name: str, qtype: str = "A", *, tool: str = "dig", src: str = OUTSIDE, tcp: bool = False,
           qclass: str = "IN", opts: tuple[str, ...] = ()) -> DigResult:
-    server = server_for(src)
-    port = str(ENV.port)
-    if tool == "dig":
-        cmd = ["dig", "-p", port, f"@{server}", "-b", src, "+tries=1", "+time=2",
-               "+tcp" if tcp else "+notcp", *opts, "-c", qclass, "-t", qtype, "-q", name]
-    elif tool == "kdig":
-        cmd = ["kdig", "-p", port, f"@{server}", "-b", src, "+retry=0", "+time=2",
-               "+tcp" if tcp else "+notcp", *opts, "-c", qclass, "-t", qtype, "-q", name]
-    elif tool == "drill":
-        cmd = ["drill", "-p", port, "-I", src, *(["-t"] if tcp else []), *opts,
-               f"@{server}", name, qtype, qclass]
-    else:
-        raise ValueError(tool)
-    p = run(cmd)
-    return parse_dig(cmd, p.stdout + p.stderr, p.returncode)
+    return dig(tool, server_for(src), ENV.port, name, qtype, src=src, tcp=tcp, qclass=qclass,
+               opts=opts)
 
 
 def mixed_case(name: str) -> str:
@@ -374,118 +251,7 @@ def expect_view(r: DigResult, c: ClusterSpec, qtype: str, inside: bool, *, tcp=N
 # Raw DNS messages
 
 
-def encode_name(name: str) -> bytes:
-    out = b""
-    for label in name.rstrip(".").split("."):
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
 OPT_RR = b"\0" + struct.pack("!HHIH", 41, 1232, 0, 0)  # root, OPT, 1232, version 0, no options
-
-
-def make_query(qid: int, name: str, qtype: int = 1, *, flags: int = 0x0100, qd: int = 1, an: int = 0,
-               ns: int = 0, ar: int = 0, question: bytes | None = None, tail: bytes = b"") -> bytes:
-    if question is None:
-        question = encode_name(name) + struct.pack("!HH", qtype, 1)
-    return struct.pack("!6H", qid, flags, qd, an, ns, ar) + question + tail
-
-
-@dataclass
-class Message:
-    id: int
-    flags: int
-    rcode: int  # with the extended bits from OPT
-    counts: tuple[int, int, int, int]
-    questions: list[tuple[str, int, int]]
-    records: list[tuple[str, str, int, int, int, bytes]]  # (section, owner, type, class, ttl, rdata)
-
-    @property
-    def qr(self) -> bool:
-        return bool(self.flags & 0x8000)
-
-    @property
-    def tc(self) -> bool:
-        return bool(self.flags & 0x0200)
-
-    @property
-    def opcode(self) -> int:
-        return (self.flags >> 11) & 0xF
-
-    def addresses(self) -> list[str]:
-        out = []
-        for section, _, rtype, _, _, rdata in self.records:
-            if section == "an" and rtype in (1, 28):
-                out.append(str(ipaddress.ip_address(rdata)))
-        return sorted(out)
-
-    def has_opt(self) -> bool:
-        return any(r[2] == 41 for r in self.records if r[0] == "ar")
-
-
-def read_name(data: bytes, pos: int) -> tuple[str, int]:
-    labels, end, hops = [], None, 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("name runs off the message")
-        length = data[pos]
-        if length & 0xC0 == 0xC0:
-            if pos + 2 > len(data):
-                raise ValueError("truncated compression pointer")
-            if end is None:
-                end = pos + 2
-            hops += 1
-            if hops > 64:
-                raise ValueError("compression loop")
-            pos = ((length & 0x3F) << 8) | data[pos + 1]
-            continue
-        if length & 0xC0:
-            raise ValueError("reserved label type")
-        if length == 0:
-            pos += 1
-            break
-        if pos + 1 + length > len(data):
-            raise ValueError("label runs off the message")
-        labels.append(data[pos + 1:pos + 1 + length].decode("latin-1"))
-        pos += 1 + length
-    return ".".join(labels) + ".", (end if end is not None else pos)
-
-
-def parse_message(data: bytes) -> Message:
-    """A strict parser: every count honoured, nothing left over. Raises ValueError."""
-    if len(data) < 12:
-        raise ValueError(f"{len(data)} bytes, shorter than a header")
-    qid, flags, qd, an, ns, ar = struct.unpack("!6H", data[:12])
-    pos = 12
-    questions = []
-    for _ in range(qd):
-        name, pos = read_name(data, pos)
-        if pos + 4 > len(data):
-            raise ValueError("question runs off the message")
-        qtype, qclass = struct.unpack("!HH", data[pos:pos + 4])
-        pos += 4
-        questions.append((name, qtype, qclass))
-    records = []
-    rcode = flags & 0xF
-    for section, count in (("an", an), ("ns", ns), ("ar", ar)):
-        for _ in range(count):
-            owner, pos = read_name(data, pos)
-            if pos + 10 > len(data):
-                raise ValueError("record header runs off the message")
-            rtype, rclass, ttl, rdlen = struct.unpack("!HHIH", data[pos:pos + 10])
-            pos += 10
-            if pos + rdlen > len(data):
-                raise ValueError("rdata runs off the message")
-            rdata = data[pos:pos + rdlen]
-            pos += rdlen
-            if rtype in (1, 28) and rdlen != (4 if rtype == 1 else 16):
-                raise ValueError(f"address record with rdlength {rdlen}")
-            if rtype == 41:
-                rcode |= (ttl >> 24) << 4
-            records.append((section, owner, rtype, rclass, ttl, rdata))
-    if pos != len(data):
-        raise ValueError(f"{len(data) - pos} bytes after the last record")
-    return Message(qid, flags, rcode, (qd, an, ns, ar), questions, records)
 
 
 def hexdump(data: bytes) -> str:
@@ -534,28 +300,6 @@ def tcp_connect(src: str = OUTSIDE, timeout: float = 3.0) -> socket.socket:
     return s
 
 
-def frame(msg: bytes) -> bytes:
-    return struct.pack("!H", len(msg)) + msg
-
-
-def recv_exact(s: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise CheckFailed(f"connection closed by the server after {len(buf)} of {n} bytes")
-        buf += chunk
-    return buf
-
-
-def recv_frame(s: socket.socket) -> bytes:
-    try:
-        (length,) = struct.unpack("!H", recv_exact(s, 2))
-        return recv_exact(s, length)
-    except socket.timeout:
-        raise CheckFailed("no TCP answer within the timeout") from None
-
-
 def wait_closed(s: socket.socket, timeout: float) -> float | None:
     """Seconds until the peer closed the connection, or None if it stayed open for `timeout`."""
     start = time.monotonic()
@@ -591,94 +335,40 @@ def expect_message(data: bytes | None, what: str, *, qid: int, rcode: int,
     return m
 
 
-NOERROR, FORMERR, NXDOMAIN, NOTIMP, REFUSED, BADVERS = 0, 1, 3, 4, 5, 16
 
 
 # ------------------------------------------------------------------------------------------------
 # The server
 
 
-def pick_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 and ::1 (released again before returning)."""
-    for _ in range(50):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        held = [probe]
-        try:
-            for family, kind, addr in ((socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
-                                       (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::1")):
-                s = socket.socket(family, kind)
-                held.append(s)
-                s.bind((addr, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise CheckFailed("no free port found on 127.0.0.1 and ::1")
-
-
-def server_alive():
-    if ENV.proc is None:
-        raise CheckFailed("horizond was not started")
-    rc = ENV.proc.poll()
-    if rc is not None:
-        raise CheckFailed(f"horizond is not running any more (exit status {rc}); see its log")
+def answering() -> bool:
+    r = query(PUB.endpoint, "A", opts=("+time=1",))
+    return r.status == "NOERROR" and bool(r.answer)
 
 
 def start_server():
     """Starts horizond on a free port; retries with another port if that one was taken meanwhile."""
     last = ""
     for _attempt in range(5):
-        ENV.port = pick_port()
+        ENV.port = free_port("127.0.0.1", "::1")
         ENV.config.write_text(config_text(ENV.port))
-        with open(ENV.log, "wb") as log:
-            ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(ENV.config)],
-                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        cmd = []
-        while time.monotonic() < deadline:
-            rc = ENV.proc.poll()
-            if rc is not None:
-                last = ENV.log.read_text(errors="replace")
-                if rc == 1 and "in use" in last:
-                    break  # lost a race for the port: try another one
-                raise CheckFailed(f"horizond exited with status {rc} at start-up:\n{last}")
-            r = query(PUB.endpoint, "A", opts=("+time=1",))
-            cmd = r.cmd
-            if r.status == "NOERROR" and r.answer:
-                return
-            time.sleep(0.02)  # poll interval (a refused query returns at once)
-        else:
-            raise CheckFailed(f"horizond did not answer within 10 s\n{shown(cmd, '')}")
+        ENV.proc = start_process([ENV.horizond, "--config", str(ENV.config)], ENV.log, append=False)
+        try:
+            wait_until("horizond to answer", answering, 10, proc=ENV.proc, log=ENV.log)
+            return
+        except CheckFailed:
+            last = ENV.log.read_text(errors="replace")
+            if ENV.proc.poll() != 1 or "in use" not in last:
+                raise
+            # lost a race for the port: try another one
     raise CheckFailed(f"could not start horizond on a free port after 5 attempts:\n{last}")
-
-
-def stop_server_hard():
-    if ENV.proc is not None and ENV.proc.poll() is None:
-        ENV.proc.kill()
-        ENV.proc.wait(timeout=5)
 
 
 # ------------------------------------------------------------------------------------------------
 # The checks. Each is a function that raises CheckFailed; `server` ones need horizond running.
 
-CHECKS: list[tuple[str, Callable[[], None], bool]] = []
-
-
-def check(name: str, *, server: bool = True):
-    def register(fn):
-        CHECKS.append((name, fn, server))
-        return fn
-
-    return register
-
-
-def add(name: str, fn: Callable[[], None], *, server: bool = True):
-    CHECKS.append((name, fn, server))
+CHECKS = Checks()
+check, add = CHECKS, CHECKS.add
 
 
 # --- command line
@@ -1564,12 +1254,7 @@ def _():
     with tcp_connect() as s:
         s.sendall(frame(make_query(0x7F01, PUB.endpoint))[:7])
         ENV.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = ENV.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            raise CheckFailed("horizond did not exit within 5 s of SIGTERM") from None
-        if rc != 0:
-            raise CheckFailed(f"horizond exited with status {rc} after SIGTERM, expected 0")
+        expect_exit_0(ENV.proc)
         if wait_closed(s, 1.0) is None:
             raise CheckFailed("a TCP connection stayed open after horizond exited")
     if "received SIGTERM" not in ENV.log.read_text(errors="replace"):
@@ -1607,30 +1292,21 @@ def _():
 def _():
     # A wildcard listener must answer from the address each query was sent to (IP_PKTINFO):
     # dig ignores a UDP reply from any other source, so the query would time out.
-    port = pick_port()
+    port = free_port("0.0.0.0", "::")
     cfg = ENV.tmp / "wildcard.toml"
     cfg.write_text(config_text(port).replace(f'listen = ["127.0.0.1:{port}", "[::1]:{port}"]',
                                              f'listen = ["0.0.0.0:{port}", "[::]:{port}"]'))
     log = ENV.tmp / "wildcard.log"
-    with open(log, "wb") as out:
-        p = subprocess.Popen([ENV.horizond, "--config", str(cfg)], stdin=subprocess.DEVNULL,
-                             stdout=out, stderr=subprocess.STDOUT)
-    try:
-        def dig(server: str, src: str) -> DigResult:
-            cmd = ["dig", "-p", str(port), f"@{server}", "-b", src, "+tries=1", "+time=1",
-                   "+notcp", "-t", "A", "-q", PUBPRIV.endpoint]
-            r = run(cmd)
-            return parse_dig(cmd, r.stdout + r.stderr, r.returncode)
 
-        deadline = time.monotonic() + 10
-        while dig("127.0.0.1", OUTSIDE).status != "NOERROR":
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise CheckFailed("the wildcard horizond did not start:\n" +
-                                  log.read_text(errors="replace"))
-            time.sleep(0.05)
+    def ask(server: str, src: str) -> DigResult:
+        return dig("dig", server, port, PUBPRIV.endpoint, src=src, tcp=False, wait=1)
+
+    p = start_process([ENV.horizond, "--config", str(cfg)], log, append=False,
+                      ready=lambda: ask("127.0.0.1", OUTSIDE).status == "NOERROR")
+    try:
         for server, src, inside in (("127.0.0.2", INSIDE, True), ("127.0.0.3", OUTSIDE, False),
                                     ("127.10.0.1", INSIDE, True), ("::1", "::1", False)):
-            expect_view(dig(server, src), PUBPRIV, "A", inside, tcp=False)
+            expect_view(ask(server, src), PUBPRIV, "A", inside, tcp=False)
     finally:
         stop_process(p)
 
@@ -1639,48 +1315,34 @@ def _():
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True, help="the horizond binary")
-    ap.add_argument("--data", required=True, help="tests/data (holds bad/*.toml)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--only", help="run only checks whose name matches this regex (plus start/stop)")
-    args = ap.parse_args()
-
-    for tool in ("dig", "kdig", "drill"):
-        if shutil.which(tool) is None:
-            print(f"FAIL {tool} is not installed\n0 passed, 1 failed")
-            return 1
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.data = Path(args.data).resolve()
+    args = parse_args(__doc__, "horizond", "data", tools=("dig", "kdig", "drill"))
+    ENV.horizond = args.horizond
+    ENV.data = Path(args.data)
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-systest-"))
     ENV.config = ENV.tmp / "horizond.toml"
     ENV.log = ENV.tmp / "horizond.log"
 
     # Order matters: views before the malformed traffic, the TCP limit after the framing tests,
     # SIGTERM last. Generated checks go in their place.
-    tail = [c for c in CHECKS if c[0].startswith(("invariant.", "drill.plain", "flags.", "truncation.",
-                                                   "malformed.", "tcp.", "listen.", "query-log.",
-                                                   "server.sigterm"))]
-    head = [c for c in CHECKS if c not in tail]
-    CHECKS[:] = head
-    at = next(i for i, c in enumerate(CHECKS) if c[0] == "server.start")
-    saved, CHECKS[at:] = CHECKS[at:], []
+    checks = CHECKS.items
+    tail = [c for c in checks if c[0].startswith(("invariant.", "drill.plain", "flags.",
+                                                   "truncation.", "malformed.", "tcp.", "listen.",
+                                                   "query-log.", "server.sigterm"))]
+    head = [c for c in checks if c not in tail]
+    checks[:] = head
+    at = next(i for i, c in enumerate(checks) if c[0] == "server.start")
+    saved, checks[at:] = checks[at:], []
     register_bad_configs()
-    CHECKS.extend(saved)
+    checks.extend(saved)
     register_views()
     register_name_checks()
-    CHECKS.extend(tail)
+    checks.extend(tail)
 
-    # ctest's timeout or ^C: still stop the server (SystemExit runs the finally below)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    start = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=server_alive)
-    finally:
-        stop_server_hard()
-    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
-                  log_excerpt=log_excerpt)
+    # ctest's timeout or ^C: still stop the server (SystemExit runs the cleanup)
+    return run_script(CHECKS, args, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      server_alive=lambda: expect_running(ENV.proc),
+                      cleanup=lambda: stop_process(ENV.proc, sig=signal.SIGKILL),
+                      log_excerpt=log_excerpt)
 
 
 def log_excerpt() -> str:

@@ -14,28 +14,24 @@ publicAccessCidrs restricted + private (a node gets the ENIs and keeps working, 
 gate and times out), then private only.
 
 usage: test_kind.py --horizond PATH --horizonctl PATH --data DIR [--only REGEX] [--keep]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 unless one failed.
 """
 from __future__ import annotations
 
-import argparse
+import http.server as http_server
 import json
 import os
 import random
 import stat
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CheckFailed, finish, framed_log_tail, run_checks  # noqa: E402
-from labkit import FakeApiServer, Horizond, curl, dig, free_port, port_free, run  # noqa: E402
-
-try:
-    import yaml
-except ImportError:  # python3-yaml (setup.sh TEST_PACKAGES)
-    yaml = None
+from harness import (  # noqa: E402
+    CheckFailed, Checks, Horizond, curl, dig_short, expect_valid_config, framed_log_tail, free_port,
+    parse_args, port_free, run, run_script, yaml_docs)
 
 TIME_BUDGET = 150.0
 FILES = ["horizon.toml", "coredns-configmap.yaml", "kind-cluster.yaml", "kubeconfig"]
@@ -54,24 +50,13 @@ def ctl(*args: str, stdin: str | None = None):
     return run([ENV.horizonctl, *args], stdin=stdin)
 
 
-def need_yaml():
-    if yaml is None:
-        raise CheckFailed("python3's yaml module is missing (apt-get install python3-yaml)")
-
-
 def load_yaml(path: Path):
-    need_yaml()
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise CheckFailed(f"{path.name} does not parse as YAML: {e}\n{path.read_text()}") from None
+    docs = yaml_docs(path.read_text(), path.name)
+    return docs[0] if docs else None
 
 
 def check_config(path: Path):
-    p = run([ENV.horizond, "--check-config", str(path)])
-    if p.returncode != 0:
-        raise CheckFailed(f"horizond --check-config {path.name} exited {p.returncode}:\n"
-                          f"{p.stdout}{p.stderr}\n--- {path.name}\n{path.read_text()}")
+    expect_valid_config(ENV.horizond, path, show=True)
 
 
 def toml_value(text: str, key: str):
@@ -138,7 +123,7 @@ def check_host_mode():
     # The kind cluster configuration: the endpoint name in the API server's certSANs, the same
     # file as before the cluster existed.
     cluster = load_yaml(out / "kind-cluster.yaml")
-    patch = yaml.safe_load(cluster["kubeadmConfigPatches"][0])
+    patch = yaml_docs(cluster["kubeadmConfigPatches"][0], "the kubeadm patch")[0]
     if patch.get("kind") != "ClusterConfiguration" or patch["apiServer"]["certSANs"] != [ep]:
         raise CheckFailed(f"kubeadm patch: {patch}")
     phase1 = ENV.tmp / "phase1" / "kind-cluster.yaml"
@@ -218,6 +203,36 @@ def check_errors():
 # The lab on loopback
 
 
+class FakeApiServer:
+    """A plain-HTTP stand-in for kube-apiserver on 127.0.0.1: GET /version answers JSON with
+    the peer it saw (the gate proxies byte for byte, so plain HTTP passes like TLS would)."""
+
+    def __init__(self):
+        class Handler(http_server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                body = json.dumps({"gitVersion": "v1.31.0", "path": self.path}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Lab:
     net = ""
     gateway = control_plane = worker = ""
@@ -268,7 +283,7 @@ def start_lab():
 
 
 def answers(source: str, tcp: bool = False) -> list[str]:
-    return dig(LAB.gateway, LAB.dns_port, LAB.ep, source=source, tcp=tcp)
+    return dig_short(LAB.gateway, LAB.dns_port, LAB.ep, src=source, tcp=tcp)
 
 
 def expect_answers(source: str, want: list[str], what: str):
@@ -282,8 +297,9 @@ def expect_answers(source: str, want: list[str], what: str):
 def kubectl_like(source: str, address: str) -> tuple[int, str]:
     """GET https://<endpoint>:6443/version as kubectl would, resolved to `address` (plain HTTP
     here: the stand-in API server speaks it and the gate passes bytes through)."""
-    return curl(f"http://{LAB.ep}:{LAB.api_port}/version",
-                resolve=f"{LAB.ep}:{LAB.api_port}:{address}", interface=source, max_time=2)
+    p = curl(f"http://{LAB.ep}:{LAB.api_port}/version",
+             resolve=f"{LAB.ep}:{LAB.api_port}:{address}", interface=source, max_time=2)
+    return p.returncode, p.stdout
 
 
 def expect_api(source: str, address: str, ok: bool, what: str):
@@ -332,44 +348,34 @@ def check_lab_private():
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--horizonctl", required=True)
-    ap.add_argument("--data", required=True, help="tests/data (kind/ inside)")
-    ap.add_argument("--only")
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    ENV.horizond, ENV.horizonctl = os.path.abspath(a.horizond), os.path.abspath(a.horizonctl)
+    a = parse_args(__doc__, "horizond", "horizonctl", "data", tools=("dig", "curl"))
+    ENV.horizond, ENV.horizonctl = a.horizond, a.horizonctl
     ENV.data = Path(a.data) / "kind"
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizon-kind-"))
-    started = time.monotonic()
 
     def lab_alive():
         if LAB.horizond is None:
             raise CheckFailed("the lab's horizond was not started")
         LAB.horizond.alive()
 
-    checks = [
-        ("kind.before-the-cluster", check_phase1, False),
-        ("kind.host-mode", check_host_mode, False),
-        ("kind.container-mode", check_container_mode, False),
-        ("kind.errors", check_errors, False),
-        ("lab.start", start_lab, False),
-        ("lab.public", check_lab_public, True),
-        ("lab.public-restricted-and-private", check_lab_restrict, True),
-        ("lab.private-only", check_lab_private, True),
-    ]
-    passed, failed = 0, 1
-    try:
-        passed, failed = run_checks(checks, only=a.only, time_budget=TIME_BUDGET,
-                                    server_alive=lab_alive)
-    finally:
+    checks = Checks()
+    checks.add_all([("kind.before-the-cluster", check_phase1, False),
+                    ("kind.host-mode", check_host_mode, False),
+                    ("kind.container-mode", check_container_mode, False),
+                    ("kind.errors", check_errors, False),
+                    ("lab.start", start_lab, False),
+                    ("lab.public", check_lab_public, True),
+                    ("lab.public-restricted-and-private", check_lab_restrict, True),
+                    ("lab.private-only", check_lab_private, True)])
+
+    def cleanup():
         if LAB.horizond is not None:
             LAB.horizond.stop()
         if LAB.api is not None:
             LAB.api.close()
-    return finish(passed, failed, started=started, tmp=ENV.tmp, keep=a.keep,
-                  log_excerpt=lambda: framed_log_tail(ENV.tmp / "horizond.log"))
+    return run_script(checks, a, tmp=ENV.tmp, time_budget=TIME_BUDGET, server_alive=lab_alive,
+                      cleanup=cleanup,
+                      log_excerpt=lambda: framed_log_tail(ENV.tmp / "horizond.log"))
 
 
 if __name__ == "__main__":

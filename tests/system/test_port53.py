@@ -2,7 +2,7 @@
 """System test of serving port 53: privilege drop as root, CAP_NET_BIND_SERVICE, the systemd unit.
 
 Needs root (it binds port 53 on 127.53.0.x only, and switches users); run as anyone else, every
-check that needs root says "skipped: not root". Checks:
+check that needs root is a SKIP ("not root"). Checks:
 - started as root with [server] user = "nobody" on 127.53.0.1:53 and a resolver listener on
   127.53.0.2:53: answers there over UDP and TCP; /proc/PID/status shows uid and gid 65534 (all
   four ids), only nobody's group, no capability in any set, NoNewPrivs; the state directory is
@@ -14,36 +14,33 @@ check that needs root says "skipped: not root". Checks:
 - as nobody without it: exit status 1 and a message naming CAP_NET_BIND_SERVICE;
 - user = "<no such user>" is a configuration error (file:line:col, exit 2); user = "root" for a
   process that is not root is refused (exit 1);
-- `systemd-analyze verify config/horizond.service` reports nothing (skipped, saying so, when
-  systemd-analyze is not installed).
+- `systemd-analyze verify config/horizond.service` reports nothing (a SKIP when systemd-analyze
+  is not installed).
 
-Traffic goes only to 127.0.0.0/8. Python 3.11 standard library only.
+Traffic goes only to 127.0.0.0/8. Python 3.11 and harness.py.
 
 usage: test_port53.py --horizond PATH --unit config/horizond.service [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 1 if anything failed,
+77 if every check was skipped, else 0.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
-from harness import CheckFailed, finish, run_checks, stop_process
+from harness import (CheckFailed, Checks, dig_short, parse_args, run, run_script, skip,
+                     start_process, stop_process, wait_until)
 
 ENDPOINT = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com"
 PUBLIC, PRIVATE = "203.0.113.10", "192.168.1.10"
 PLAIN, RESOLVER, CAPPED, DENIED = "127.53.0.1", "127.53.0.2", "127.53.0.3", "127.53.0.4"
 NOBODY = 65534
-SUBPROCESS_TIMEOUT = 10.0
 TIME_BUDGET = 90.0
 
 
@@ -55,22 +52,7 @@ class Env:
 
 
 ENV = Env()
-CHECKS: list[tuple[str, Callable[[], object], bool]] = []
-
-
-def check(name: str):
-    def register(fn):
-        CHECKS.append((name, fn, False))
-        return fn
-    return register
-
-
-def run(cmd: list[str]) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
-                              errors="replace")
-    except subprocess.TimeoutExpired:
-        raise CheckFailed(f"timed out after {SUBPROCESS_TIMEOUT}s: {shlex.join(cmd)}") from None
+check = Checks()
 
 
 def config(name: str, listen: str, *, user: str = "") -> Path:
@@ -101,27 +83,18 @@ public_ips = ["{PUBLIC}"]
     return f
 
 
-def start(cmd: list[str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+def start(cmd: list[str], log: Path, ready=None) -> subprocess.Popen:
+    p = start_process(cmd, log, ready=ready)
     ENV.procs.append(p)
     return p
 
 
 def dig(server: str, *, tcp: bool = False) -> str:
-    p = run(["dig", "-p", "53", f"@{server}", "-b", "127.0.0.1", "+tries=1", "+time=2", "+short",
-             "+tcp" if tcp else "+notcp", ENDPOINT])
-    # +short still prints errors (";; communications error ..."): only answer lines count.
-    return "\n".join(line for line in p.stdout.splitlines() if line and not line.startswith(";"))
+    return "\n".join(dig_short(server, 53, ENDPOINT, src="127.0.0.1", tcp=tcp, strict=False))
 
 
-def wait_answering(p: subprocess.Popen, server: str, log: Path):
-    deadline = time.monotonic() + 10
-    while dig(server) == "":
-        if p.poll() is not None or time.monotonic() > deadline:
-            raise CheckFailed(f"horizond did not answer on {server}:53 (exit {p.poll()}):\n"
-                              + log.read_text(errors="replace"))
-        time.sleep(0.05)
+def answering(server: str):
+    return lambda: dig(server) != ""
 
 
 def status(pid: int) -> dict[str, str]:
@@ -149,23 +122,18 @@ def expect_unprivileged(pid: int):
         raise CheckFailed("\n".join(problems))
 
 
-def need_root() -> bool:
-    return os.geteuid() == 0
+def need_root():
+    if os.geteuid() != 0:
+        skip("not root")
 
 
-def skipped() -> str:
-    return "skipped: not root"
-
-
-@check("root.drops-to-user-after-binding-53")
+@check("root.drops-to-user-after-binding-53", server=False)
 def _():
-    if not need_root():
-        return skipped()
+    need_root()
     cfg = config("root", f'["{PLAIN}:53", {{ address = "{RESOLVER}:53", view = "vpc" }}]',
                  user="nobody")
     log = cfg.parent / "horizond.log"
-    p = start([ENV.horizond, "--config", str(cfg)], log)
-    wait_answering(p, PLAIN, log)
+    p = start([ENV.horizond, "--config", str(cfg)], log, ready=answering(PLAIN))
     for tcp in (False, True):
         if dig(PLAIN, tcp=tcp) != PUBLIC or dig(RESOLVER, tcp=tcp) != PRIVATE:
             raise CheckFailed(f"tcp={tcp}: {dig(PLAIN, tcp=tcp)!r} / {dig(RESOLVER, tcp=tcp)!r}, "
@@ -180,11 +148,7 @@ def _():
     # A reload as nobody: the file is readable, the state is written.
     cfg.write_text(cfg.read_text().replace(f'"{PUBLIC}"', '"203.0.113.99"'))
     p.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while dig(PLAIN) != "203.0.113.99":
-        if time.monotonic() > deadline:
-            raise CheckFailed("the reload as nobody did not take:\n" + log.read_text(errors="replace"))
-        time.sleep(0.05)
+    wait_until("the reload as nobody", lambda: dig(PLAIN) == "203.0.113.99", 5, log=log)
     if "error" in log.read_text(errors="replace").lower():
         raise CheckFailed("errors in the log:\n" + log.read_text(errors="replace"))
     rc = stop_process(p)
@@ -193,10 +157,9 @@ def _():
     return f"pid {p.pid}: uid/gid {NOBODY}, no capabilities"
 
 
-@check("root.state-dir-with-other-files")
+@check("root.state-dir-with-other-files", server=False)
 def _():
-    if not need_root():
-        return skipped()
+    need_root()
     # A state directory holding files horizond did not create is not handed to the user.
     cfg = config("shared", '["127.53.0.6:5353"]', user="nobody")
     state = cfg.parent / "state"
@@ -212,14 +175,9 @@ def _():
     # The directory is nobody's already (the operator's choice): only horizond's files move.
     os.chown(state, NOBODY, NOBODY)
     log = cfg.parent / "horizond.log"
-    proc = start([ENV.horizond, "--config", str(cfg)], log)
-    deadline = time.monotonic() + 10
-    while not (state / "state.json").exists() or \
-            "running as user nobody" not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise CheckFailed(f"horizond did not start (exit {proc.poll()}):\n"
-                              + log.read_text(errors="replace"))
-        time.sleep(0.05)
+    proc = start([ENV.horizond, "--config", str(cfg)], log,
+                 ready=lambda: (state / "state.json").exists() and
+                 "running as user nobody" in log.read_text(errors="replace"))
     rc = stop_process(proc)
     owners = {f.name: f.stat().st_uid for f in state.iterdir()}
     if rc != 0 or owners.get("notes.txt") != 0 or owners.get("keep") != 0 or \
@@ -235,16 +193,15 @@ def as_nobody(*caps: str) -> list[str]:
     return cmd
 
 
-@check("nonroot.cap-net-bind-service-then-dropped")
+@check("nonroot.cap-net-bind-service-then-dropped", server=False)
 def _():
-    if not need_root():
-        return skipped()
+    need_root()
     if shutil.which("setpriv") is None:
         raise CheckFailed("setpriv (util-linux) is not installed")
     cfg = config("capped", f'["{CAPPED}:53"]')
     log = cfg.parent / "horizond.log"
-    p = start([*as_nobody("net_bind_service"), ENV.horizond, "--config", str(cfg)], log)
-    wait_answering(p, CAPPED, log)
+    p = start([*as_nobody("net_bind_service"), ENV.horizond, "--config", str(cfg)], log,
+              ready=answering(CAPPED))
     if dig(CAPPED, tcp=True) != PUBLIC:
         raise CheckFailed(f"TCP: {dig(CAPPED, tcp=True)!r}")
     expect_unprivileged(p.pid)
@@ -255,17 +212,16 @@ def _():
         raise CheckFailed(f"exit status {rc} after SIGTERM")
 
 
-@check("nonroot.without-capability-fails")
+@check("nonroot.without-capability-fails", server=False)
 def _():
-    if not need_root():
-        return skipped()
+    need_root()
     cfg = config("denied", f'["{DENIED}:53"]')
     p = run([*as_nobody(), ENV.horizond, "--config", str(cfg)])
     if p.returncode != 1 or "CAP_NET_BIND_SERVICE" not in p.stderr:
         raise CheckFailed(f"exit {p.returncode}, expected 1 naming CAP_NET_BIND_SERVICE:\n{p.stderr}")
 
 
-@check("config.unknown-user-is-an-error")
+@check("config.unknown-user-is-an-error", server=False)
 def _():
     cfg = config("unknown", '["127.0.0.1:1"]', user="no-such-user-horizon")
     p = run([ENV.horizond, "--check-config", str(cfg)])
@@ -275,10 +231,9 @@ def _():
         raise CheckFailed(f"exit {p.returncode}:\n{p.stderr}")
 
 
-@check("nonroot.other-user-refused")
+@check("nonroot.other-user-refused", server=False)
 def _():
-    if not need_root():
-        return skipped()
+    need_root()
     # Not root, and asked to become root: refused before serving (exit 1).
     cfg = config("refused", '["127.53.0.5:5353"]', user="root")
     p = run([*as_nobody(), ENV.horizond, "--config", str(cfg)])
@@ -286,10 +241,10 @@ def _():
         raise CheckFailed(f"exit {p.returncode}, expected 1:\n{p.stderr}")
 
 
-@check("systemd-unit.verify")
+@check("systemd-unit.verify", server=False)
 def _():
     if shutil.which("systemd-analyze") is None:
-        return "skipped: systemd-analyze is not installed"
+        skip("systemd-analyze is not installed")
     text = ENV.unit.read_text()
     if not re.search(r"^AmbientCapabilities=CAP_NET_BIND_SERVICE$", text, re.MULTILINE) or \
             not re.search(r"^ExecReload=/bin/kill -HUP \$MAINPID$", text, re.MULTILINE):
@@ -304,32 +259,21 @@ def _():
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--unit", required=True, help="config/horizond.service")
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--only", help="run only checks matching this regex")
-    args = ap.parse_args()
-    if shutil.which("dig") is None:
-        print("FAIL dig is not installed\n0 passed, 1 failed")
-        return 1
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.unit = Path(args.unit).resolve()
+    args = parse_args(__doc__, "horizond", "unit", tools=("dig",))
+    ENV.horizond = args.horizond
+    ENV.unit = Path(args.unit)
     ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-port53-"))
     os.chmod(ENV.tmp, 0o755)  # nobody must reach its config and state below
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    began = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=lambda: None)
-    finally:
+
+    def cleanup():
         for p in ENV.procs:
             stop_process(p)
 
     def logs() -> str:
         return "\n".join(f"----- {f}:\n{f.read_text(errors='replace')}"
                          for f in sorted(ENV.tmp.glob("*/horizond.log")))
-    return finish(passed, failed, started=began, tmp=ENV.tmp, keep=args.keep, log_excerpt=logs)
+    return run_script(check, args, tmp=ENV.tmp, time_budget=TIME_BUDGET, cleanup=cleanup,
+                      log_excerpt=logs)
 
 
 if __name__ == "__main__":

@@ -18,28 +18,24 @@ cluster), { address = "127.0.0.3:P", view = "vpc:aews" } (in-VPC for aews only),
 - a split zone (views vpc and public): a resolver listener, vpc:<cluster> too, serves the vpc face;
 - CHAOS TXT explain names the resolver listener; the query log says in-vpc.
 
-Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 standard library only.
+Traffic goes only to 127.0.0.0/8 and ::1. Python 3.11 and harness.py.
 
 usage: test_resolver_listen.py --horizond PATH [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 only if nothing
+failed.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
+import harness
+from harness import (CheckFailed, Checks, expect_exit_0, expect_running, framed_log_tail, free_port,
+                     make_tmp, parse_args, run_script, start_process, stop_process)
 
 AEWS = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com"
 OTHER = "0123456789ABCDEF0123456789ABCDEF.yl4.us-east-1.eks.amazonaws.com"
@@ -63,22 +59,7 @@ class Env:
 
 
 ENV = Env()
-CHECKS: list[tuple[str, Callable[[], object], bool]] = []
-
-
-def check(name: str, needs_server: bool = True):
-    def register(fn):
-        CHECKS.append((name, fn, needs_server))
-        return fn
-    return register
-
-
-def run(cmd: list[str]) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
-                              errors="replace")
-    except subprocess.TimeoutExpired:
-        raise CheckFailed(f"timed out after {SUBPROCESS_TIMEOUT}s: {shlex.join(cmd)}") from None
+check = Checks()
 
 
 @dataclass
@@ -96,28 +77,15 @@ class Dig:
 
 def dig(name: str, server: str, src: str, *, tcp: bool = False, subnet: str | None = None,
         tool: str = "dig", qtype: str = "A", qclass: str = "IN") -> Dig:
-    if tool == "dig":
-        cmd = ["dig", "-p", str(ENV.port), f"@{server}", "-b", src, "+tries=1", "+time=2",
-               "+tcp" if tcp else "+notcp", "-c", qclass, "-t", qtype, name]
-        if subnet:
-            cmd.insert(-1, f"+subnet={subnet}")
-    else:
-        cmd = ["kdig", "-p", str(ENV.port), f"@{server}", "-b", src, "+retry=0", "+time=2",
-               "+tcp" if tcp else "+notcp", "-c", qclass, "-t", qtype, name]
-        if subnet:
-            cmd.insert(-1, f"+subnet={subnet}")
-    p = run(cmd)
-    out = p.stdout + p.stderr
-    status = re.search(r"status: ([A-Z]+)", out)
-    addresses = sorted(re.findall(rf"^{re.escape(name)}\.\s+\d+\s+IN\s+A\s+(\S+)", out,
-                                  re.MULTILINE | re.IGNORECASE))
+    r = harness.dig(tool, server, ENV.port, name, qtype, src=src, tcp=tcp, qclass=qclass,
+                    opts=[f"+subnet={subnet}"] if subnet else [])
+    addresses = sorted(x.rdata for x in r.answer if (x.cls, x.type) == ("IN", "A") and
+                       x.name.lower() == name.lower() + ".")
     ecs = None
-    m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", out)  # dig and kdig alike
+    m = re.search(r"CLIENT-SUBNET: ([0-9a-f.:]+)/(\d+)/(\d+)", r.out)  # dig and kdig alike
     if m:
         ecs = (m.group(1), int(m.group(2)), int(m.group(3)))
-    flags = re.search(r"[Ff]lags: ([a-z ]*)", out)
-    return Dig(cmd, out, status.group(1) if status else "", addresses, ecs,
-               bool(flags and "aa" in flags.group(1).split()))
+    return Dig(r.cmd, r.out, r.status or "", addresses, ecs, "aa" in r.flags)
 
 
 def expect(d: Dig, addresses: list[str], *, ecs: tuple[str, int, int] | None | bool = False):
@@ -126,29 +94,6 @@ def expect(d: Dig, addresses: list[str], *, ecs: tuple[str, int, int] | None | b
         raise CheckFailed(f"expected NOERROR, AA and {sorted(addresses)}\n{d}")
     if ecs is not False and d.ecs != ecs:
         raise CheckFailed(f"expected ECS option {ecs}, got {d.ecs}\n{d}")
-
-
-def free_port() -> int:
-    """A port free for UDP and TCP on 0.0.0.0 and ::."""
-    for _ in range(50):
-        held = []
-        try:
-            for family, kind, addr in ((socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0"),
-                                       (socket.AF_INET, socket.SOCK_DGRAM, "0.0.0.0"),
-                                       (socket.AF_INET6, socket.SOCK_STREAM, "::"),
-                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::")):
-                s = socket.socket(family, kind)
-                held.append(s)
-                if family == socket.AF_INET6:  # as horizond's: IPv6 only
-                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                s.bind((addr, held[0].getsockname()[1] if len(held) > 1 else 0))
-            return held[0].getsockname()[1]
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise CheckFailed("no free port")
 
 
 def config_text() -> str:
@@ -206,29 +151,16 @@ www IN A   {address}
 """
 
 
-@check("server.start", needs_server=False)
+@check("server.start", server=False)
 def _():
-    ENV.port = free_port()
+    ENV.port = free_port("0.0.0.0", "::")  # the wildcards cover the specific addresses
     cfg = ENV.tmp / "horizond.toml"
     cfg.write_text(config_text())
     (ENV.tmp / "vpc.zone").write_text(zone_text("10.0.0.10"))
     (ENV.tmp / "public.zone").write_text(zone_text("203.0.113.80"))
-    with open(ENV.log, "wb") as out:
-        ENV.proc = subprocess.Popen([ENV.horizond, "--config", str(cfg)], stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        d = dig(AEWS, "127.0.0.1", OUTSIDE)
-        if d.status == "NOERROR":
-            return f"port {ENV.port}"
-        if ENV.proc.poll() is not None or time.monotonic() > deadline:
-            raise CheckFailed("horizond did not start:\n" + ENV.log.read_text(errors="replace"))
-        time.sleep(0.05)
-
-
-def server_alive():
-    if ENV.proc is None or ENV.proc.poll() is not None:
-        raise CheckFailed("horizond is not running")
+    ENV.proc = start_process([ENV.horizond, "--config", str(cfg)], ENV.log,
+                             ready=lambda: dig(AEWS, "127.0.0.1", OUTSIDE).status == "NOERROR")
+    return f"port {ENV.port}"
 
 
 @check("wildcard.by-source-next-to-specific-addresses")
@@ -354,42 +286,18 @@ def _():
 
 @check("server.sigterm-exits-0")
 def _():
-    if ENV.proc is None:
-        raise CheckFailed("horizond was not started")
-    ENV.proc.send_signal(signal.SIGTERM)
-    try:
-        rc = ENV.proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        raise CheckFailed("horizond did not stop within 5 s of SIGTERM") from None
-    if rc != 0:
-        raise CheckFailed(f"exit status {rc}")
+    expect_exit_0(ENV.proc, send=True)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--only", help="run only checks matching this regex (plus start and stop)")
-    args = ap.parse_args()
-    for tool in ("dig", "kdig"):
-        if shutil.which(tool) is None:
-            print(f"FAIL {tool} is not installed\n0 passed, 1 failed")
-            return 1
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-listen-"))
-    # Not next to the config: the file watch there would see every log line.
-    (ENV.tmp / "log").mkdir()
-    ENV.log = ENV.tmp / "log" / "horizond.log"
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    start = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=server_alive)
-    finally:
-        if ENV.proc is not None:
-            stop_process(ENV.proc)
-    return finish(passed, failed, started=start, tmp=ENV.tmp, keep=args.keep,
-                  log_excerpt=lambda: framed_log_tail(ENV.log))
+    args = parse_args(__doc__, "horizond", tools=("dig", "kdig"))
+    ENV.horizond = args.horizond
+    ENV.tmp, ENV.log = make_tmp("horizond-listen-", log_dir=True)
+    return run_script(check, args, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      server_alive=lambda: expect_running(ENV.proc),
+                      cleanup=lambda: stop_process(ENV.proc),
+                      log_excerpt=lambda: framed_log_tail(ENV.log))
+
 
 if __name__ == "__main__":
     sys.exit(main())

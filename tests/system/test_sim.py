@@ -5,14 +5,13 @@ bytes; the heartbeat-scale figures (status-only near 0.9 GB/min of etcd writes);
 `check` with file:line:col errors. --update rewrites the golden files (review the diff)."""
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import CheckFailed, run_checks
+from harness import CheckFailed, Checks, parse_args, run, run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "config" / "scenarios").glob("*.toml"))
@@ -20,8 +19,7 @@ GOLDEN = ROOT / "tests" / "sim"
 
 
 def sim(binary: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+    return run([binary, *args], timeout=timeout, cwd=ROOT)
 
 
 def expect(cond: bool, message: str) -> None:
@@ -38,12 +36,9 @@ def first_difference(got: str, want: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sim", required=True, type=lambda p: str(Path(p).resolve()))
-    ap.add_argument("--only")
-    ap.add_argument("--update", action="store_true", help="rewrite the golden files")
-    a = ap.parse_args()
-    checks = []
+    a = parse_args(__doc__, "sim", more=lambda ap: ap.add_argument(
+        "--update", action="store_true", help="rewrite the golden files"))
+    checks = Checks()
 
     for scenario in SCENARIOS:
         for fmt, ext in (("text", "txt"), ("json", "jsonl")):
@@ -64,7 +59,7 @@ def main() -> int:
                         json.loads(line)  # one JSON object per line
                 return None
 
-            checks.append((f"golden.{scenario.stem}.{fmt}", golden_check, False))
+            checks.add(f"golden.{scenario.stem}.{fmt}", golden_check, server=False)
 
     def same_seed_same_bytes():
         one = sim(a.sim, "run", str(SCENARIOS[0]), "--seed", "9").stdout
@@ -119,15 +114,12 @@ def main() -> int:
             r = sim(a.sim, "run", str(Path(d) / "missing.toml"))
             expect(r.returncode == 2 and ":1:1: error: cannot read file" in r.stderr, r.stderr)
 
-    checks += [("determinism.same-seed", same_seed_same_bytes, False),
-               ("heartbeat-scale.figures", heartbeat_figures, False),
-               ("metrics.csv", metrics_csv, False),
-               ("check.shipped", check_ok, False),
-               ("check.errors", check_errors, False)]
-    passed, failed = run_checks(checks, only=a.only, time_budget=240,
-                                server_alive=lambda: None)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    checks.add_all([("determinism.same-seed", same_seed_same_bytes),
+                    ("heartbeat-scale.figures", heartbeat_figures),
+                    ("metrics.csv", metrics_csv),
+                    ("check.shipped", check_ok),
+                    ("check.errors", check_errors)])
+    return run_script(checks, a, time_budget=240)
 
 
 if __name__ == "__main__":

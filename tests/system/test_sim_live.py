@@ -6,18 +6,14 @@ virtual time (10x). horizond's NLB addresses differ from the scenario's on purpo
 answer printed by the sim can only have come from horizond. Also: --plot renders SVG charts."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
+from harness import (CheckFailed, Checks, dig_short, expect_running, framed_log_tail, free_port,
+                     http, make_tmp, parse_args, run, run_script, start_process, stop_process)
 
 ENDPOINT = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com"
 
@@ -75,40 +71,21 @@ do = "ss"
 """
 
 
-def free_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 (held only while probing)."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-    raise CheckFailed("no free port on 127.0.0.1")
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sim", required=True)
-    ap.add_argument("--horizond", required=True)
-    ap.add_argument("--only")
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    started = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix="horizon-sim-live-"))
-    log = tmp / "horizond.log"
-    dns_port, admin_port = free_port(), free_port()
+    a = parse_args(__doc__, "sim", "horizond", tools=("dig",))
+    tmp, log = make_tmp("horizon-sim-live-")
+    dns_port, admin_port = free_port(), free_port(udp=False)
     state: dict = {}
 
     def admin(path: str) -> dict:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{path}", timeout=5) as r:
-            return json.loads(r.read())
+        return http("GET", f"http://127.0.0.1:{admin_port}{path}").json()
+
+    def ready() -> bool:  # /clusters and a DNS answer only horizond gives
+        try:
+            admin("/clusters")
+        except CheckFailed:
+            return False
+        return "203.0.113.99" in dig_short("127.0.0.1", dns_port, ENDPOINT, strict=False, wait=1)
 
     def start():
         (tmp / "state").mkdir()
@@ -121,35 +98,17 @@ workers = 1
 
 [[cluster]]
 """ + CLUSTER.format(ep=ENDPOINT, public='["203.0.113.10", "203.0.113.99"]', update="1s"))
-        with open(log, "wb") as out:
-            state["proc"] = subprocess.Popen([a.horizond, "--config", str(cfg), "--state-dir",
-                                              str(tmp / "state")], stdout=out,
-                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:  # readiness: /healthz and a DNS answer
-            if state["proc"].poll() is not None:
-                raise CheckFailed("horizond exited at start-up:\n" + framed_log_tail(log))
-            try:
-                admin("/clusters")
-                r = subprocess.run(["dig", "@127.0.0.1", "-p", str(dns_port), "+short",
-                                    "+time=1", "+tries=1", ENDPOINT], capture_output=True,
-                                   text=True, timeout=5)
-                if "203.0.113.99" in r.stdout:
-                    return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        raise CheckFailed("horizond did not become ready:\n" + framed_log_tail(log))
+        state["proc"] = start_process([a.horizond, "--config", str(cfg), "--state-dir",
+                                       str(tmp / "state")], log, ready=ready, timeout=15)
 
     def run_live():
         sc = tmp / "live.toml"
         sc.write_text(SCENARIO.format(cluster=CLUSTER.format(
             ep=ENDPOINT, public='["203.0.113.10", "203.0.113.20"]', update="10s")))
         t0 = time.monotonic()
-        r = subprocess.run([a.sim, "run", str(sc), "--format", "json", "--speed", "10",
-                            "--dns", f"127.0.0.1:{dns_port}",
-                            "--control", f"http://127.0.0.1:{admin_port}"],
-                           capture_output=True, text=True, timeout=60)
+        r = run([a.sim, "run", str(sc), "--format", "json", "--speed", "10",
+                 "--dns", f"127.0.0.1:{dns_port}", "--control", f"http://127.0.0.1:{admin_port}"],
+                timeout=60)
         state["wall"] = time.monotonic() - t0
         if r.returncode != 0 or r.stderr:
             raise CheckFailed(f"exit {r.returncode}: {r.stderr}")
@@ -196,9 +155,9 @@ workers = 1
         if shutil.which("gnuplot") is None:
             raise CheckFailed("gnuplot is not installed (Debian package gnuplot-nox)")
         out = tmp / "plots"
-        r = subprocess.run([a.sim, "run", str(Path(__file__).resolve().parents[2] /
-                                              "config/scenarios/node-failure.toml"),
-                            "--plot", str(out)], capture_output=True, text=True, timeout=60)
+        r = run([a.sim, "run", str(Path(__file__).resolve().parents[2] /
+                                   "config/scenarios/node-failure.toml"), "--plot", str(out)],
+                timeout=60)
         if r.returncode != 0:
             raise CheckFailed(r.stderr)
         for name in ("nodes.svg", "load.svg", "dns.svg"):
@@ -206,26 +165,19 @@ workers = 1
             if "<svg" not in text or "Unknown" not in (out / "nodes.svg").read_text():
                 raise CheckFailed(f"{name} is not the expected SVG chart")
 
-    checks = [("server.start", start, False),
-              ("live.run", run_live, True),
-              ("live.answers-from-horizond", answers_from_horizond, False),
-              ("live.update-through-admin-api", update_through_admin_api, True),
-              ("live.flip-seen-via-ecs", flip_seen_via_ecs, False),
-              ("live.kubelet-moved-after-restart", kubelet_moved, False),
-              ("live.speed-paces", paced, False),
-              ("plot.svg", plot, False)]
-
-    def alive():
-        if state.get("proc") is None or state["proc"].poll() is not None:
-            raise CheckFailed("horizond is not running")
-
-    try:
-        passed, failed = run_checks(checks, only=a.only, time_budget=120, server_alive=alive)
-    finally:
-        if state.get("proc") is not None:
-            stop_process(state["proc"])
-    return finish(passed, failed, started=started, tmp=tmp, keep=a.keep,
-                  log_excerpt=lambda: framed_log_tail(log))
+    checks = Checks()
+    checks.add_all([("server.start", start, False),
+                    ("live.run", run_live, True),
+                    ("live.answers-from-horizond", answers_from_horizond, False),
+                    ("live.update-through-admin-api", update_through_admin_api, True),
+                    ("live.flip-seen-via-ecs", flip_seen_via_ecs, False),
+                    ("live.kubelet-moved-after-restart", kubelet_moved, False),
+                    ("live.speed-paces", paced, False),
+                    ("plot.svg", plot, False)])
+    return run_script(checks, a, tmp=tmp, time_budget=120,
+                      server_alive=lambda: expect_running(state.get("proc")),
+                      cleanup=lambda: stop_process(state.get("proc")),
+                      log_excerpt=lambda: framed_log_tail(log))
 
 
 if __name__ == "__main__":

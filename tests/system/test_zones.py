@@ -16,27 +16,24 @@ directories keeps changing).
 Traffic goes only to 127.0.0.0/8 and ::1. Every wait is bounded; horizond is stopped by PID.
 
 usage: test_zones.py --horizond PATH --zones DIR [--keep] [--only REGEX]
-Prints one line per check and, last, "N passed, M failed"; exits 0 only if nothing failed.
+Prints one line per check and, last, "N passed, M failed, K skipped"; exits 0 unless one failed.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from harness import CheckFailed, finish, framed_log_tail, run_checks, stop_process
+import harness
+from harness import (DigResult, server_for, CheckFailed, Checks, expect_exit_0, expect_running,
+                     framed_log_tail, free_port, http, make_tmp, parse_args, run, run_script,
+                     start_process, stop_process, wait_until)
 
 TIME_BUDGET = 120.0
 INSIDE = "127.10.0.5"
@@ -54,43 +51,7 @@ class Env:
 
 
 ENV = Env()
-CHECKS: list[tuple[str, Callable[[], object], bool]] = []
-
-
-def check(name: str, server: bool = True):
-    def register(fn):
-        CHECKS.append((name, fn, server))
-        return fn
-    return register
-
-
-def run(cmd: list[str], timeout: float = 10.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              errors="replace")
-    except subprocess.TimeoutExpired:
-        raise CheckFailed(f"timed out after {timeout}s: {shlex.join(cmd)}") from None
-
-
-def free_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 and ::1 (released again before returning)."""
-    for _ in range(50):
-        held = []
-        try:
-            for family, kind, addr in ((socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
-                                       (socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1"),
-                                       (socket.AF_INET6, socket.SOCK_STREAM, "::1"),
-                                       (socket.AF_INET6, socket.SOCK_DGRAM, "::1")):
-                s = socket.socket(family, kind)
-                held.append(s)
-                s.bind((addr, held[0].getsockname()[1] if len(held) > 1 else 0))
-            return held[0].getsockname()[1]
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise CheckFailed("no free port")
+check = Checks()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -98,31 +59,18 @@ def free_port() -> int:
 
 
 class Reply:
-    def __init__(self, text: str):
-        self.text = text
-        m = re.search(r"status: (\w+)", text)
-        self.status = m.group(1) if m else "NO-ANSWER"
-        m = re.search(r";; flags: ([a-z ]*);", text, re.I)
-        self.flags = set(m.group(1).split()) if m else set()
-        self.sections: dict[str, list[tuple[str, int, str, str]]] = {}
-        current = None
-        for line in text.splitlines():
-            head = re.match(r";; (ANSWER|AUTHORITY|ADDITIONAL) SECTION:", line)
-            if head:
-                current = head.group(1)
-                self.sections[current] = []
-                continue
-            if not line.strip() or line.startswith(";"):
-                current = None if not line.strip() else current
-                continue
-            if current:
-                parts = line.split(None, 4)
-                if len(parts) == 5 and parts[3] != "OPT":
-                    self.sections[current].append((parts[0].lower(), int(parts[1]), parts[3],
-                                                   parts[4]))
+    """An answer as harness.parse_dig read it, as these checks look at it: records as (owner in
+    lower case, TTL, type, data), OPT left out."""
+
+    def __init__(self, r: DigResult):
+        self.text = f"$ {shlex.join(r.cmd)}\n{r.out}"
+        self.status = r.status or "NO-ANSWER"
+        self.flags = r.flags
+        self.sections = {"ANSWER": r.answer, "AUTHORITY": r.authority, "ADDITIONAL": r.additional}
 
     def rrs(self, section: str) -> list[tuple[str, int, str, str]]:
-        return self.sections.get(section, [])
+        return [(x.name.lower(), x.ttl, x.type, x.rdata) for x in self.sections.get(section, [])
+                if x.type != "OPT"]
 
     def data(self, section: str = "ANSWER", rtype: str | None = None) -> set[str]:
         return {r[3] for r in self.rrs(section) if rtype is None or r[2] == rtype}
@@ -130,17 +78,8 @@ class Reply:
 
 def dig(name: str, qtype: str = "A", *, src: str, tcp: bool, tool: str = "dig",
         extra: tuple[str, ...] = ()) -> Reply:
-    server = "::1" if ":" in src else "127.0.0.1"
-    if tool == "dig":
-        cmd = ["dig", "-p", str(ENV.port), f"@{server}", "-b", src, "+tries=1", "+time=3",
-               "+norecurse", *(["+tcp"] if tcp else []), *extra, name, qtype]
-    else:
-        cmd = ["kdig", "-p", str(ENV.port), f"@{server}", "-b", src, "+retry=0", "+time=3",
-               "+norecurse", *(["+tcp"] if tcp else []), *extra, name, qtype]
-    p = run(cmd)
-    reply = Reply(p.stdout)
-    reply.text = f"$ {shlex.join(cmd)}\n{p.stdout}{p.stderr}"
-    return reply
+    return Reply(harness.dig(tool, server_for(src), ENV.port, name, qtype, src=src, tcp=tcp,
+                             opts=("+norecurse", *extra), wait=3))
 
 
 def both(fn: Callable[[bool, str], None]) -> str:
@@ -161,9 +100,11 @@ def expect(r: Reply, status: str, *, aa: bool | None = True, answer: set[str] | 
                           f"{r.text}")
 
 
-def http_get(path: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{ENV.admin_port}{path}", timeout=3) as resp:
-        return resp.read().decode()
+def admin_get(path: str) -> str:
+    r = http("GET", f"http://127.0.0.1:{ENV.admin_port}{path}", timeout=3)
+    if r.status != 200:
+        raise CheckFailed(f"GET {path}: HTTP {r.status}\n{r.text}")
+    return r.text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,30 +179,8 @@ def vpc_zone() -> Path:
     return ENV.tmp / "zones" / "lab.internal.vpc.zone"
 
 
-def start_server(config: str = "horizond.toml") -> subprocess.Popen:
-    with open(ENV.log, "ab") as out:
-        return subprocess.Popen([ENV.horizond, "--config", config], cwd=ENV.tmp,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen | None) -> int | None:
-    return None if proc is None else stop_process(proc)
-
-
 def wait_for(what: str, cond: Callable[[], bool], timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ENV.proc is not None and ENV.proc.poll() is not None:
-            raise CheckFailed(f"horizond exited with {ENV.proc.returncode} while waiting for {what}")
-        if cond():
-            return
-        time.sleep(0.05)
-    raise CheckFailed(f"timed out after {timeout}s waiting for {what}")
-
-
-def server_alive():
-    if ENV.proc is None or ENV.proc.poll() is not None:
-        raise CheckFailed("horizond is not running")
+    wait_until(what, cond, timeout, proc=ENV.proc)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -270,15 +189,14 @@ def server_alive():
 
 @check("server.start", server=False)
 def _():
-    ENV.proc = start_server()
-
     def answering() -> bool:
         try:
-            return "ready" in json.loads(http_get("/readyz")) and \
+            return "ready" in json.loads(admin_get("/readyz")) and \
                 dig("www.lab.internal", src=OUTSIDE, tcp=False).status == "NOERROR"
         except (OSError, ValueError, CheckFailed):
             return False
-    wait_for("horizond to answer", answering)
+    ENV.proc = start_process([ENV.horizond, "--config", "horizond.toml"], ENV.log, cwd=ENV.tmp,
+                             ready=answering)
 
 
 @check("zones.split.vpc-view")
@@ -425,13 +343,13 @@ def _():
     tmp.replace(vpc_zone())  # a rename, as editors do: the watch picks it up
 
     def failed() -> bool:
-        return not json.loads(http_get("/readyz"))["lastReload"]["ok"]
+        return not json.loads(admin_get("/readyz"))["lastReload"]["ok"]
     wait_for("/readyz to report the failed reload", failed)
-    errors = json.loads(http_get("/readyz"))["lastReload"]["errors"]
+    errors = json.loads(admin_get("/readyz"))["lastReload"]["errors"]
     want = f"zones/lab.internal.vpc.zone:{bad_line + 1}: error: "
     if not any(e.startswith(want) for e in errors):
         raise CheckFailed(f"expected an error starting {want!r}, got {errors}")
-    metrics = http_get("/metrics")
+    metrics = admin_get("/metrics")
     if "horizon_last_reload_success 0" not in metrics:
         raise CheckFailed("horizon_last_reload_success is not 0 after the failed reload")
     log = ENV.log.read_text(errors="replace")
@@ -455,9 +373,9 @@ def _():
     for tcp in (False, True):
         expect(dig("fresh.lab.internal", src=INSIDE, tcp=tcp), "NOERROR", answer={"10.0.0.77"})
         expect(dig("fresh.lab.internal", src=OUTSIDE, tcp=tcp), "NXDOMAIN")
-    if not json.loads(http_get("/readyz"))["lastReload"]["ok"]:
+    if not json.loads(admin_get("/readyz"))["lastReload"]["ok"]:
         raise CheckFailed("/readyz still reports the failed reload")
-    if "horizon_last_reload_success 1" not in http_get("/metrics"):
+    if "horizon_last_reload_success 1" not in admin_get("/metrics"):
         raise CheckFailed("horizon_last_reload_success is not 1 after the fix")
 
 
@@ -522,31 +440,18 @@ def _():
 
 @check("server.sigterm-exits-0")
 def _():
-    rc = stop(ENV.proc)
-    if rc != 0:
-        raise CheckFailed(f"horizond exited with {rc} on SIGTERM")
+    expect_exit_0(ENV.proc, send=True)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--horizond", required=True, help="the horizond binary")
-    ap.add_argument("--zones", required=True, help="the repository's zones/ (the examples)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--only", help="run only checks whose name matches this regex (plus start/stop)")
-    args = ap.parse_args()
-    for tool in ("dig", "kdig"):
-        if shutil.which(tool) is None:
-            print(f"FAIL {tool} is not installed\n0 passed, 1 failed")
-            return 1
-    ENV.horizond = str(Path(args.horizond).resolve())
-    ENV.examples = Path(args.zones).resolve()
-    ENV.tmp = Path(tempfile.mkdtemp(prefix="horizond-zones-"))
-    # Not in the config file's directory: the file watch there would see every log line, and
-    # its settle timer would keep restarting while queries are logged.
-    (ENV.tmp / "log").mkdir()
-    ENV.log = ENV.tmp / "log" / "horizond.log"
-    ENV.port = free_port()
-    ENV.admin_port = free_port()
+    args = parse_args(__doc__, "horizond", "zones", tools=("dig", "kdig"))
+    ENV.horizond = args.horizond
+    ENV.examples = Path(args.zones)
+    # The log is not in the config file's directory: the file watch there would see every log
+    # line, and its settle timer would keep restarting while queries are logged.
+    ENV.tmp, ENV.log = make_tmp("horizond-zones-", log_dir=True)
+    ENV.port = free_port("127.0.0.1", "::1")
+    ENV.admin_port = free_port(udp=False)
     (ENV.tmp / "zones").mkdir()
     (ENV.tmp / "state").mkdir()
     for name in ("lab.internal.vpc.zone", "lab.internal.public.zone", "lab.test.zone"):
@@ -554,15 +459,11 @@ def main() -> int:
     (ENV.tmp / "private.zone").write_text(PRIVATE_ZONE)
     (ENV.tmp / "alias.zone").write_text(EKS_ZONE)
     (ENV.tmp / "horizond.toml").write_text(config_text())
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    began = time.monotonic()
-    try:
-        passed, failed = run_checks(CHECKS, only=args.only, time_budget=TIME_BUDGET,
-                                    server_alive=server_alive)
-    finally:
-        stop(ENV.proc)
-    return finish(passed, failed, started=began, tmp=ENV.tmp, keep=args.keep,
-                  log_excerpt=lambda: framed_log_tail(ENV.log))
+    return run_script(check, args, tmp=ENV.tmp, time_budget=TIME_BUDGET,
+                      server_alive=lambda: expect_running(ENV.proc),
+                      cleanup=lambda: stop_process(ENV.proc),
+                      log_excerpt=lambda: framed_log_tail(ENV.log))
+
 
 if __name__ == "__main__":
     sys.exit(main())
