@@ -1,12 +1,12 @@
 // Who connects where: the kubelet's and kube-proxy's long-lived connections to the endpoint,
 // the address each picks from its DNS answer, and the gate's outcome (accepted, or the SYN
 // dropped and why).
-#include "sim/simulation.hpp"
-
 #include <algorithm>
 #include <fmt/format.h>
 
 #include "control/api_access.hpp"
+#include "control/gate.hpp"
+#include "sim/simulation.hpp"
 
 namespace horizon::sim {
 
@@ -17,27 +17,26 @@ std::optional<std::string> Simulation::denied(const util::IpAddress& source,
     if (!p.alive) {
         return std::string("the ENI behind this address was deleted by an upgrade");
     }
-    if (p.is_public) {
-        if (egress == util::IpAddress{}) {
-            return std::string("no way out of the VPC (no NAT gateway or public IP)");
-        }
-        const auto d = control::decide_api_connection(eff_, control::ApiSide::Public, egress);
-        if (!d.allowed()) {
-            return d.explain(control::ApiSide::Public, egress);
-        }
-        return std::nullopt;
+    if (p.is_public && egress == util::IpAddress{}) {
+        return std::string("no way out of the VPC (no NAT gateway or public IP)");
     }
-    if (!control::in_vpc(eff_, source)) {
+    // The VPC lists of eff_ and of the snapshot's cluster are the same; the snapshot has the trie
+    // built. eff_ itself (not the snapshot's config) decides: it has no vpc_egress_ip mapping.
+    const dns::VpcTrie* vpc =
+        snap_ && !snap_->clusters.empty() ? &snap_->clusters.front().vpc : nullptr;
+    const bool inside =
+        vpc != nullptr ? control::in_vpc(*vpc, source) : control::in_vpc(eff_, source);
+    if (!p.is_public && !inside) {
         return std::string("a private address, not routed from outside the VPC");
     }
-    if (member && eff_.access_mode != config::AccessMode::Public) {
-        return std::nullopt; // the cluster security group admits its own members
+    // The same decision as the endpoint's (control/gate); the sim models no connection limits.
+    const control::GateRequest r{p.is_public ? control::ApiSide::Public : control::ApiSide::Private,
+                                 p.is_public ? egress : source, member};
+    const auto g = control::gate_accept(control::GateRules{&eff_, vpc}, r, control::GateLoad{});
+    if (g.action == control::GateAction::Accept) {
+        return std::nullopt;
     }
-    const auto d = control::decide_api_connection(eff_, control::ApiSide::Private, source);
-    if (!d.allowed()) {
-        return d.explain(control::ApiSide::Private, source);
-    }
-    return std::nullopt;
+    return g.access.explain(r.side, r.source);
 }
 
 void Simulation::reset_conn(uint32_t i, Conn& c, bool kube_proxy, const char* why) {
