@@ -108,8 +108,6 @@ constexpr uint16_t NoReachableAuthority = 22;
 constexpr uint16_t NetworkError = 23;
 } // namespace ede
 
-constexpr uint16_t kOptionEde = 15; // RFC 8914 §2
-
 /// The cache key of a question: lower-case QNAME, QTYPE, QCLASS, and the DO and CD bits (they
 /// change what the upstream sends: RFC 3225 §3, RFC 4035 §3.2.2).
 std::string cache_key(const Query& q);

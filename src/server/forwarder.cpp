@@ -388,8 +388,10 @@ dns::Written Forwarder::Impl::write(const dns::CachedAnswer& a, uint32_t age, co
     // The upstream's chain reached one of our names: the rest is ours, for this client.
     thread_local std::vector<uint8_t> chain;
     const uint16_t count = dns::answer_records(a, age, chain);
+    dns::Query q;
+    dns::parse_query(w.query, q);
     const dns::Outcome ours =
-        dns::answer_forwarded(worker.snapshot(), w.query, w.client, chain, count, a.cut, out);
+        dns::answer_forwarded(worker.snapshot(), w.query, q, w.client, chain, count, a.cut, out);
     o.rcode = ours.rcode;
     return {ours.size, ours.truncated};
 }
