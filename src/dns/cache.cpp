@@ -38,8 +38,8 @@ OptRecord our_opt(const Asker& asker, const AnswerOptions& options, Rcode rcode,
     return o;
 }
 
-uint16_t answer_flags(const Asker& asker, Rcode rcode) {
-    return static_cast<uint16_t>(flag::QR | flag::RA |
+uint16_t answer_flags(const Asker& asker, Rcode rcode, const AnswerOptions& options) {
+    return static_cast<uint16_t>(flag::QR | (options.ra ? flag::RA : 0) |
                                  (asker.flags & (flag::OpcodeMask | flag::RD | flag::CD)) |
                                  (static_cast<uint16_t>(rcode) & 0xF));
 }
@@ -48,7 +48,7 @@ uint16_t answer_flags(const Asker& asker, Rcode rcode) {
 Written write_truncated(const Asker& asker, Rcode rcode, const AnswerOptions& options,
                         std::span<uint8_t> out) {
     Writer w(out);
-    w.header(asker.id, answer_flags(asker, rcode), 1, 0);
+    w.header(asker.id, answer_flags(asker, rcode, options), 1, 0);
     w.bytes(asker.question);
     const OptRecord opt = our_opt(asker, options, rcode);
     w.truncate(w.size(), asker.edns.present ? &opt : nullptr);
@@ -378,7 +378,7 @@ Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
     }
     std::memcpy(out.data(), a.message.data(), body);
     put16(out, 0, asker.id);
-    put16(out, 2, answer_flags(asker, a.rcode));
+    put16(out, 2, answer_flags(asker, a.rcode, options));
     std::memcpy(out.data() + kHeaderSize, asker.question.data(), asker.question.size());
     for (const uint16_t at : a.ttl_offsets) {
         if (at + 4U <= body) {
@@ -421,7 +421,7 @@ Written write_error(const Asker& asker, Rcode rcode, std::optional<uint16_t> ede
                     std::string_view ede_text, const AnswerOptions& options,
                     std::span<uint8_t> out) {
     Writer w(out.first(std::min(out.size(), options.limit)));
-    w.header(asker.id, answer_flags(asker, rcode), 1, asker.edns.present ? 1 : 0);
+    w.header(asker.id, answer_flags(asker, rcode, options), 1, asker.edns.present ? 1 : 0);
     w.bytes(asker.question);
     if (asker.edns.present) {
         w.opt(our_opt(asker, options, rcode, ede_code, ede_text));

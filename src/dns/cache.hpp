@@ -81,6 +81,7 @@ struct AnswerOptions {
     uint16_t udp_payload = 1232; ///< our OPT's payload size
     std::string_view identity;   ///< NSID (RFC 5001) when the client asked; "" = none
     size_t limit = 65535;        ///< the client's size limit (UDP: RFC 6891 §6.2.5)
+    bool ra = true;              ///< RA: recursion is available to this client (RFC 1035 §4.1.1)
 };
 
 struct Written {
