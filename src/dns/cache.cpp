@@ -15,57 +15,6 @@ namespace {
 constexpr uint16_t kTypeTsig = 250;      // RFC 8945: must be last; never ours to pass on
 constexpr uint32_t kMaxTtl = 0x7FFFFFFF; // RFC 2181 §8
 
-uint16_t get16(std::span<const uint8_t> p, size_t at) {
-    return static_cast<uint16_t>((p[at] << 8) | p[at + 1]);
-}
-
-uint32_t get32(std::span<const uint8_t> p, size_t at) {
-    return (uint32_t{get16(p, at)} << 16) | get16(p, at + 2);
-}
-
-void put16(std::span<uint8_t> p, size_t at, uint16_t v) {
-    p[at] = static_cast<uint8_t>(v >> 8);
-    p[at + 1] = static_cast<uint8_t>(v);
-}
-
-void put32(std::span<uint8_t> p, size_t at, uint32_t v) {
-    put16(p, at, static_cast<uint16_t>(v >> 16));
-    put16(p, at + 2, static_cast<uint16_t>(v));
-}
-
-/// Skips a possibly compressed name; a pointer ends it in place (RFC 1035 §4.1.4), so this never
-/// follows one and cannot loop. False if the name runs off the message or is not a name.
-bool skip_name(std::span<const uint8_t> p, size_t& pos) {
-    size_t len = 0;
-    while (pos < p.size()) {
-        const uint8_t l = p[pos];
-        if (l == 0) {
-            ++pos;
-            return true;
-        }
-        if ((l & 0xC0) == 0xC0) {
-            if (pos + 2 > p.size()) {
-                return false;
-            }
-            pos += 2;
-            return true;
-        }
-        if ((l & 0xC0) != 0) {
-            return false;
-        }
-        len += l + 1U;
-        if (len + 1 > kMaxNameLen) {
-            return false;
-        }
-        pos += l + 1U;
-    }
-    return false;
-}
-
-uint8_t lower(uint8_t c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c;
-}
-
 uint32_t clamp_ttl(uint32_t ttl, const TtlPolicy& policy) {
     if (ttl > kMaxTtl) {
         ttl = 0; // RFC 2181 §8: a TTL with the top bit set is treated as zero
@@ -75,39 +24,22 @@ uint32_t clamp_ttl(uint32_t ttl, const TtlPolicy& policy) {
 
 /// Our OPT (RFC 6891 §6.1.2): payload size, DO copied (RFC 3225 §3), NSID when asked (RFC 5001),
 /// and an Extended DNS Error when given (RFC 8914).
-void write_opt(Writer& w, const Asker& asker, const AnswerOptions& options, Rcode rcode,
-               std::optional<uint16_t> ede_code = std::nullopt, std::string_view ede_text = {}) {
-    w.u8(0);
-    w.u16(type::OPT);
-    w.u16(options.udp_payload);
-    w.u8(static_cast<uint8_t>(static_cast<uint16_t>(rcode) >> 4));
-    w.u8(0); // VERSION 0
-    w.u16(asker.edns.do_bit ? 0x8000 : 0);
-    const bool nsid = asker.edns.nsid && !options.identity.empty();
-    const size_t text = std::min<size_t>(ede_text.size(), 300);
-    size_t rdlen = 0;
-    if (nsid) {
-        rdlen += 4 + options.identity.size();
+OptRecord our_opt(const Asker& asker, const AnswerOptions& options, Rcode rcode,
+                  std::optional<uint16_t> ede_code = std::nullopt, std::string_view ede_text = {}) {
+    OptRecord o;
+    o.udp_payload = options.udp_payload;
+    o.rcode = rcode;
+    o.do_bit = asker.edns.do_bit;
+    if (asker.edns.nsid) {
+        o.nsid = options.identity;
     }
-    if (ede_code) {
-        rdlen += 6 + text;
-    }
-    w.u16(static_cast<uint16_t>(rdlen));
-    if (nsid) {
-        w.u16(kOptionNsid);
-        w.u16(static_cast<uint16_t>(options.identity.size()));
-        w.bytes(options.identity);
-    }
-    if (ede_code) {
-        w.u16(kOptionEde);
-        w.u16(static_cast<uint16_t>(2 + text));
-        w.u16(*ede_code);
-        w.bytes(ede_text.substr(0, text)); // EXTRA-TEXT, UTF-8, not NUL-terminated (§2)
-    }
+    o.ede = ede_code;
+    o.ede_text = ede_text;
+    return o;
 }
 
-uint16_t answer_flags(const Asker& asker, Rcode rcode) {
-    return static_cast<uint16_t>(flag::QR | flag::RA |
+uint16_t answer_flags(const Asker& asker, Rcode rcode, const AnswerOptions& options) {
+    return static_cast<uint16_t>(flag::QR | (options.ra ? flag::RA : 0) |
                                  (asker.flags & (flag::OpcodeMask | flag::RD | flag::CD)) |
                                  (static_cast<uint16_t>(rcode) & 0xF));
 }
@@ -116,58 +48,11 @@ uint16_t answer_flags(const Asker& asker, Rcode rcode) {
 Written write_truncated(const Asker& asker, Rcode rcode, const AnswerOptions& options,
                         std::span<uint8_t> out) {
     Writer w(out);
-    w.u16(asker.id);
-    w.u16(answer_flags(asker, rcode) | flag::TC);
-    w.u16(1);
-    w.u32(0);
-    w.u16(asker.edns.present ? 1 : 0);
+    w.header(asker.id, answer_flags(asker, rcode, options), 1, 0);
     w.bytes(asker.question);
-    if (asker.edns.present) {
-        write_opt(w, asker, options, rcode);
-    }
+    const OptRecord opt = our_opt(asker, options, rcode);
+    w.truncate(w.size(), asker.edns.present ? &opt : nullptr);
     return {w.overflow() ? 0 : w.size(), true};
-}
-
-/// Reads a possibly compressed name at `pos` into `out` (lower-case wire, uncompressed) and
-/// moves `pos` past it in place. Pointers must point backwards (RFC 1035 §4.1.4), so this ends.
-bool read_name(std::span<const uint8_t> p, size_t& pos, std::string& out) {
-    out.clear();
-    size_t at = pos;
-    bool jumped = false;
-    while (at < p.size()) {
-        const uint8_t l = p[at];
-        if (l == 0) {
-            out.push_back('\0');
-            if (!jumped) {
-                pos = at + 1;
-            }
-            return out.size() <= kMaxNameLen;
-        }
-        if ((l & 0xC0) == 0xC0) {
-            if (at + 2 > p.size()) {
-                return false;
-            }
-            const size_t to = (size_t{l & 0x3FU} << 8) | p[at + 1];
-            if (to >= at) {
-                return false; // forward or self pointer: a loop or garbage
-            }
-            if (!jumped) {
-                pos = at + 2;
-                jumped = true;
-            }
-            at = to;
-            continue;
-        }
-        if ((l & 0xC0) != 0 || at + 1 + l > p.size() || out.size() + l + 2 > kMaxNameLen) {
-            return false;
-        }
-        out.push_back(static_cast<char>(l));
-        for (size_t i = 1; i <= l; ++i) {
-            out.push_back(static_cast<char>(lower(p[at + i])));
-        }
-        at += l + 1U;
-    }
-    return false;
 }
 
 /// How many names an RDATA of `type` starts with, that a sender may have compressed: the
@@ -437,7 +322,7 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
 
     a.message.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(keep_end));
     for (size_t i = kHeaderSize; i < question_end - 4; ++i) {
-        a.message[i] = lower(a.message[i]);
+        a.message[i] = ascii_lower(a.message[i]);
     }
     put16(a.message, 10, a.additional_count);
 
@@ -480,10 +365,8 @@ Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
     // smaller than a cached TCP-sized answer): shed the additional section, then answer with TC
     // (RFC 1035 §4.2.1, RFC 6891 §7) rather than not at all.
     const size_t limit = std::min(options.limit, out.size());
-    const size_t opt_size =
-        asker.edns.present
-            ? 11 + (asker.edns.nsid && !options.identity.empty() ? 4 + options.identity.size() : 0)
-            : 0;
+    const OptRecord opt = our_opt(asker, options, a.rcode);
+    const size_t opt_size = asker.edns.present ? opt.size() : 0;
     size_t body = a.message.size();
     uint16_t additional = a.additional_count;
     if (body + opt_size > limit) {
@@ -495,7 +378,7 @@ Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
     }
     std::memcpy(out.data(), a.message.data(), body);
     put16(out, 0, asker.id);
-    put16(out, 2, answer_flags(asker, a.rcode));
+    put16(out, 2, answer_flags(asker, a.rcode, options));
     std::memcpy(out.data() + kHeaderSize, asker.question.data(), asker.question.size());
     for (const uint16_t at : a.ttl_offsets) {
         if (at + 4U <= body) {
@@ -507,7 +390,7 @@ Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
     Writer w(out);
     w.rewind(body);
     if (asker.edns.present) {
-        write_opt(w, asker, options, a.rcode);
+        w.opt(opt);
     }
     if (w.overflow()) {
         return write_truncated(asker, a.rcode, options, out);
@@ -538,14 +421,10 @@ Written write_error(const Asker& asker, Rcode rcode, std::optional<uint16_t> ede
                     std::string_view ede_text, const AnswerOptions& options,
                     std::span<uint8_t> out) {
     Writer w(out.first(std::min(out.size(), options.limit)));
-    w.u16(asker.id);
-    w.u16(answer_flags(asker, rcode));
-    w.u16(1);
-    w.u32(0);
-    w.u16(asker.edns.present ? 1 : 0);
+    w.header(asker.id, answer_flags(asker, rcode, options), 1, asker.edns.present ? 1 : 0);
     w.bytes(asker.question);
     if (asker.edns.present) {
-        write_opt(w, asker, options, rcode, ede_code, ede_text);
+        w.opt(our_opt(asker, options, rcode, ede_code, ede_text));
     }
     if (w.overflow()) {
         return write_truncated(asker, rcode, options, out);

@@ -81,6 +81,7 @@ struct AnswerOptions {
     uint16_t udp_payload = 1232; ///< our OPT's payload size
     std::string_view identity;   ///< NSID (RFC 5001) when the client asked; "" = none
     size_t limit = 65535;        ///< the client's size limit (UDP: RFC 6891 §6.2.5)
+    bool ra = true;              ///< RA: recursion is available to this client (RFC 1035 §4.1.1)
 };
 
 struct Written {
@@ -107,8 +108,6 @@ constexpr uint16_t Other = 0;
 constexpr uint16_t NoReachableAuthority = 22;
 constexpr uint16_t NetworkError = 23;
 } // namespace ede
-
-constexpr uint16_t kOptionEde = 15; // RFC 8914 §2
 
 /// The cache key of a question: lower-case QNAME, QTYPE, QCLASS, and the DO and CD bits (they
 /// change what the upstream sends: RFC 3225 §3, RFC 4035 §3.2.2).

@@ -135,33 +135,23 @@ void write_set(Writer& w, const RecordSet* set, uint16_t owner, uint16_t& count)
 }
 
 /// RFC 6891 §6.1.2/§6.1.3: our OPT, carrying the upper bits of an extended RCODE; DO copied per
-/// RFC 3225 §3; NSID per RFC 5001 §2.3 when asked for and we have an identity.
-void write_opt(Writer& w, const Snapshot& snap, const Query& q, const Reply& r) {
-    w.u8(0); // root owner
-    w.u16(type::OPT);
-    w.u16(snap.server.udp_payload);
-    w.u8(static_cast<uint8_t>(static_cast<uint16_t>(r.rcode) >> 4));
-    w.u8(0); // VERSION 0
-    w.u16(q.edns.do_bit ? 0x8000 : 0);
-    const std::string& id = snap.server.identity;
-    const bool nsid = q.edns.nsid && !id.empty();
-    const size_t ecs_bytes = (q.edns.ecs_source + 7U) / 8U;
-    size_t rdlen = nsid ? 4 + id.size() : 0;
-    rdlen += r.ecs ? 8 + ecs_bytes : 0;
-    w.u16(static_cast<uint16_t>(rdlen));
-    if (nsid) {
-        w.u16(kOptionNsid);
-        w.u16(static_cast<uint16_t>(id.size()));
-        w.bytes(id);
+/// RFC 3225 §3; NSID per RFC 5001 §2.3 when asked for and we have an identity; the client's ECS
+/// with our SCOPE when a trusted ECS decided (RFC 7871 §7.2.1).
+OptRecord our_opt(const Snapshot& snap, const Query& q, const Reply& r) {
+    OptRecord o;
+    o.udp_payload = snap.server.udp_payload;
+    o.rcode = r.rcode;
+    o.do_bit = q.edns.do_bit;
+    if (q.edns.nsid) {
+        o.nsid = snap.server.identity;
     }
     if (r.ecs) { // FAMILY, SOURCE and ADDRESS as sent, our SCOPE
-        w.u16(kOptionEcs);
-        w.u16(static_cast<uint16_t>(4 + ecs_bytes));
-        w.u16(q.edns.ecs_addr.is_v4() ? 1 : 2);
-        w.u8(q.edns.ecs_source);
-        w.u8(r.ecs_scope);
-        w.bytes(std::span<const uint8_t>(q.edns.ecs_addr.bytes.data(), ecs_bytes));
+        o.ecs = true;
+        o.ecs_addr = q.edns.ecs_addr;
+        o.ecs_source = q.edns.ecs_source;
+        o.ecs_scope = r.ecs_scope;
     }
+    return o;
 }
 
 /// Writes the whole message; if it does not fit in `limit`, writes the truncated form instead:
@@ -172,13 +162,10 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
     flags |= static_cast<uint16_t>(r.aa ? flag::AA : 0);
     flags |= static_cast<uint16_t>(r.ra ? flag::RA : 0);
     flags |= static_cast<uint16_t>(static_cast<uint16_t>(r.rcode) & 0xF);
-    w.u16(q.id);
-    w.u16(flags);
-    w.u16(r.echo_question ? 1 : 0);
-    w.u32(0); // ANCOUNT, NSCOUNT: patched below
-    w.u16(0); // ARCOUNT
+    // The question as received (0x20 kept); the counts are patched below.
+    w.header(q.id, flags, r.echo_question ? 1 : 0, 0);
     if (r.echo_question) {
-        w.bytes(query.subspan(kHeaderSize, q.question_end - kHeaderSize)); // as received (0x20)
+        w.bytes(query.subspan(kHeaderSize, q.question_end - kHeaderSize));
     }
     const size_t after_question = w.size();
     NameTable names;
@@ -187,11 +174,10 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
             names.add(q.lower_suffix(i), kHeaderSize + q.labels[i]);
         }
     }
-    uint16_t an = 0;
+    uint16_t an = r.prefix_count;
     uint16_t ns = 0;
     uint16_t ar = 0;
     w.bytes(r.prefix);
-    an = r.prefix_count;
     write_set(w, r.answer, r.answer_owner, an);
     write_refs(w, r.zone[AnswerSection], names, an);
     write_set(w, r.authority, r.authority_owner, ns);
@@ -199,19 +185,14 @@ size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> que
     // Only referral glue goes here, and it is required glue (RFC 9471 §3): when it does not
     // fit, the whole answer is truncated rather than sent without it.
     write_refs(w, r.zone[AdditionalSection], names, ar);
+    const OptRecord opt = our_opt(snap, q, r);
     if (r.opt) {
-        write_opt(w, snap, q, r);
+        w.opt(opt);
     }
     truncated = w.overflow() || w.size() > limit;
     if (truncated) {
-        w.rewind(after_question);
-        an = 0;
-        ns = 0;
-        ar = 0;
-        if (r.opt) {
-            write_opt(w, snap, q, r);
-        }
-        w.put_u16_at(2, flags | flag::TC);
+        w.truncate(after_question, r.opt ? &opt : nullptr);
+        return w.size();
     }
     w.put_u16_at(6, an);
     w.put_u16_at(8, ns);
@@ -463,18 +444,16 @@ bool answer_name(const Snapshot& snap, std::string_view name, const Query& q, co
     return true;
 }
 
-/// RFC 6891 §6.2.5: the client's size, at least 512, capped by ours; 512 without EDNS
-/// (RFC 1035 §4.2.1). TCP is limited only by the frame length (RFC 7766 §8).
-size_t client_limit(const Snapshot& snap, const Query& q, bool parsed, const Client& client) {
-    if (client.transport != Transport::Udp) {
+} // namespace
+
+size_t answer_limit(const Snapshot& snap, const Edns& edns, Transport transport) {
+    if (transport != Transport::Udp) {
         return kMaxMessage;
     }
-    return q.edns.present && parsed
-               ? std::min<size_t>(std::max<size_t>(512, q.edns.udp_size), snap.server.udp_payload)
+    return edns.present
+               ? std::min<size_t>(std::max<size_t>(512, edns.udp_size), snap.server.udp_payload)
                : 512;
 }
-
-} // namespace
 
 ZoneView zone_view(const Snapshot& snap, const Client& client, const Query& q) {
     ZoneView v;
@@ -516,8 +495,13 @@ ZoneView zone_view(const Snapshot& snap, const Client& client, const Query& q) {
 
 Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
                std::span<uint8_t> out, bool can_forward) {
-    Outcome o;
     Query q;
+    return answer(snap, query, q, client, out, can_forward);
+}
+
+Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, Query& q,
+               const Client& client, std::span<uint8_t> out, bool can_forward) {
+    Outcome o;
     const ParseStatus st = parse_query(query, q);
     if (st == ParseStatus::Drop) {
         return o;
@@ -601,21 +585,17 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
             answer_endpoint(*c, q.lower_name(), q.qtype, o.decision, r);
         }
     }
-    const size_t limit = client_limit(snap, q, st == ParseStatus::Ok, client);
+    const size_t limit = answer_limit(snap, st == ParseStatus::Ok ? q.edns : Edns{}, client.transport);
     Writer w(out.first(std::min(out.size(), kMaxMessage)));
     o.size = write_reply(w, snap, query, q, r, limit, o.truncated);
     o.rcode = r.rcode;
     return o;
 }
 
-Outcome answer_forwarded(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
-                         std::span<const uint8_t> chain, uint16_t chain_count, std::string_view cut,
-                         std::span<uint8_t> out) {
+Outcome answer_forwarded(const Snapshot& snap, std::span<const uint8_t> query, const Query& q,
+                         const Client& client, std::span<const uint8_t> chain, uint16_t chain_count,
+                         std::string_view cut, std::span<uint8_t> out) {
     Outcome o;
-    Query q;
-    if (parse_query(query, q) != ParseStatus::Ok) {
-        return o;
-    }
     o.qtype = q.qtype;
     o.name_len = q.name_len;
     Reply r;
@@ -629,7 +609,8 @@ Outcome answer_forwarded(const Snapshot& snap, std::span<const uint8_t> query, c
     // upstream's here; as for any forwarded answer, AA is clear.
     r.aa = false;
     Writer w(out.first(std::min(out.size(), kMaxMessage)));
-    o.size = write_reply(w, snap, query, q, r, client_limit(snap, q, true, client), o.truncated);
+    o.size = write_reply(w, snap, query, q, r, answer_limit(snap, q.edns, client.transport),
+                         o.truncated);
     o.rcode = r.rcode;
     return o;
 }

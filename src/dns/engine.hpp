@@ -66,14 +66,23 @@ constexpr size_t kMaxMessage = 65535;
 /// our zones are REFUSED and RA stays clear for everyone.
 Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
                std::span<uint8_t> out, bool can_forward = false);
+/// The same, leaving the parsed query in `q` (valid when the outcome is `forward`): the
+/// resolver takes it from there instead of parsing the query again.
+Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, Query& q,
+               const Client& client, std::span<uint8_t> out, bool can_forward);
+
+/// The one place for the size an answer to `client` may have: over UDP the client's EDNS size,
+/// at least 512, capped by our udp_payload (RFC 6891 §6.2.5), 512 without EDNS (RFC 1035
+/// §4.2.1); over TCP only the frame length (RFC 7766 §8). Engine and resolver both use it.
+size_t answer_limit(const Snapshot& snap, const Edns& edns, Transport transport);
 
 /// A forwarded answer whose CNAME chain reached one of our names `cut` (dns::CachedAnswer::cut):
 /// the upstream's `chain` (`chain_count` answer records, names uncompressed, TTLs decayed), then
 /// our answer for `cut` computed for this client as for a question of its own (its view, its
 /// ECS: the SCOPE is the most specific part's), RA set and AA clear. The RCODE is our last
-/// name's (RFC 6604 §3). `query` is the client's, allowed recursion.
-Outcome answer_forwarded(const Snapshot& snap, std::span<const uint8_t> query, const Client& client,
-                         std::span<const uint8_t> chain, uint16_t chain_count, std::string_view cut,
-                         std::span<uint8_t> out);
+/// name's (RFC 6604 §3). `query` is the client's, allowed recursion, and `q` its parse.
+Outcome answer_forwarded(const Snapshot& snap, std::span<const uint8_t> query, const Query& q,
+                         const Client& client, std::span<const uint8_t> chain, uint16_t chain_count,
+                         std::string_view cut, std::span<uint8_t> out);
 
 } // namespace horizon::dns

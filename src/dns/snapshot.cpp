@@ -72,16 +72,10 @@ std::vector<uint8_t> encode_rr(const ldns_rr* rr) {
         return {};
     }
     std::vector<uint8_t> out(10);
-    const auto put16 = [&](size_t at, uint32_t v) {
-        out[at] = static_cast<uint8_t>(v >> 8);
-        out[at + 1] = static_cast<uint8_t>(v);
-    };
-    put16(0, ldns_rr_get_type(rr));
-    put16(2, ldns_rr_get_class(rr));
-    const uint32_t ttl = ldns_rr_ttl(rr);
-    put16(4, ttl >> 16);
-    put16(6, ttl & 0xFFFF);
-    put16(8, static_cast<uint32_t>(rdlen));
+    put16(out, 0, static_cast<uint16_t>(ldns_rr_get_type(rr)));
+    put16(out, 2, static_cast<uint16_t>(ldns_rr_get_class(rr)));
+    put32(out, 4, ldns_rr_ttl(rr));
+    put16(out, 8, static_cast<uint16_t>(rdlen));
     const auto* begin = ldns_buffer_begin(rdata.get());
     out.insert(out.end(), begin, begin + rdlen);
     return out;

@@ -1,47 +1,12 @@
-// Bounds-checked parsing of DNS queries (RFC 1035 §4.1, RFC 6891 §6) and the answer writer.
+// Bounds-checked reading of DNS messages (RFC 1035 §4.1, RFC 6891 §6) and the writer.
 #include "dns/wire.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace horizon::dns {
 
 namespace {
-
-uint16_t get16(std::span<const uint8_t> p, size_t at) {
-    return static_cast<uint16_t>((p[at] << 8) | p[at + 1]);
-}
-
-/// Skips a possibly compressed name in the answer/authority/additional sections. A pointer ends
-/// the name in place (RFC 1035 §4.1.4), so skipping never follows one and cannot loop.
-/// Returns false if the name runs off the packet or uses a reserved label type.
-bool skip_name(std::span<const uint8_t> p, size_t& pos, bool& is_root) {
-    size_t len = 0;
-    is_root = true;
-    while (pos < p.size()) {
-        const uint8_t l = p[pos];
-        if (l == 0) {
-            ++pos;
-            return true;
-        }
-        is_root = false;
-        if ((l & 0xC0) == 0xC0) { // pointer: two bytes, end of this name
-            if (pos + 2 > p.size()) {
-                return false;
-            }
-            pos += 2;
-            return true;
-        }
-        if ((l & 0xC0) != 0) { // RFC 6891 §5: extended label types are gone; reject
-            return false;
-        }
-        len += l + 1U;
-        if (len + 1 > kMaxNameLen) {
-            return false;
-        }
-        pos += l + 1U;
-    }
-    return false;
-}
 
 /// RFC 7871 §6: FAMILY, SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH, ADDRESS truncated to the
 /// source prefix. An unknown family, a prefix longer than the address, a wrong ADDRESS length or
@@ -100,6 +65,99 @@ bool parse_opt(std::span<const uint8_t> p, size_t at, uint16_t rdlen, Query& q) 
 }
 
 } // namespace
+
+std::optional<Header> read_header(std::span<const uint8_t> p) {
+    if (p.size() < kHeaderSize) {
+        return std::nullopt;
+    }
+    return Header{get16(p, 0), get16(p, 2), get16(p, 4), get16(p, 6), get16(p, 8), get16(p, 10)};
+}
+
+bool skip_name(std::span<const uint8_t> p, size_t& pos, bool& is_root) {
+    size_t len = 0;
+    is_root = true;
+    while (pos < p.size()) {
+        const uint8_t l = p[pos];
+        if (l == 0) {
+            ++pos;
+            return true;
+        }
+        is_root = false;
+        if ((l & 0xC0) == 0xC0) { // pointer: two bytes, end of this name
+            if (pos + 2 > p.size()) {
+                return false;
+            }
+            pos += 2;
+            return true;
+        }
+        if ((l & 0xC0) != 0) { // RFC 6891 §5: extended label types are gone; reject
+            return false;
+        }
+        len += l + 1U;
+        if (len + 1 > kMaxNameLen) {
+            return false;
+        }
+        pos += l + 1U;
+    }
+    return false;
+}
+
+bool skip_name(std::span<const uint8_t> p, size_t& pos) {
+    bool root = false;
+    return skip_name(p, pos, root);
+}
+
+bool read_name(std::span<const uint8_t> p, size_t& pos, std::string& out) {
+    out.clear();
+    size_t at = pos;
+    bool jumped = false;
+    while (at < p.size()) {
+        const uint8_t l = p[at];
+        if (l == 0) {
+            out.push_back('\0');
+            if (!jumped) {
+                pos = at + 1;
+            }
+            return out.size() <= kMaxNameLen;
+        }
+        if ((l & 0xC0) == 0xC0) {
+            if (at + 2 > p.size()) {
+                return false;
+            }
+            const size_t to = (size_t{l & 0x3FU} << 8) | p[at + 1];
+            if (to >= at) {
+                return false; // forward or self pointer: a loop or garbage
+            }
+            if (!jumped) {
+                pos = at + 2;
+                jumped = true;
+            }
+            at = to;
+            continue;
+        }
+        if ((l & 0xC0) != 0 || at + 1 + l > p.size() || out.size() + l + 2 > kMaxNameLen) {
+            return false;
+        }
+        out.push_back(static_cast<char>(l));
+        for (size_t i = 1; i <= l; ++i) {
+            out.push_back(static_cast<char>(ascii_lower(p[at + i])));
+        }
+        at += l + 1U;
+    }
+    return false;
+}
+
+bool name_equals(std::span<const uint8_t> p, size_t at, std::string_view lower_wire) {
+    if (at > p.size() || p.size() - at < lower_wire.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < lower_wire.size(); ++i) {
+        if (ascii_lower(p[at + i]) != static_cast<uint8_t>(lower_wire[i])) {
+            return false;
+        }
+    }
+    return true;
+}
 
 std::string_view to_string(Rcode r) {
     switch (r) {
@@ -217,7 +275,7 @@ ParseStatus parse_sections(std::span<const uint8_t> p, Query& q) {
         q.labels[q.label_count++] = static_cast<uint8_t>(n);
         for (size_t i = 1; i <= l; ++i) {
             const uint8_t c = p[pos + i];
-            q.lower[n + i] = (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c;
+            q.lower[n + i] = ascii_lower(c);
         }
         n += l + 1U;
         pos += l + 1U;
@@ -286,6 +344,58 @@ std::string name_to_text(std::string_view wire) {
         i += l + 1U;
     }
     return out.empty() ? "." : out;
+}
+
+size_t OptRecord::size() const {
+    size_t n = 11;
+    n += nsid.empty() ? 0 : 4 + nsid.size();
+    n += ecs ? 8 + (ecs_source + 7U) / 8U : 0;
+    n += ede ? 6 + std::min(ede_text.size(), kMaxEdeText) : 0;
+    return n;
+}
+
+void Writer::opt(const OptRecord& o) {
+    u8(0); // root owner
+    u16(type::OPT);
+    u16(o.udp_payload);
+    u8(static_cast<uint8_t>(static_cast<uint16_t>(o.rcode) >> 4));
+    u8(0); // VERSION 0
+    u16(o.do_bit ? 0x8000 : 0);
+    u16(static_cast<uint16_t>(o.size() - 11));
+    if (!o.nsid.empty()) {
+        u16(kOptionNsid);
+        u16(static_cast<uint16_t>(o.nsid.size()));
+        bytes(o.nsid);
+    }
+    if (o.ecs) { // FAMILY, SOURCE and ADDRESS truncated to SOURCE bits (RFC 7871 §6)
+        const size_t n = (o.ecs_source + 7U) / 8U;
+        u16(kOptionEcs);
+        u16(static_cast<uint16_t>(4 + n));
+        u16(o.ecs_addr.is_v4() ? 1 : 2);
+        u8(o.ecs_source);
+        u8(o.ecs_scope);
+        bytes(std::span<const uint8_t>(o.ecs_addr.bytes.data(), n));
+    }
+    if (o.ede) {
+        const std::string_view text = o.ede_text.substr(0, OptRecord::kMaxEdeText);
+        u16(kOptionEde);
+        u16(static_cast<uint16_t>(2 + text.size()));
+        u16(*o.ede);
+        bytes(text); // EXTRA-TEXT, UTF-8, not NUL-terminated (RFC 8914 §2)
+    }
+}
+
+void Writer::truncate(size_t question_end, const OptRecord* opt) {
+    rewind(question_end);
+    if (opt != nullptr) {
+        this->opt(*opt);
+    }
+    if (question_end >= kHeaderSize && buf_.size() >= kHeaderSize) {
+        put_u16_at(2, static_cast<uint16_t>(((buf_[2] << 8) | buf_[3]) | flag::TC));
+        put_u16_at(6, 0);
+        put_u16_at(8, 0);
+        put_u16_at(10, opt != nullptr ? 1 : 0);
+    }
 }
 
 void Writer::bytes(std::span<const uint8_t> b) {

@@ -1,10 +1,12 @@
-// DNS wire format for the hot path: a bounds-checked parse of header, question and OPT, and a
-// writer for answers. No allocation; ldns is used only when snapshots are built.
+// DNS wire format, the one module for it: header fields, names (skip, read, compare), the query
+// parse, OPT/ECS/EDE readers and writers, truncation. No allocation on the query path; ldns is
+// used only when snapshots are built.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -66,6 +68,57 @@ constexpr size_t kHeaderSize = 12;
 constexpr size_t kMaxNameLen = 255; // RFC 1035 §2.3.4
 constexpr uint16_t kOptionNsid = 3; // RFC 5001
 constexpr uint16_t kOptionEcs = 8;  // RFC 7871
+constexpr uint16_t kOptionEde = 15; // RFC 8914 §2
+
+/// Big-endian fields. The caller has checked the bounds (every reader below does).
+inline uint16_t get16(std::span<const uint8_t> p, size_t at) {
+    return static_cast<uint16_t>((p[at] << 8) | p[at + 1]);
+}
+inline uint32_t get32(std::span<const uint8_t> p, size_t at) {
+    return (uint32_t{get16(p, at)} << 16) | get16(p, at + 2);
+}
+inline void put16(std::span<uint8_t> p, size_t at, uint16_t v) {
+    p[at] = static_cast<uint8_t>(v >> 8);
+    p[at + 1] = static_cast<uint8_t>(v);
+}
+inline void put32(std::span<uint8_t> p, size_t at, uint32_t v) {
+    put16(p, at, static_cast<uint16_t>(v >> 16));
+    put16(p, at + 2, static_cast<uint16_t>(v));
+}
+
+inline uint8_t ascii_lower(uint8_t c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c; // RFC 4343 §3
+}
+
+/// RFC 1035 §4.1.1 header, read from a message of at least kHeaderSize bytes.
+struct Header {
+    uint16_t id = 0;
+    uint16_t flags = 0;
+    uint16_t qdcount = 0;
+    uint16_t ancount = 0;
+    uint16_t nscount = 0;
+    uint16_t arcount = 0;
+
+    [[nodiscard]] unsigned records() const { return unsigned{ancount} + nscount + arcount; }
+    [[nodiscard]] Rcode rcode() const { return static_cast<Rcode>(flags & 0xF); }
+};
+
+/// The header of `p`; nullopt when `p` is shorter than one.
+std::optional<Header> read_header(std::span<const uint8_t> p);
+
+/// Skips a possibly compressed name at `pos`. A pointer ends the name in place (RFC 1035
+/// §4.1.4), so skipping never follows one and cannot loop. False if the name runs off the
+/// message, is longer than 255 bytes or uses a reserved label type (RFC 6891 §5).
+bool skip_name(std::span<const uint8_t> p, size_t& pos);
+/// The same, telling whether the name is the root (an OPT owner must be, RFC 6891 §6.1.2).
+bool skip_name(std::span<const uint8_t> p, size_t& pos, bool& is_root);
+
+/// Reads a possibly compressed name at `pos` into `out` (lower-case wire, uncompressed) and
+/// moves `pos` past it in place. Pointers must point backwards (RFC 1035 §4.1.4), so this ends.
+bool read_name(std::span<const uint8_t> p, size_t& pos, std::string& out);
+
+/// Whether the uncompressed name at `at` is `lower_wire` up to ASCII case (RFC 4343).
+bool name_equals(std::span<const uint8_t> p, size_t at, std::string_view lower_wire);
 
 struct Edns {
     bool present = false;
@@ -116,6 +169,26 @@ ParseStatus parse_query(std::span<const uint8_t> pkt, Query& q);
 /// "www.example.com." from an uncompressed wire name (for logs; never on the answer path).
 std::string name_to_text(std::string_view wire);
 
+/// Where the bytes of an OPT record we write come from (RFC 6891 §6.1.2). Options appear in
+/// this order: NSID, ECS, EDE.
+struct OptRecord {
+    uint16_t udp_payload = 1232;
+    Rcode rcode = Rcode::NoError; ///< its upper 8 bits go in the TTL (RFC 6891 §6.1.3)
+    bool do_bit = false;          ///< RFC 3225 §3: copied from the query
+    std::string_view nsid;        ///< RFC 5001 §2.3: our identity when asked for; "" = none
+    bool ecs = false;             ///< RFC 7871 §6: FAMILY SOURCE SCOPE ADDRESS
+    util::IpAddress ecs_addr;
+    uint8_t ecs_source = 0;
+    uint8_t ecs_scope = 0;
+    std::optional<uint16_t> ede;  ///< RFC 8914 §2 INFO-CODE
+    std::string_view ede_text;    ///< EXTRA-TEXT (at most kMaxEdeText bytes are written)
+
+    static constexpr size_t kMaxEdeText = 300;
+
+    /// Its wire size.
+    [[nodiscard]] size_t size() const;
+};
+
 /// Appends to a fixed buffer; remembers overflow instead of failing on each call.
 class Writer {
 public:
@@ -144,6 +217,21 @@ public:
         buf_[at] = static_cast<uint8_t>(v >> 8);
         buf_[at + 1] = static_cast<uint8_t>(v);
     }
+
+    /// An OPT record (root owner).
+    void opt(const OptRecord& o);
+    /// A header with ANCOUNT and NSCOUNT 0 (patched later with put_u16_at when records follow).
+    void header(uint16_t id, uint16_t flags, uint16_t qdcount, uint16_t arcount) {
+        u16(id);
+        u16(flags);
+        u16(qdcount);
+        u32(0);
+        u16(arcount);
+    }
+    /// Cuts a message written from the start of the buffer back to its header and question
+    /// (which end at `question_end`), then our OPT if any, with TC=1 (RFC 1035 §4.2.1, RFC 2181
+    /// §9, RFC 6891 §7). Counts are patched.
+    void truncate(size_t question_end, const OptRecord* opt);
 
     [[nodiscard]] size_t size() const { return pos_; }
     [[nodiscard]] bool overflow() const { return overflow_; }

@@ -1,5 +1,5 @@
-// Forwarding on a worker's loop: queries for names outside our zones go to upstream resolvers
-// (RFC 5452 defences, per-upstream timeout, TCP retry on TC, coalescing) and answers are cached.
+// Forwarding on a worker's loop: the libuv transport of dns::Resolver. It owns the upstream
+// sockets and timers, executes the resolver's commands and feeds it their events.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include <span>
 
 #include "dns/engine.hpp"
+#include "dns/wire.hpp"
 
 namespace horizon::server {
 
@@ -27,11 +28,12 @@ public:
     Forwarder(const Forwarder&) = delete;
     Forwarder& operator=(const Forwarder&) = delete;
 
-    /// Answers a query the engine handed over (Outcome::forward). Returns the size of the answer
-    /// written to `out` (kMaxMessage bytes) when it is ready at once: from the cache, or an error
-    /// of ours. Returns 0 when the answer will come through `reply` (or never, if the worker stops
-    /// first); `reply` is released as soon as it is called or will never be.
-    size_t resolve(std::span<const uint8_t> query, const dns::Client& client,
+    /// Answers a query the engine handed over (Outcome::forward); `q` is the engine's parse of
+    /// `query`. Returns the size of the answer written to `out` when it is ready at once (from
+    /// the cache, or an error of ours). Returns 0 when the answer will come through `reply` (or
+    /// never, if the worker stops first); `reply` is released as soon as it is called or will
+    /// never be.
+    size_t resolve(std::span<const uint8_t> query, const dns::Query& q, const dns::Client& client,
                    std::span<uint8_t> out, ReplyFn reply);
 
     /// Bounds the upstream sockets (UDP or TCP, one per question in flight) of all workers

@@ -167,20 +167,25 @@ bool Worker::run() {
 
 void Worker::stop() { uv_ok(uv_async_send(&stop_), "stopping a worker"); }
 
-dns::Outcome Worker::answer(std::span<const uint8_t> query, const dns::Client& client,
-                            std::span<uint8_t> out) {
+dns::Outcome Worker::answer(std::span<const uint8_t> query, dns::Query& q,
+                            const dns::Client& client, std::span<uint8_t> out) {
     const dns::Snapshot& snap = snapshot();
     const uint64_t start = monotonic_ns();
-    const dns::Outcome o = dns::answer(snap, query, client, out, /*can_forward=*/true);
-    metrics_.count(o, client.transport, monotonic_ns() - start);
-    if (snap.server.query_log) {
-        log_query(query, client, o);
-    }
+    const dns::Outcome o = dns::answer(snap, query, q, client, out, /*can_forward=*/true);
+    account(o, client, monotonic_ns() - start, query);
     return o;
 }
 
+void Worker::account(const dns::Outcome& o, const dns::Client& client, uint64_t ns,
+                     std::span<const uint8_t> message, std::string_view via) {
+    metrics_.count(o, client.transport, ns); // a forwarded query counts when its answer does
+    if (snapshot().server.query_log) {
+        log_query(message, client, o, via);
+    }
+}
+
 void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client,
-                       const dns::Outcome& o) {
+                       const dns::Outcome& o, std::string_view via) {
     const char* transport = client.transport == dns::Transport::Udp ? "udp" : "tcp";
     if (o.size == 0 && !o.forward) {
         spdlog::info("query from {} {}: dropped ({} bytes)", client.addr.to_string(), transport,
@@ -192,6 +197,11 @@ void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client
                                                 dns::kHeaderSize,
                                             o.name_len})
                        : "-";
+    if (!via.empty()) { // the resolver's answer
+        spdlog::info("query from {} {}: {} {} -> {} ({})", client.addr.to_string(), transport, name,
+                     dns::type_to_string(o.qtype), dns::to_string(o.rcode), via);
+        return;
+    }
     if (o.zone != nullptr) {
         spdlog::info("query from {} {}: {} {} zone={} view={} -> {}{}", client.addr.to_string(),
                      transport, name, dns::type_to_string(o.qtype),

@@ -90,7 +90,7 @@ struct TcpConnection final : Owned {
 
     void on_data(const char* data, size_t len);
     void send(const uint8_t* data, size_t len);
-    size_t forward(std::span<const uint8_t> query, std::span<uint8_t> out);
+    size_t forward(std::span<const uint8_t> query, const dns::Query& q, std::span<uint8_t> out);
 };
 
 /// One queued answer: the frame is owned until libuv's write callback (partial writes are
@@ -131,7 +131,8 @@ void TcpConnection::send(const uint8_t* data, size_t len) {
 /// Hands a query to the forwarder; returns the size of an answer ready at once (in `out`). A later
 /// answer is framed onto this connection if it is still open (RFC 7766 §7: answers to pipelined
 /// queries may come out of order; the client matches them by ID).
-size_t TcpConnection::forward(std::span<const uint8_t> query, std::span<uint8_t> out) {
+size_t TcpConnection::forward(std::span<const uint8_t> query, const dns::Query& q,
+                              std::span<uint8_t> out) {
     /// Counts the query as outstanding for as long as the forwarder holds its reply, whether it
     /// is answered, dropped, or the worker stops.
     struct Outstanding {
@@ -154,7 +155,7 @@ size_t TcpConnection::forward(std::span<const uint8_t> query, std::span<uint8_t>
     };
 
     auto outstanding = std::make_shared<Outstanding>(guard);
-    return worker->forwarder().resolve(query, client, out,
+    return worker->forwarder().resolve(query, q, client, out,
                                        [outstanding](std::span<const uint8_t> answer) {
                                            TcpConnection* c = outstanding->guard->connection;
                                            if (c == nullptr) {
@@ -179,8 +180,9 @@ void TcpConnection::on_data(const char* data, size_t len) {
         }
         const std::span<const uint8_t> query(input.data() + at + 2, frame);
         at += 2 + frame;
-        const dns::Outcome o = worker->answer(query, client, answer);
-        const size_t size = o.forward ? forward(query, answer) : o.size;
+        dns::Query parsed;
+        const dns::Outcome o = worker->answer(query, parsed, client, answer);
+        const size_t size = o.forward ? forward(query, parsed, answer) : o.size;
         if (size > 0) {
             send(answer.data(), size);
             if (closing) {

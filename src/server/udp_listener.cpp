@@ -119,8 +119,8 @@ struct UdpListener final : Owned {
     /// `answer_now`).
     /// A later answer goes out by sendmsg from this socket, from the same address as a batched
     /// one would (PKTINFO), if the listener is still open.
-    size_t forward(unsigned i, std::span<const uint8_t> query, const dns::Client& client,
-                   std::span<uint8_t> answer_now) {
+    size_t forward(unsigned i, std::span<const uint8_t> query, const dns::Query& q,
+                   const dns::Client& client, std::span<uint8_t> answer_now) {
         struct Destination {
             sockaddr_storage peer{};
             socklen_t peer_len = 0;
@@ -134,7 +134,7 @@ struct UdpListener final : Owned {
             to->control_len = reply_control(i, to->control.data());
         }
         return worker->forwarder().resolve(
-            query, client, answer_now,
+            query, q, client, answer_now,
             [g = guard, to](std::span<const uint8_t> answer) {
                 UdpListener* l = g->listener;
                 if (l == nullptr) {
@@ -171,6 +171,7 @@ struct UdpListener final : Owned {
             return false;
         }
         unsigned replies = 0;
+        dns::Query parsed;
         for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
             if ((in[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
                 worker->metrics().dropped[static_cast<size_t>(Drop::UdpOversize)].add();
@@ -180,8 +181,9 @@ struct UdpListener final : Owned {
                 util::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peers[i])),
                 dns::Transport::Udp);
             const std::span<const uint8_t> query(queries[i].data(), in[i].msg_len);
-            const dns::Outcome o = worker->answer(query, client, answers[replies]);
-            const size_t size = o.forward ? forward(i, query, client, answers[replies]) : o.size;
+            const dns::Outcome o = worker->answer(query, parsed, client, answers[replies]);
+            const size_t size =
+                o.forward ? forward(i, query, parsed, client, answers[replies]) : o.size;
             if (size == 0) {
                 continue;
             }

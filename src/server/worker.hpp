@@ -75,6 +75,11 @@ public:
         }
         return *snap_;
     }
+    /// The same, shared: for the resolver, which keeps it across its events.
+    const std::shared_ptr<const dns::Snapshot>& snapshot_ptr() {
+        snapshot();
+        return snap_;
+    }
     /// [resolver] as of the current snapshot (null until one is published).
     const std::shared_ptr<const config::ResolverConfig>& resolver() {
         snapshot();
@@ -85,14 +90,20 @@ public:
     uv_loop_t* loop() { return &loop_; }
     TcpBudget& tcp_budget() { return budget_; }
     WorkerMetrics& metrics() { return metrics_; }
-    /// Answers one query, counting it (and the time the engine took) in this worker's metrics
-    /// and writing the query log line when query_log is on.
-    dns::Outcome answer(std::span<const uint8_t> query, const dns::Client& client,
+    /// Answers one query, accounting for it unless it is forwarded; `q` receives its parse
+    /// (what the forwarder takes when the outcome is `forward`).
+    dns::Outcome answer(std::span<const uint8_t> query, dns::Query& q, const dns::Client& client,
                         std::span<uint8_t> out);
     unsigned index() const { return index_; }
+    /// The one place a query is counted (with the `ns` it took) and logged when query_log is
+    /// on: the engine's answers from answer(), the resolver's from the forwarder. `message` (the
+    /// query or the answer) holds the question name at [12, 12 + o.name_len); `via` is the
+    /// resolver's reason ("" for the engine's own answers).
+    void account(const dns::Outcome& o, const dns::Client& client, uint64_t ns,
+                 std::span<const uint8_t> message, std::string_view via = {});
     /// Logs one query when query_log is on.
-    void log_query(std::span<const uint8_t> query, const dns::Client& client,
-                   const dns::Outcome& outcome);
+    void log_query(std::span<const uint8_t> message, const dns::Client& client,
+                   const dns::Outcome& outcome, std::string_view via = {});
 
 private:
     void refresh();
