@@ -243,8 +243,6 @@ ParamResult parse_error(std::string_view cli_name, std::string_view message) {
 
 } // namespace
 
-
-
 // NOLINTNEXTLINE(misc-no-recursion): values nest at most kMaxNesting deep
 std::string python_str(const Json& v) {
     switch (v.type()) {

@@ -1,12 +1,12 @@
 // The AWS CLI's shorthand syntax (awscli/shorthand.py `ShorthandParser`, AWS CLI v2), with no
 // model: the grammar, its error texts, and the helpers that count like Python.
-#include "control/shorthand.hpp"
-
 #include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "control/shorthand.hpp"
 
 namespace horizon::control {
 

@@ -106,12 +106,29 @@ bool Command::takes(std::string_view option) const {
 
 const std::vector<Command>& commands() {
     static const std::vector<Command> table{
-        {"list-clusters", "ListClusters", {}, {}, "", &kListClustersResponse, list_clusters,
+        {"list-clusters",
+         "ListClusters",
+         {},
+         {},
+         "",
+         &kListClustersResponse,
+         list_clusters,
          "  list-clusters\n"},
-        {"describe-cluster", "DescribeCluster", {"--name"}, {}, "", &kDescribeClusterResponse,
-         describe_cluster, "  describe-cluster        --name NAME\n"},
-        {"update-cluster-config", "UpdateClusterConfig", {"--name", "--resources-vpc-config"},
-         {"--client-request-token"}, "", &kUpdateResponse, update_cluster_config,
+        {"describe-cluster",
+         "DescribeCluster",
+         {"--name"},
+         {},
+         "",
+         &kDescribeClusterResponse,
+         describe_cluster,
+         "  describe-cluster        --name NAME\n"},
+        {"update-cluster-config",
+         "UpdateClusterConfig",
+         {"--name", "--resources-vpc-config"},
+         {"--client-request-token"},
+         "",
+         &kUpdateResponse,
+         update_cluster_config,
          R"(  update-cluster-config   --name NAME --resources-vpc-config VALUE [--client-request-token T]
                           VALUE is AWS shorthand or JSON, for example
                             endpointPublicAccess=true,publicAccessCidrs="203.0.113.5/32",endpointPrivateAccess=true
@@ -119,40 +136,82 @@ const std::vector<Command>& commands() {
                             '{"endpointPublicAccess": true, "endpointPrivateAccess": false}'
                           Omitted members keep their current values.
 )"},
-        {"describe-update", "DescribeUpdate", {"--name", "--update-id"}, {}, "", &kUpdateResponse,
-         describe_update, "  describe-update         --name NAME --update-id ID\n"},
-        {"list-updates", "ListUpdates", {"--name"}, {}, "", &kListUpdatesResponse, list_updates,
+        {"describe-update",
+         "DescribeUpdate",
+         {"--name", "--update-id"},
+         {},
+         "",
+         &kUpdateResponse,
+         describe_update,
+         "  describe-update         --name NAME --update-id ID\n"},
+        {"list-updates",
+         "ListUpdates",
+         {"--name"},
+         {},
+         "",
+         &kListUpdatesResponse,
+         list_updates,
          "  list-updates            --name NAME\n"},
-        {"wait", "DescribeUpdate", {"--name", "--update-id"}, {"--timeout", "--delay"},
-         "update-successful", &kUpdateResponse, describe_update,
+        {"wait",
+         "DescribeUpdate",
+         {"--name", "--update-id"},
+         {"--timeout", "--delay"},
+         "update-successful",
+         &kUpdateResponse,
+         describe_update,
          R"(  wait update-successful  --name NAME --update-id ID [--timeout 30m] [--delay 1s]
                           polls describe-update until the update is Successful (exit 0);
                           Failed, Cancelled or the timeout: exit 255
 )"},
-        {"explain", "Explain", {"--name", "--source"}, {}, "", &kExplainResponse, explain,
+        {"explain",
+         "Explain",
+         {"--name", "--source"},
+         {},
+         "",
+         &kExplainResponse,
+         explain,
          R"(  explain                 --name NAME --source IP
                           which answer horizond gives that source, and why
 )"},
-        {"authorize-security-group-ingress", "AuthorizeSecurityGroupIngress", {},
-         {"--group-id", "--name", "--protocol", "--port", "--cidr", "--description"}, "",
-         &kAuthorizeResponse, authorize_ingress,
+        {"authorize-security-group-ingress",
+         "AuthorizeSecurityGroupIngress",
+         {},
+         {"--group-id", "--name", "--protocol", "--port", "--cidr", "--description"},
+         "",
+         &kAuthorizeResponse,
+         authorize_ingress,
          R"(
   The cluster security group (`aws ec2`'s arguments; the group ID is describe-cluster's
   resourcesVpcConfig.clusterSecurityGroupId), and the API endpoint's connections:
   authorize-security-group-ingress   --group-id SG | --name NAME
                           --protocol tcp|-1 [--port N|FROM-TO] --cidr CIDR [--description D]
 )"},
-        {"revoke-security-group-ingress", "RevokeSecurityGroupIngress", {},
+        {"revoke-security-group-ingress",
+         "RevokeSecurityGroupIngress",
+         {},
          {"--group-id", "--name", "--protocol", "--port", "--cidr", "--security-group-rule-ids"},
-         "", &kRevokeResponse, revoke_ingress,
+         "",
+         &kRevokeResponse,
+         revoke_ingress,
          R"(  revoke-security-group-ingress      --group-id SG | --name NAME
                           --protocol tcp|-1 [--port N|FROM-TO] --cidr CIDR
                           or --security-group-rule-ids sgr-...[,sgr-...]
 )"},
-        {"describe-security-group-rules", "DescribeSecurityGroupRules", {}, {"--group-id", "--name"},
-         "", &kDescribeRulesResponse, describe_security_group_rules,
+        {"describe-security-group-rules",
+         "DescribeSecurityGroupRules",
+         {},
+         {"--group-id", "--name"},
+         "",
+         &kDescribeRulesResponse,
+         describe_security_group_rules,
          "  describe-security-group-rules      --group-id SG | --name NAME\n"},
-        {"connections", "Connections", {"--name"}, {}, "", &kConnectionsResponse, connections,
+        {"connections",
+         "Connections",
+         {"--name"},
+         {},
+         "",
+         &kConnectionsResponse,
+         connections,
          R"(  connections             --name NAME
                           the API endpoint's listeners and connections per side with their
                           peers (the `ss -tn` view)

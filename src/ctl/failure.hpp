@@ -16,9 +16,10 @@ struct Failure {
 };
 
 /// What argparse prints before a usage error, as the AWS CLI's main parser does.
-inline constexpr std::string_view kUsageHead = "usage: horizonctl [options] <command> [parameters]\n"
-                                               "To see help text, you can run:\n\n"
-                                               "  horizonctl --help\n\n";
+inline constexpr std::string_view kUsageHead =
+    "usage: horizonctl [options] <command> [parameters]\n"
+    "To see help text, you can run:\n\n"
+    "  horizonctl --help\n\n";
 
 /// A usage error (exit 252) worded as argparse's: kUsageHead, then "horizonctl: error: <message>".
 inline Failure usage_error(const std::string& message) {

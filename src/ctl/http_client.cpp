@@ -29,8 +29,7 @@ Failure transport_failure(httplib::Error err, const std::string& url) {
     if (err == httplib::Error::SSLConnection || err == httplib::Error::SSLLoadingCerts ||
         err == httplib::Error::SSLServerVerification) {
         // The AWS CLI's words; --no-verify-ssl and --ca-bundle as in the AWS CLI.
-        return {kExitOther, "SSL validation failed for " + url + " (" +
-                                httplib::to_string(err) +
+        return {kExitOther, "SSL validation failed for " + url + " (" + httplib::to_string(err) +
                                 "; an http:// endpoint given as https://? a self-signed "
                                 "certificate: --ca-bundle FILE or --no-verify-ssl)"};
     }
@@ -76,16 +75,14 @@ Reply error_reply(const httplib::Response& res, const Json& parsed) {
     return r;
 }
 
-std::variant<Reply, Failure> reply_of(const httplib::Response& res,
-                                             const std::string& url) {
+std::variant<Reply, Failure> reply_of(const httplib::Response& res, const std::string& url) {
     Json parsed = res.body.empty() ? Json::object() : Json::parse(res.body, nullptr, false);
-    const bool json_ok =
-        !parsed.is_discarded() && parsed.is_object() &&
-        control::nesting_depth(parsed) <= control::kMaxNesting;
+    const bool json_ok = !parsed.is_discarded() && parsed.is_object() &&
+                         control::nesting_depth(parsed) <= control::kMaxNesting;
     if (res.status >= 200 && res.status < 300) {
         if (!json_ok) {
-            return Failure{kExitOther, "Unable to parse the response of \"" + url +
-                                           "\" (HTTP " + std::to_string(res.status) +
+            return Failure{kExitOther, "Unable to parse the response of \"" + url + "\" (HTTP " +
+                                           std::to_string(res.status) +
                                            ") as a JSON object: " + res.body.substr(0, 200)};
         }
         return Reply{std::move(parsed), "", ""};

@@ -19,10 +19,10 @@ namespace horizon::ctl {
 
 /// The AWS CLI's connection options (--cli-connect-timeout, --ca-bundle, ...) and --token.
 struct HttpOptions {
-    std::string token;         ///< bearer token; "" = none
+    std::string token;           ///< bearer token; "" = none
     double connect_timeout = 60; ///< seconds, 0 = none
     double read_timeout = 60;    ///< seconds, 0 = none
-    std::string ca_bundle;     ///< for an https endpoint; "" = the system's
+    std::string ca_bundle;       ///< for an https endpoint; "" = the system's
     bool verify_ssl = true;
     bool debug = false; ///< each request and response on stderr
 };

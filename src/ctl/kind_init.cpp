@@ -14,13 +14,7 @@
 
 namespace horizon::ctl::kind {
 
-using detail::failure;
-using detail::named_entry;
-using detail::scalar;
-using detail::toml_string;
-using detail::yaml_failure;
-
-std::string detail::toml_string(std::string_view s) {
+std::string toml_string(std::string_view s) {
     std::string out = "\"";
     for (const char ch : s) {
         const auto c = static_cast<unsigned char>(ch);

@@ -12,14 +12,6 @@
 
 namespace horizon::ctl::kind {
 
-using detail::failure;
-using detail::named_entry;
-using detail::scalar;
-using detail::toml_string;
-using detail::yaml_failure;
-
-namespace detail {
-
 std::string scalar(const YAML::Node& map, const char* key) {
     if (!map.IsMap()) {
         return {};
@@ -39,8 +31,6 @@ YAML::Node named_entry(const YAML::Node& root, const char* list, const std::stri
     }
     return YAML::Node(YAML::NodeType::Undefined);
 }
-
-} // namespace detail
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 #include "ctl/kind_init.hpp"
 
-namespace horizon::ctl::kind::detail {
+namespace horizon::ctl::kind {
 
 template <class T>
 Parsed<T> failure(std::string where, std::string message, unsigned line = 0, unsigned col = 0) {
@@ -39,4 +39,4 @@ std::string scalar(const YAML::Node& map, const char* key);
 /// The entry of a kubeconfig list (clusters, contexts, users) with this name; null if none.
 YAML::Node named_entry(const YAML::Node& root, const char* list, const std::string& name);
 
-} // namespace horizon::ctl::kind::detail
+} // namespace horizon::ctl::kind

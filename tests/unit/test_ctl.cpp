@@ -110,6 +110,7 @@ TEST_CASE("shapes: horizond's raw answer reshaped is what the AWS CLI printed") 
     // The fixtures were printed with TZ=UTC; iso8601 prints local time.
     setenv("TZ", "UTC", 1);
     tzset();
+
     const struct {
         const char* name;
         const ctl::Shape* shape;
@@ -118,10 +119,12 @@ TEST_CASE("shapes: horizond's raw answer reshaped is what the AWS CLI printed") 
         {"eks-describe-update", &ctl::kUpdateResponse},
         {"eks-list-updates", &ctl::kListUpdatesResponse},
     };
+
     for (const auto& c : cases) {
         CAPTURE(c.name);
         const Json theirs = Json::parse(data(std::string(c.name) + ".json"));
-        const Json ours = ctl::reshape(Json::parse(data(std::string(c.name) + ".api.json")), *c.shape);
+        const Json ours =
+            ctl::reshape(Json::parse(data(std::string(c.name) + ".api.json")), *c.shape);
         CHECK(known_only(ours, theirs).dump(4) == theirs.dump(4));
     }
     CHECK(ctl::iso8601(1764082121.123) == "2025-11-25T14:48:41.123000+00:00");
@@ -154,7 +157,9 @@ TEST_CASE("cli: a command and its options, anywhere on the line") {
                         p));
     CHECK(p.params.at("--protocol") == "-1"); // "-1" is a value, not an option
 
-    for (auto words : {std::initializer_list<const char*>{"--help"}, {"help"}, {"-h", "bogus"},
+    for (auto words : {std::initializer_list<const char*>{"--help"},
+                       {"help"},
+                       {"-h", "bogus"},
                        {"describe-cluster", "help"}}) {
         ctl::Args h;
         CHECK_FALSE(parse(words, h));
@@ -170,6 +175,7 @@ TEST_CASE("cli: usage errors in argparse's words, exit 252") {
                                 "describe-update, list-updates, wait, explain, "
                                 "authorize-security-group-ingress, revoke-security-group-ingress, "
                                 "describe-security-group-rules, connections";
+
     const struct {
         std::vector<std::string> words;
         std::string message;
@@ -197,6 +203,7 @@ TEST_CASE("cli: usage errors in argparse's words, exit 252") {
         {{"--cli-read-timeout", "soon", "list-clusters"},
          usage_error("argument --cli-read-timeout: invalid number of seconds: 'soon'")},
     };
+
     for (const auto& c : cases) {
         CAPTURE(c.message);
         ctl::Args a;
@@ -273,6 +280,7 @@ TEST_CASE("commands: the requests, and the usage errors of their values") {
           "0.0.0.0/0", "--port", "https"},
          usage_error("argument --port: invalid port or range 'https' (e.g. 443, 1-1024)")},
     };
+
     for (const auto& e : errors) {
         CAPTURE(e.message);
         const auto r = request(e.words);
