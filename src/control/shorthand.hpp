@@ -59,6 +59,13 @@ ShorthandParse parse_shorthand(std::string_view text);
 ParamResult parse_resources_vpc_config(std::string_view value,
                                        std::string_view cli_name = "--resources-vpc-config");
 
+/// Python's `\s` (and str.strip()'s white space) on one ASCII byte: string.whitespace plus
+/// U+001C..U+001F.
+bool is_python_space(int c);
+
+/// Code points in a UTF-8 string: Python's len(), the unit of its offsets and carets.
+size_t code_points(std::string_view s);
+
 /// How Python's `%s` shows a value in botocore's messages: `yes`, `True`, `None`, `['a', 'b']`.
 std::string python_str(const nlohmann::ordered_json& v);
 
