@@ -196,8 +196,6 @@ struct StepSpec {
     std::initializer_list<std::string_view> keys;
 };
 
-constexpr std::string_view kSel[] = {"node", "group", "zone", "all", "count"};
-
 const std::array<StepSpec, 16>& step_specs() {
     static const std::array<StepSpec, 16> specs = {{
         {"update-cluster-config", StepKind::UpdateClusterConfig, {"resources_vpc_config"}},
