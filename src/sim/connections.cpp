@@ -1,12 +1,11 @@
 // Who connects where: the kubelet's and kube-proxy's long-lived connections to the endpoint,
 // the address each picks from its DNS answer, and the gate's outcome (accepted, or the SYN
 // dropped and why).
-#include "sim/simulation.hpp"
-
 #include <algorithm>
 #include <fmt/format.h>
 
 #include "control/api_access.hpp"
+#include "sim/simulation.hpp"
 
 namespace horizon::sim {
 
