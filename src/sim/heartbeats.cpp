@@ -1,10 +1,10 @@
 // The kubelet's heartbeats (KEP-0009): a Lease renewal every 10 s with retry and backoff, and
 // the NodeStatus computed every 10 s and posted on change, every 5 min, or always without
 // Leases; each counted as API requests and etcd bytes of its node group.
-#include "sim/simulation.hpp"
-
 #include <algorithm>
 #include <fmt/format.h>
+
+#include "sim/simulation.hpp"
 
 namespace horizon::sim {
 

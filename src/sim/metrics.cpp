@@ -1,9 +1,9 @@
 // What the run measures: a metrics sample every metrics_interval (--metrics, --plot) and the
 // end-of-run summary of API and etcd load per node group.
-#include "sim/simulation.hpp"
-
 #include <cmath>
 #include <fmt/format.h>
+
+#include "sim/simulation.hpp"
 
 namespace horizon::sim {
 

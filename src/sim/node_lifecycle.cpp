@@ -10,7 +10,12 @@ namespace horizon::sim {
 NodeLifecycleController::NodeLifecycleController(const Scenario& sc, const Millis& now,
                                                  std::vector<Node>& nodes, EventQueue& queue,
                                                  const Timeline& timeline)
-    : sc_(sc), m_(sc.model), now_(now), nodes_(nodes), q_(queue), timeline_(timeline) {
+    : sc_(sc)
+    , m_(sc.model)
+    , now_(now)
+    , nodes_(nodes)
+    , q_(queue)
+    , timeline_(timeline) {
     zones_.resize(sc.zones.size());
     for (size_t z = 0; z < sc.zones.size(); ++z) {
         zones_[z].name = sc.zones[z];
@@ -168,8 +173,8 @@ void NodeLifecycleController::queue_taints() {
         const uint8_t kind = n.ready == static_cast<uint8_t>(Cond::Unknown) ? 1 : 2;
         if (n.taint != kNoTaint && n.taint != kind) {
             // Swapped at once, not rate limited; the new taint's tolerations start now.
-            node_event(i,
-                       fmt::format("taint {} replaced by {}", taint_text(n.taint), taint_text(kind)));
+            node_event(
+                i, fmt::format("taint {} replaced by {}", taint_text(n.taint), taint_text(kind)));
             n.taint = kind;
             n.taint_at = now_;
             q_.push(now_ + m_.toleration, kEvict, i, ++n.evict_gen);

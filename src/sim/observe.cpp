@@ -1,9 +1,9 @@
 // The observation steps (dig, ss, kubectl get, aws eks describe-*, kubectl cluster-info), each
 // rendered as the real tool prints it, with the structured fields for --format json.
-#include "sim/simulation.hpp"
-
 #include <chrono>
 #include <fmt/format.h>
+
+#include "sim/simulation.hpp"
 
 namespace horizon::sim {
 

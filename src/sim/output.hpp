@@ -49,7 +49,9 @@ struct GroupTotals {
 class Timeline {
 public:
     Timeline(const Millis& now, std::function<void(const Record&)> sink, std::string region)
-        : now_(now), sink_(std::move(sink)), region_(std::move(region)) {}
+        : now_(now)
+        , sink_(std::move(sink))
+        , region_(std::move(region)) {}
 
     void emit(Record r) const;
     /// "ip-10-0-1-20.<region>.compute.internal: <text>", with the node's name in the data.

@@ -90,7 +90,9 @@ public:
     [[nodiscard]] std::pair<std::string, std::string> connection(size_t i, bool kube_proxy) const;
     /// The A records a host or node (name or address) gets now, asked without any cache.
     [[nodiscard]] std::vector<std::string> dig(const std::string& from);
+
     [[nodiscard]] Millis grace() const { return controller_.grace(); }
+
     [[nodiscard]] std::vector<GroupTotals> totals() const;
 
     [[nodiscard]] uint64_t events() const { return events_; }

@@ -1,13 +1,12 @@
 // The scenario's actions: run_step dispatches each step kind to its own function (observations
 // to observe.cpp); the node actions (fail, recover, restart) and the continuations the steps
 // schedule (an update completing, a rollout's next pod, an upgrade's API server roll).
-#include "sim/simulation.hpp"
-
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
 
 #include "control/shorthand.hpp"
+#include "sim/simulation.hpp"
 
 namespace horizon::sim {
 
@@ -102,8 +101,7 @@ void Simulation::step_update_cluster_config(const Step& s, Record r) {
     }
     if (const auto due = cp_.next_deadline()) {
         const Millis t =
-            std::chrono::duration_cast<std::chrono::milliseconds>(due->time_since_epoch())
-                .count() -
+            std::chrono::duration_cast<std::chrono::milliseconds>(due->time_since_epoch()).count() -
             sc_.start_epoch_ms;
         q_.push(std::max(t, now_), kUpdateDue, 0);
     }
@@ -208,12 +206,13 @@ std::vector<uint32_t> Simulation::announce_nodes(const Step& s, Record r) {
     static constexpr std::array<const char*, 4> kWhat = {"fail-node", "recover-node", "partition",
                                                          "heal"};
     const size_t w = static_cast<size_t>(s.kind) - static_cast<size_t>(StepKind::FailNode);
-    r.text = fmt::format("{} ({} node(s){})", kWhat[w], nodes.size(),
-                         s.kind == StepKind::FailNode
-                             ? (s.text == "power-off" ? ": powered off"
-                                : s.not_ready         ? ": kubelet reports Ready=False"
-                                                      : ": kubelet stopped")
-                             : "");
+    const char* how = "";
+    if (s.kind == StepKind::FailNode) {
+        how = s.text == "power-off" ? ": powered off"
+              : s.not_ready         ? ": kubelet reports Ready=False"
+                                    : ": kubelet stopped";
+    }
+    r.text = fmt::format("{} ({} node(s){})", kWhat[w], nodes.size(), how);
     r.data["nodes"] = nodes.size();
     timeline_.emit(std::move(r));
     return nodes;

@@ -1,12 +1,11 @@
 // The world as DNS shows it: the endpoint's addresses (peers), the effective configuration
 // after each update, and the answer each vantage point's resolver gets (nodes, hosts, dig).
-#include "sim/simulation.hpp"
-
 #include <array>
 
 #include "control/api_access.hpp"
 #include "dns/engine.hpp"
 #include "sim/dns_client.hpp"
+#include "sim/simulation.hpp"
 
 namespace horizon::sim {
 
