@@ -30,7 +30,9 @@ struct Lab {
     }
 
     dns::Commands ask(dns::ClientId id, const std::string& name, const char* src = "127.10.0.5") {
-        const auto wire = make_query(name, LDNS_RR_TYPE_A, {.id = static_cast<uint16_t>(id)});
+        QueryOptions o;
+        o.id = static_cast<uint16_t>(id);
+        const auto wire = make_query(name, LDNS_RR_TYPE_A, o);
         dns::Query q;
         REQUIRE(dns::parse_query(wire, q) == dns::ParseStatus::Ok);
         return r.on_query(id, wire, q, {*util::IpAddress::parse(src), dns::Transport::Udp}, now);
