@@ -59,10 +59,9 @@ std::string ApiUpstream::to_string() const {
 }
 
 std::string derive_endpoint(std::string_view name, std::string_view region) {
-    return fmt::format("{}.gr7.{}.eks.amazonaws.com",
-                       util::sha256_hex(fmt::format("{}/{}", name, region), 32,
-                                        util::HexCase::Upper),
-                       region);
+    return fmt::format(
+        "{}.gr7.{}.eks.amazonaws.com",
+        util::sha256_hex(fmt::format("{}/{}", name, region), 32, util::HexCase::Upper), region);
 }
 
 PublicAccessCidrsCheck check_public_access_cidrs(std::span<const std::string_view> blocks,
@@ -148,9 +147,8 @@ std::vector<util::Endpoint> system_upstreams(std::string_view resolv_conf,
             continue;
         }
         const util::Endpoint ep{*ip, detail::kDnsPort};
-        const bool ours = std::any_of(listen.begin(), listen.end(), [&](const auto& l) {
-            return detail::reaches(ep, l, local);
-        });
+        const bool ours = std::any_of(listen.begin(), listen.end(),
+                                      [&](const auto& l) { return detail::reaches(ep, l, local); });
         if (!ours && std::find(out.begin(), out.end(), ep) == out.end()) {
             out.push_back(ep);
         }

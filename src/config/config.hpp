@@ -135,7 +135,7 @@ struct ResolverConfig {
     /// Sources allowed recursion; default (when absent): loopback + every cluster's vpc_cidrs.
     std::vector<util::Cidr> allow_recursion;
     std::chrono::milliseconds timeout{1500}; ///< per upstream attempt
-    size_t cache_size = 10000;              ///< entries (LRU beyond)
+    size_t cache_size = 10000;               ///< entries (LRU beyond)
     uint32_t max_ttl = 86400;
     uint32_t min_ttl = 0;
     uint32_t negative_ttl = 3600; ///< cap for RFC 2308 negative caching
@@ -182,7 +182,8 @@ LoadResult load(std::string_view text, const std::string& path);
 /// --config at a log or a device fails at once.
 inline constexpr size_t kMaxConfigBytes = size_t{64} << 20;
 
-/// Reads the file (at most kMaxConfigBytes) and calls `load`; an unreadable file gives one diagnostic at path:1:1.
+/// Reads the file (at most kMaxConfigBytes) and calls `load`; an unreadable file gives one
+/// diagnostic at path:1:1.
 LoadResult load_file(const std::string& path, const Host& host);
 LoadResult load_file(const std::string& path);
 

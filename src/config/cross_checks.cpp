@@ -40,6 +40,7 @@ void check_api_addresses(Diagnostics& d, const Document& doc) {
         util::Endpoint at;
         size_t cluster;
     };
+
     std::vector<Bound> seen;
     const auto& server = doc.config.server;
     for (size_t i = 0; i < doc.config.clusters.size(); ++i) {
@@ -57,12 +58,13 @@ void check_api_addresses(Diagnostics& d, const Document& doc) {
                     return b.at == ep && b.cluster != i;
                 });
                 if (other != seen.end() && !reported) {
-                    d.error(at, fmt::format("API endpoint address {} is also one of cluster {} "
-                                            "(line {}); give the clusters different addresses or "
-                                            "ports",
-                                            ep.to_string(),
-                                            quoted(doc.config.clusters[other->cluster].name),
-                                            doc.cluster_tables[other->cluster]->source().begin.line));
+                    d.error(at,
+                            fmt::format("API endpoint address {} is also one of cluster {} "
+                                        "(line {}); give the clusters different addresses or "
+                                        "ports",
+                                        ep.to_string(),
+                                        quoted(doc.config.clusters[other->cluster].name),
+                                        doc.cluster_tables[other->cluster]->source().begin.line));
                     reported = true;
                 }
                 seen.push_back({ep, i});
@@ -76,10 +78,10 @@ void check_api_addresses(Diagnostics& d, const Document& doc) {
                     }
                 }
                 if (server.admin_listen && same_tcp_port(ep, *server.admin_listen) && !reported) {
-                    d.error(at, fmt::format("API endpoint address {} clashes with admin_listen "
-                                            "'{}' (both need TCP port {})",
-                                            ep.to_string(), server.admin_listen->to_string(),
-                                            ep.port));
+                    d.error(at,
+                            fmt::format("API endpoint address {} clashes with admin_listen "
+                                        "'{}' (both need TCP port {})",
+                                        ep.to_string(), server.admin_listen->to_string(), ep.port));
                     reported = true;
                 }
             }

@@ -52,7 +52,8 @@ LoadResult load_file(const std::string& path, const Host& host) {
     if (!file.ok()) {
         // Line 1, column 1 rather than 0:0: tools that follow `path:line:col` (editors, CI
         // annotations) then still open the file, and there is no better position to blame.
-        return std::vector<Diagnostic>{Diagnostic{path, 1, 1, "cannot read file: " + file.reason()}};
+        return std::vector<Diagnostic>{
+            Diagnostic{path, 1, 1, "cannot read file: " + file.reason()}};
     }
     return load(file.text, path, host);
 }

@@ -153,8 +153,8 @@ void read_vpc_egress_ip(Diagnostics& d, std::string_view key, const toml::node& 
     }
     const auto ip = util::IpAddress::parse(*s);
     if (!ip) {
-        d.error(node, fmt::format("invalid {} {} (expected an IPv4 or IPv6 address)", key,
-                                  quoted(*s)));
+        d.error(node,
+                fmt::format("invalid {} {} (expected an IPv4 or IPv6 address)", key, quoted(*s)));
         return;
     }
     out.vpc_egress_ip = ip->unmapped();
@@ -190,8 +190,8 @@ constexpr auto kApiKeys = std::to_array<KeySpec<ApiConfig>>({
 void read_api(Diagnostics& d, std::string_view key, const toml::node& node, ClusterConfig& out) {
     const auto* table = node.as_table();
     if (table == nullptr) {
-        d.error(node, fmt::format("'{}' must be a table ([cluster.api] after its [[cluster]])",
-                                  key));
+        d.error(node,
+                fmt::format("'{}' must be a table ([cluster.api] after its [[cluster]])", key));
         return;
     }
     out.api.emplace();

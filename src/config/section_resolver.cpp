@@ -95,8 +95,7 @@ constexpr auto kForwardKeys = std::to_array<KeySpec<ForwardRead>>({
     {"upstreams", Presence::Required, read_forward_upstreams},
 });
 
-void read_forward(Diagnostics& d, std::string_view key, const toml::node& node,
-                  ResolverRead& out) {
+void read_forward(Diagnostics& d, std::string_view key, const toml::node& node, ResolverRead& out) {
     for (const auto* table : read_tables(d, key, node, "resolver.forward")) {
         ForwardRead zone;
         zone.table = table;
@@ -106,8 +105,7 @@ void read_forward(Diagnostics& d, std::string_view key, const toml::node& node,
 }
 
 /// The per-attempt timeout: above zero, and short enough that a client is still waiting.
-void read_timeout(Diagnostics& d, std::string_view key, const toml::node& node,
-                  ResolverRead& out) {
+void read_timeout(Diagnostics& d, std::string_view key, const toml::node& node, ResolverRead& out) {
     if (const auto duration = read_duration_in(d, key, node, true, std::chrono::seconds(30),
                                                "greater than zero and at most \"30s\"")) {
         out.config.timeout = *duration;

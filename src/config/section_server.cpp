@@ -50,8 +50,7 @@ std::optional<Listener> read_listen_table(Diagnostics& d, const toml::table& tab
         return std::nullopt;
     }
     const auto* text = read_string(d, "address", *address);
-    const auto endpoint =
-        text != nullptr ? read_listen_address(d, *address, *text) : std::nullopt;
+    const auto endpoint = text != nullptr ? read_listen_address(d, *address, *text) : std::nullopt;
     if (endpoint) {
         out.endpoint = *endpoint;
     } else {

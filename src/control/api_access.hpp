@@ -64,8 +64,7 @@ bool in_vpc(const config::ClusterConfig& c, const util::IpAddress& source);
 /// `vpc`: the cluster's VPC trie; null = built from `c` when needed. The returned decision points
 /// into `c` (matched).
 ApiDecision decide_api_connection(const config::ClusterConfig& c, ApiSide side,
-                                  const util::IpAddress& source,
-                                  const dns::VpcTrie* vpc = nullptr,
+                                  const util::IpAddress& source, const dns::VpcTrie* vpc = nullptr,
                                   bool security_group_member = false);
 
 } // namespace horizon::control

@@ -178,7 +178,9 @@ std::optional<Ec2Error> read_permission(const json& p, std::vector<SgRule>& out)
     return std::nullopt;
 }
 
-std::string hex17(std::string_view input) { return util::sha256_hex(input, 17); }
+std::string hex17(std::string_view input) {
+    return util::sha256_hex(input, 17);
+}
 
 } // namespace
 

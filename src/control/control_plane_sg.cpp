@@ -1,13 +1,12 @@
 // The cluster security group through the EC2 API: describe, authorize and revoke inbound rules,
 // applied at once as EC2 does.
-#include "control/control_plane.hpp"
-
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
 #include <variant>
 
 #include "control/cluster_ids.hpp"
+#include "control/control_plane.hpp"
 #include "control/control_plane_detail.hpp"
 
 namespace horizon::control {
@@ -142,7 +141,8 @@ ApiResult ControlPlane::revoke_security_group_ingress(const std::string& name, c
     }
     c->sg_change = SgChange{std::move(rules), file_ingress(c->file), floor_ms(now)};
     ++generation_;
-    return {200, {{"Return", true}, {"RevokedSecurityGroupRules", rules_json(revoked, c->file)}}, ""};
+    return {
+        200, {{"Return", true}, {"RevokedSecurityGroupRules", rules_json(revoked, c->file)}}, ""};
 }
 
 std::string ControlPlane::new_rule_id() {

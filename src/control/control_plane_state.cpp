@@ -1,13 +1,12 @@
 // The saved state and its precedence rules (control_plane.hpp): what save() writes, what the
 // constructor reads back (naming the place of any problem), and reconcile() after a (re)load.
-#include "control/control_plane.hpp"
-
 #include <algorithm>
 #include <fmt/format.h>
 #include <stdexcept>
 #include <utility>
 
 #include "control/cluster_ids.hpp"
+#include "control/control_plane.hpp"
 #include "control/control_plane_detail.hpp"
 
 namespace horizon::control {

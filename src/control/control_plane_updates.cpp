@@ -1,12 +1,11 @@
 // The update lifecycle: update-cluster-config requests read and checked as EKS does, updates
 // listed and described, and completed when due (tick).
-#include "control/control_plane.hpp"
-
 #include <fmt/format.h>
 #include <utility>
 #include <variant>
 
 #include "control/cluster_ids.hpp"
+#include "control/control_plane.hpp"
 #include "control/control_plane_detail.hpp"
 
 namespace horizon::control {

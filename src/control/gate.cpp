@@ -47,8 +47,7 @@ ApiDecision access_of(const GateRules& rules, const GateRequest& r) {
     if (rules.cfg == nullptr) {
         return ApiDecision{ApiReason::NoApi, r.source.unmapped()};
     }
-    return decide_api_connection(*rules.cfg, r.side, r.source, rules.vpc,
-                                 r.security_group_member);
+    return decide_api_connection(*rules.cfg, r.side, r.source, rules.vpc, r.security_group_member);
 }
 
 } // namespace
@@ -63,8 +62,8 @@ GateDecision gate_accept(const GateRules& rules, const GateRequest& r, GateLoad 
         g.reason = full ? GateReason::ConnectionLimit : GateReason::Allowed;
         return g;
     }
-    const bool drop = rules.cfg != nullptr && rules.cfg->api &&
-                      rules.cfg->api->deny == config::DenyAction::Drop;
+    const bool drop =
+        rules.cfg != nullptr && rules.cfg->api && rules.cfg->api->deny == config::DenyAction::Drop;
     if (!drop) {
         g.action = GateAction::Reset;
         g.reason = GateReason::Deny;

@@ -499,8 +499,8 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
     return answer(snap, query, q, client, out, can_forward);
 }
 
-Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, Query& q,
-               const Client& client, std::span<uint8_t> out, bool can_forward) {
+Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, Query& q, const Client& client,
+               std::span<uint8_t> out, bool can_forward) {
     Outcome o;
     const ParseStatus st = parse_query(query, q);
     if (st == ParseStatus::Drop) {
@@ -585,7 +585,8 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, Query& q,
             answer_endpoint(*c, q.lower_name(), q.qtype, o.decision, r);
         }
     }
-    const size_t limit = answer_limit(snap, st == ParseStatus::Ok ? q.edns : Edns{}, client.transport);
+    const size_t limit =
+        answer_limit(snap, st == ParseStatus::Ok ? q.edns : Edns{}, client.transport);
     Writer w(out.first(std::min(out.size(), kMaxMessage)));
     o.size = write_reply(w, snap, query, q, r, limit, o.truncated);
     o.rcode = r.rcode;

@@ -68,8 +68,8 @@ Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, const Clien
                std::span<uint8_t> out, bool can_forward = false);
 /// The same, leaving the parsed query in `q` (valid when the outcome is `forward`): the
 /// resolver takes it from there instead of parsing the query again.
-Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, Query& q,
-               const Client& client, std::span<uint8_t> out, bool can_forward);
+Outcome answer(const Snapshot& snap, std::span<const uint8_t> query, Query& q, const Client& client,
+               std::span<uint8_t> out, bool can_forward);
 
 /// The one place for the size an answer to `client` may have: over UDP the client's EDNS size,
 /// at least 512, capped by our udp_payload (RFC 6891 §6.2.5), 512 without EDNS (RFC 1035

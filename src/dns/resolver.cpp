@@ -4,11 +4,10 @@
 // with our ID and question (RFC 5452 §9.1).
 #include "dns/resolver.hpp"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <array>
 #include <random>
+#include <sys/random.h>
 
 #include <spdlog/spdlog.h>
 
@@ -172,8 +171,8 @@ const std::vector<util::Endpoint>* Resolver::upstreams_for(const Query& q) const
 
 AnswerOptions Resolver::options(const Waiter& w) const {
     const auto& server = snap_->server;
-    return {server.udp_payload, server.identity,
-            answer_limit(*snap_, w.q.edns, w.client.transport), true};
+    return {server.udp_payload, server.identity, answer_limit(*snap_, w.q.edns, w.client.transport),
+            true};
 }
 
 void Resolver::reply(const Waiter& w, const Written& written, Outcome o, std::string via,
@@ -321,8 +320,8 @@ Commands Resolver::on_response(AttemptId id, const util::Endpoint& from,
     if (why != nullptr) {
         // RFC 5452 §9.1: ignored while we keep waiting for the real answer.
         ++ignored_;
-        spdlog::debug("forward: ignored an answer from {} to our query to {}: {}",
-                      from.to_string(), p->upstream.to_string(), why);
+        spdlog::debug("forward: ignored an answer from {} to our query to {}: {}", from.to_string(),
+                      p->upstream.to_string(), why);
         return out;
     }
     answered(*p, message, now, out);
@@ -366,8 +365,7 @@ void Resolver::start(Pending& p, Commands& out) {
     start_attempt(p, upstream, false, out);
 }
 
-void Resolver::start_attempt(Pending& p, const util::Endpoint& upstream, bool tcp,
-                             Commands& out) {
+void Resolver::start_attempt(Pending& p, const util::Endpoint& upstream, bool tcp, Commands& out) {
     p.attempt = next_attempt_++;
     p.upstream = upstream;
     p.tcp = tcp;
@@ -467,10 +465,9 @@ void Resolver::finish(Pending& p, const CachedAnswer* answer, const std::string&
     for (const auto& w : owned->waiters) {
         Outcome o;
         o.rcode = Rcode::ServFail;
-        const Written written =
-            answer != nullptr
-                ? write_cached(w, *answer, 0, o)
-                : write_error(w.asker(), Rcode::ServFail, code, text, options(w), scratch_);
+        const Written written = answer != nullptr ? write_cached(w, *answer, 0, o)
+                                                  : write_error(w.asker(), Rcode::ServFail, code,
+                                                                text, options(w), scratch_);
         reply(w, written, o, outcome, out);
     }
 }

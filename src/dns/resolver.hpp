@@ -64,6 +64,7 @@ struct Command {
     Outcome outcome;
     std::string via; ///< "cache", "forwarded to ...", or why we answered ourselves
 };
+
 using Commands = std::vector<Command>;
 
 /// One per worker; not thread-safe. Every event may be fed at any time; an event about an
@@ -100,12 +101,14 @@ public:
     Commands shutdown();
 
     [[nodiscard]] size_t pending() const { return pending_.size(); }
+
     /// Answers that failed the RFC 5452 checks (source, ID, question) and were ignored.
     [[nodiscard]] uint64_t ignored() const { return ignored_; }
+
     [[nodiscard]] const Cache& cache() const { return cache_; }
 
-    static constexpr size_t kMaxPending = 4096; ///< distinct questions in flight
-    static constexpr size_t kMaxWaiters = 256;  ///< clients waiting on one question
+    static constexpr size_t kMaxPending = 4096;    ///< distinct questions in flight
+    static constexpr size_t kMaxWaiters = 256;     ///< clients waiting on one question
     static constexpr size_t kMaxFailureText = 200; ///< EDE EXTRA-TEXT budget
 
 private:

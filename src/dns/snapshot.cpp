@@ -31,8 +31,8 @@ RecordSet addresses(const std::vector<util::IpAddress>& ips, bool v4, uint32_t t
     RecordSet set;
     for (const auto& ip : ips) {
         if (ip.is_v4() == v4) {
-            set.records.push_back(render(". " + std::to_string(ttl) + (v4 ? " IN A " : " IN AAAA ") +
-                                         ip.to_string()));
+            set.records.push_back(render(". " + std::to_string(ttl) +
+                                         (v4 ? " IN A " : " IN AAAA ") + ip.to_string()));
         }
     }
     return set;
@@ -83,9 +83,12 @@ std::vector<uint8_t> encode_rr(const ldns_rr* rr) {
 
 std::string_view to_string(AnswerSet s) {
     switch (s) {
-    case AnswerSet::Private: return "private";
-    case AnswerSet::Public: return "public";
-    case AnswerSet::NxDomain: return "nxdomain";
+    case AnswerSet::Private:
+        return "private";
+    case AnswerSet::Public:
+        return "public";
+    case AnswerSet::NxDomain:
+        return "nxdomain";
     }
     return "?";
 }
@@ -111,8 +114,10 @@ std::string to_wire_name(std::string_view text) {
 
 AnswerSet Cluster::set_for(bool inside) const {
     switch (cfg.access_mode) {
-    case config::AccessMode::Public: return AnswerSet::Public;
-    case config::AccessMode::PublicPrivate: return inside ? AnswerSet::Private : AnswerSet::Public;
+    case config::AccessMode::Public:
+        return AnswerSet::Public;
+    case config::AccessMode::PublicPrivate:
+        return inside ? AnswerSet::Private : AnswerSet::Public;
     case config::AccessMode::Private:
         return inside || cfg.private_outside == config::PrivateOutside::PrivateIps
                    ? AnswerSet::Private
@@ -142,8 +147,7 @@ Decision Cluster::decide(const util::IpAddress& source) const {
     return {inside, set_for(inside), hit != nullptr ? &hit->prefix : nullptr};
 }
 
-Decision Cluster::decide_subnet(const util::IpAddress& addr, unsigned len,
-                               unsigned& scope) const {
+Decision Cluster::decide_subnet(const util::IpAddress& addr, unsigned len, unsigned& scope) const {
     bool straddles = false;
     const VpcPrefix* hit = vpc.match_prefix(addr, len, scope, straddles);
     const bool inside = !straddles && hit != nullptr && hit->inside;

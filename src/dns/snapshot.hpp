@@ -64,11 +64,11 @@ struct Listened {
 
 struct Cluster {
     config::ClusterConfig cfg;
-    std::string apex;               ///< lower-case wire-format endpoint name
-    unsigned apex_labels = 0;       ///< labels in the endpoint name
+    std::string apex;         ///< lower-case wire-format endpoint name
+    unsigned apex_labels = 0; ///< labels in the endpoint name
     VpcTrie vpc;
-    unsigned slot = 0;              ///< stable per cluster name across reloads (metrics)
-    RecordSet a[2];                 ///< indexed by AnswerSet Private/Public
+    unsigned slot = 0; ///< stable per cluster name across reloads (metrics)
+    RecordSet a[2];    ///< indexed by AnswerSet Private/Public
     RecordSet aaaa[2];
     RecordSet soa; ///< the apex SOA; also the negative-answer SOA (RFC 2308 §3), and the parent
                    ///< zone's for AnswerSet::NxDomain (only its owner differs)
@@ -99,9 +99,9 @@ struct Snapshot {
     std::vector<Cluster> clusters;
     RecordSet chaos_identity; ///< TXT CH records; empty = REFUSED
     RecordSet chaos_version;
-    bool forwarding = false;          ///< [resolver] has upstreams: recursion is offered
-    util::PrefixTrie<bool> recursion; ///< allow_recursion (true entries only)
-    util::PrefixTrie<bool> trusted_ecs; ///< trusted_ecs_sources
+    bool forwarding = false;              ///< [resolver] has upstreams: recursion is offered
+    util::PrefixTrie<bool> recursion;     ///< allow_recursion (true entries only)
+    util::PrefixTrie<bool> trusted_ecs;   ///< trusted_ecs_sources
     std::shared_ptr<const ZoneSet> zones; ///< [[zone]] data; null = none (shared across reloads)
 
     /// Whether `source` is a forwarder whose ECS option we believe.
@@ -124,8 +124,10 @@ private:
 
     struct Hash {
         using is_transparent = void;
+
         size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
+
     std::unordered_map<std::string, size_t, Hash, std::equal_to<>> by_apex_;
 };
 

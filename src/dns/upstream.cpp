@@ -29,9 +29,8 @@ Match match_response(std::span<const uint8_t> response, uint16_t id, const Query
     // The name must be exactly ours, uncompressed, up to ASCII case (RFC 4343).
     const auto name = q.lower_name();
     const size_t at = kHeaderSize + name.size();
-    if (h->qdcount != 1 || !name_equals(response, kHeaderSize, name) ||
-        response.size() < at + 4 || get16(response, at) != q.qtype ||
-        get16(response, at + 2) != q.qclass) {
+    if (h->qdcount != 1 || !name_equals(response, kHeaderSize, name) || response.size() < at + 4 ||
+        get16(response, at) != q.qtype || get16(response, at + 2) != q.qclass) {
         return Match::WrongQuestion;
     }
     return Match::Ok;

@@ -74,13 +74,16 @@ constexpr uint16_t kOptionEde = 15; // RFC 8914 §2
 inline uint16_t get16(std::span<const uint8_t> p, size_t at) {
     return static_cast<uint16_t>((p[at] << 8) | p[at + 1]);
 }
+
 inline uint32_t get32(std::span<const uint8_t> p, size_t at) {
     return (uint32_t{get16(p, at)} << 16) | get16(p, at + 2);
 }
+
 inline void put16(std::span<uint8_t> p, size_t at, uint16_t v) {
     p[at] = static_cast<uint8_t>(v >> 8);
     p[at + 1] = static_cast<uint8_t>(v);
 }
+
 inline void put32(std::span<uint8_t> p, size_t at, uint32_t v) {
     put16(p, at, static_cast<uint16_t>(v >> 16));
     put16(p, at + 2, static_cast<uint16_t>(v));
@@ -100,6 +103,7 @@ struct Header {
     uint16_t arcount = 0;
 
     [[nodiscard]] unsigned records() const { return unsigned{ancount} + nscount + arcount; }
+
     [[nodiscard]] Rcode rcode() const { return static_cast<Rcode>(flags & 0xF); }
 };
 
@@ -124,10 +128,10 @@ struct Edns {
     bool present = false;
     uint16_t udp_size = 0;
     uint8_t version = 0;
-    bool do_bit = false; // RFC 3225
-    bool nsid = false;   // RFC 5001: the client asked for our NSID
-    bool ecs = false;    // RFC 7871: an EDNS Client Subnet option was sent
-    uint8_t ecs_source = 0; ///< SOURCE PREFIX-LENGTH
+    bool do_bit = false;      // RFC 3225
+    bool nsid = false;        // RFC 5001: the client asked for our NSID
+    bool ecs = false;         // RFC 7871: an EDNS Client Subnet option was sent
+    uint8_t ecs_source = 0;   ///< SOURCE PREFIX-LENGTH
     util::IpAddress ecs_addr; ///< ADDRESS, zero-padded
 };
 
@@ -149,6 +153,7 @@ struct Query {
     [[nodiscard]] std::string_view lower_name() const {
         return {reinterpret_cast<const char*>(lower.data()), name_len};
     }
+
     /// The wire-format suffix starting at label `i` (lower-cased).
     [[nodiscard]] std::string_view lower_suffix(unsigned i) const {
         return lower_name().substr(labels[i]);
@@ -180,8 +185,8 @@ struct OptRecord {
     util::IpAddress ecs_addr;
     uint8_t ecs_source = 0;
     uint8_t ecs_scope = 0;
-    std::optional<uint16_t> ede;  ///< RFC 8914 §2 INFO-CODE
-    std::string_view ede_text;    ///< EXTRA-TEXT (at most kMaxEdeText bytes are written)
+    std::optional<uint16_t> ede; ///< RFC 8914 §2 INFO-CODE
+    std::string_view ede_text;   ///< EXTRA-TEXT (at most kMaxEdeText bytes are written)
 
     static constexpr size_t kMaxEdeText = 300;
 
@@ -192,27 +197,33 @@ struct OptRecord {
 /// Appends to a fixed buffer; remembers overflow instead of failing on each call.
 class Writer {
 public:
-    explicit Writer(std::span<uint8_t> buf) : buf_(buf) {}
+    explicit Writer(std::span<uint8_t> buf)
+        : buf_(buf) {}
 
     void u8(uint8_t v) {
         if (room(1)) {
             buf_[pos_++] = v;
         }
     }
+
     void u16(uint16_t v) {
         if (room(2)) {
             buf_[pos_++] = static_cast<uint8_t>(v >> 8);
             buf_[pos_++] = static_cast<uint8_t>(v);
         }
     }
+
     void u32(uint32_t v) {
         u16(static_cast<uint16_t>(v >> 16));
         u16(static_cast<uint16_t>(v));
     }
+
     void bytes(std::span<const uint8_t> b);
+
     void bytes(std::string_view s) {
         bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
     }
+
     void put_u16_at(size_t at, uint16_t v) {
         buf_[at] = static_cast<uint8_t>(v >> 8);
         buf_[at + 1] = static_cast<uint8_t>(v);
@@ -220,6 +231,7 @@ public:
 
     /// An OPT record (root owner).
     void opt(const OptRecord& o);
+
     /// A header with ANCOUNT and NSCOUNT 0 (patched later with put_u16_at when records follow).
     void header(uint16_t id, uint16_t flags, uint16_t qdcount, uint16_t arcount) {
         u16(id);
@@ -228,13 +240,16 @@ public:
         u32(0);
         u16(arcount);
     }
+
     /// Cuts a message written from the start of the buffer back to its header and question
     /// (which end at `question_end`), then our OPT if any, with TC=1 (RFC 1035 §4.2.1, RFC 2181
     /// §9, RFC 6891 §7). Counts are patched.
     void truncate(size_t question_end, const OptRecord* opt);
 
     [[nodiscard]] size_t size() const { return pos_; }
+
     [[nodiscard]] bool overflow() const { return overflow_; }
+
     void rewind(size_t to) {
         pos_ = to;
         overflow_ = false;

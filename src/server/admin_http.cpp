@@ -190,10 +190,11 @@ struct AdminHttp::Impl {
         if (!token.empty() && req.get_header_value("Authorization") == "Bearer " + token) {
             return true;
         }
-        reply(res, error(403, "AccessDeniedException",
-                         token.empty() ? "mutating requests on a non-loopback admin_listen need "
-                                         "[server] admin_token or admin_token_file"
-                                       : "missing or wrong bearer token (Authorization: Bearer …)"));
+        reply(res,
+              error(403, "AccessDeniedException",
+                    token.empty() ? "mutating requests on a non-loopback admin_listen need "
+                                    "[server] admin_token or admin_token_file"
+                                  : "missing or wrong bearer token (Authorization: Bearer …)"));
         return false;
     }
 
@@ -212,15 +213,15 @@ struct AdminHttp::Impl {
                 return cp.list_clusters();
             }));
         });
-        http.Get(R"(/clusters/([^/]+))", [this](const httplib::Request& req,
-                                                 httplib::Response& res) {
-            const std::string name = req.matches[1];
-            reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
-                return cp.describe_cluster(name);
-            }));
-        });
+        http.Get(R"(/clusters/([^/]+))",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                     const std::string name = req.matches[1];
+                     reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
+                         return cp.describe_cluster(name);
+                     }));
+                 });
         http.Post(R"(/clusters/([^/]+)/update-config)", [this](const httplib::Request& req,
-                                                                httplib::Response& res) {
+                                                               httplib::Response& res) {
             if (!allowed(req, res, "eks:UpdateClusterConfig")) {
                 return;
             }
@@ -237,43 +238,43 @@ struct AdminHttp::Impl {
                 return cp.update_cluster_config(name, body, now);
             }));
         });
-        http.Get(R"(/clusters/([^/]+)/updates)", [this](const httplib::Request& req,
-                                                         httplib::Response& res) {
-            const std::string name = req.matches[1];
-            reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
-                return cp.list_updates(name);
-            }));
-        });
-        http.Get(R"(/clusters/([^/]+)/updates/([^/]+))", [this](const httplib::Request& req,
-                                                                 httplib::Response& res) {
-            const std::string name = req.matches[1];
-            const std::string id = req.matches[2];
-            reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
-                return cp.describe_update(name, id);
-            }));
-        });
-        http.Get(R"(/clusters/([^/]+)/explain)", [this](const httplib::Request& req,
-                                                         httplib::Response& res) {
-            const std::string name = req.matches[1];
-            if (!req.has_param("source")) {
-                reply(res, error(400, "InvalidParameterException",
-                                 "explain needs ?source=<IP address>"));
-                return;
-            }
-            reply(res, runtime->explain(name, req.get_param_value("source")));
-        });
+        http.Get(R"(/clusters/([^/]+)/updates)",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                     const std::string name = req.matches[1];
+                     reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
+                         return cp.list_updates(name);
+                     }));
+                 });
+        http.Get(R"(/clusters/([^/]+)/updates/([^/]+))",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                     const std::string name = req.matches[1];
+                     const std::string id = req.matches[2];
+                     reply(res, runtime->call([&](control::ControlPlane& cp, control::TimePoint) {
+                         return cp.describe_update(name, id);
+                     }));
+                 });
+        http.Get(R"(/clusters/([^/]+)/explain)",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                     const std::string name = req.matches[1];
+                     if (!req.has_param("source")) {
+                         reply(res, error(400, "InvalidParameterException",
+                                          "explain needs ?source=<IP address>"));
+                         return;
+                     }
+                     reply(res, runtime->explain(name, req.get_param_value("source")));
+                 });
         security_group_routes();
         http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
             if (res.body.empty()) {
                 const std::string type =
                     res.status == 404 ? "ResourceNotFoundException" : "BadRequestException";
                 res.set_header("x-amzn-ErrorType", type);
-                res.set_content(nlohmann::json{{"__type", type},
-                                               {"message", "no such operation: " + req.method +
-                                                               " " + req.path}}
-                                        .dump(2) +
-                                    "\n",
-                                "application/json");
+                res.set_content(
+                    nlohmann::json{{"__type", type},
+                                   {"message", "no such operation: " + req.method + " " + req.path}}
+                            .dump(2) +
+                        "\n",
+                    "application/json");
             }
         });
         http.set_exception_handler(
@@ -291,9 +292,12 @@ struct AdminHttp::Impl {
     }
 };
 
-AdminHttp::AdminHttp(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminHttp::AdminHttp(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
 
-AdminHttp::~AdminHttp() { stop(); }
+AdminHttp::~AdminHttp() {
+    stop();
+}
 
 std::unique_ptr<AdminHttp> AdminHttp::create(const util::Endpoint& listen, std::string token,
                                              Runtime& runtime, MetricsFn metrics,
@@ -304,8 +308,7 @@ std::unique_ptr<AdminHttp> AdminHttp::create(const util::Endpoint& listen, std::
     impl->metrics = std::move(metrics);
     impl->connections = std::move(connections);
     const auto a = listen.addr.unmapped();
-    impl->loopback = a.is_v4() ? a.bytes[0] == 127
-                               : a == *util::IpAddress::parse("::1");
+    impl->loopback = a.is_v4() ? a.bytes[0] == 127 : a == *util::IpAddress::parse("::1");
     impl->routes();
     if (!impl->http.bind_to_port(listen.addr.to_string(), listen.port)) {
         error_line = "cannot listen on admin address " + listen.to_string() +

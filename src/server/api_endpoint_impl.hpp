@@ -218,6 +218,7 @@ struct Conn {
     /// A uv_* result for this connection: true when it succeeded; otherwise logs
     /// "api: <who>: <what>: <uv_strerror>".
     bool ok(int rc, const char* what) const;
+
     [[nodiscard]] control::GateRequest request() const { return {side, peer.addr, false}; }
 };
 

@@ -82,9 +82,14 @@ void ApiEndpoint::Impl::on_connection(api::Listener& l) {
     c->ok(uv_tcp_nodelay(&c->client, 1), "TCP_NODELAY");
     {
         const std::lock_guard lock(mu);
-        registry[c->id] = api::ConnInfo{
-            c->cluster, c->side, c->local, c->peer, api::State::Held,
-            std::chrono::system_clock::now(), 0, 0};
+        registry[c->id] = api::ConnInfo{c->cluster,
+                                        c->side,
+                                        c->local,
+                                        c->peer,
+                                        api::State::Held,
+                                        std::chrono::system_clock::now(),
+                                        0,
+                                        0};
     }
 
     // The snapshot DNS answers from: an update flips both at the same moment.

@@ -75,6 +75,7 @@ struct Forwarder::Impl {
     void execute(dns::Command& c, std::deque<dns::Command>& queue);
     void send(dns::Command& c, std::deque<dns::Command>& queue);
     void deliver(dns::Command& c);
+
     /// A failure of `id`'s socket while a command ran: fed back after the commands before it.
     void fail(dns::AttemptId id, const std::string& why, std::deque<dns::Command>& queue) {
         for (auto& next : fresh().on_error(id, why, dns::Cache::Clock::now())) {
@@ -133,7 +134,8 @@ struct Attempt final : Owned {
     }
 
     /// Feeds one event's commands to the transport, unless this attempt is over.
-    template <typename Event> void feed(Event&& event) {
+    template <typename Event>
+    void feed(Event&& event) {
         if (!closing) {
             fwd->run(event(fwd->fresh()));
         }
@@ -155,7 +157,8 @@ void on_udp_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* fr
     try {
         if (n < 0) { // e.g. ECONNREFUSED: an ICMP port unreachable on our connected socket
             const std::string why = uv_strerror(static_cast<int>(n));
-            a->feed([&](dns::Resolver& r) { return r.on_error(a->id, why, dns::Cache::Clock::now()); });
+            a->feed(
+                [&](dns::Resolver& r) { return r.on_error(a->id, why, dns::Cache::Clock::now()); });
             return;
         }
         if (from == nullptr) {
@@ -181,7 +184,8 @@ void on_tcp_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
         if (n < 0) {
             const std::string why = n == UV_EOF ? "closed the TCP connection without an answer"
                                                 : uv_strerror(static_cast<int>(n));
-            a->feed([&](dns::Resolver& r) { return r.on_error(a->id, why, dns::Cache::Clock::now()); });
+            a->feed(
+                [&](dns::Resolver& r) { return r.on_error(a->id, why, dns::Cache::Clock::now()); });
             return;
         }
         a->input.insert(a->input.end(), buf->base, buf->base + n);
@@ -225,8 +229,7 @@ void on_tcp_connect(uv_connect_t* req, int status) noexcept {
         // The attempt (and `wire`) lives until its handles are closed, which cancels the write.
         const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(a->wire.data()),
                                          static_cast<unsigned>(a->wire.size()));
-        rc = uv_write(&a->write, reinterpret_cast<uv_stream_t*>(&a->stream), &buf, 1,
-                      on_tcp_write);
+        rc = uv_write(&a->write, reinterpret_cast<uv_stream_t*>(&a->stream), &buf, 1, on_tcp_write);
     }
     if (rc != 0) {
         const std::string why = uv_text("TCP: ", rc);

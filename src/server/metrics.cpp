@@ -16,13 +16,20 @@ constexpr const char* kDropNames[] = {"not_a_query", "udp_oversize", "send_faile
 
 unsigned qtype_index(uint16_t t) {
     switch (t) {
-    case dns::type::A: return 0;
-    case dns::type::AAAA: return 1;
-    case dns::type::SOA: return 2;
-    case dns::type::NS: return 3;
-    case dns::type::TXT: return 4;
-    case dns::type::ANY: return 5;
-    default: return 6;
+    case dns::type::A:
+        return 0;
+    case dns::type::AAAA:
+        return 1;
+    case dns::type::SOA:
+        return 2;
+    case dns::type::NS:
+        return 3;
+    case dns::type::TXT:
+        return 4;
+    case dns::type::ANY:
+        return 5;
+    default:
+        return 6;
     }
 }
 
@@ -47,8 +54,8 @@ void WorkerMetrics::count(const dns::Outcome& o, dns::Transport t, uint64_t ns) 
         dropped[static_cast<size_t>(Drop::NotAQuery)].add();
         return;
     }
-    const unsigned slot = o.cluster != nullptr ? std::min(o.cluster->slot, kClusterSlots - 1)
-                                               : kClusterSlots - 1;
+    const unsigned slot =
+        o.cluster != nullptr ? std::min(o.cluster->slot, kClusterSlots - 1) : kClusterSlots - 1;
     const unsigned view = o.cluster == nullptr ? 0 : o.decision.inside ? 1 : 2;
     queries[query_index(slot, view, t == dns::Transport::Udp ? 0 : 1, rcode_index(o.rcode),
                         qtype_index(o.qtype))]
@@ -84,7 +91,8 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                 for (unsigned r = 0; r < kRcodes; ++r) {
                     for (unsigned q = 0; q < kQtypes; ++q) {
                         const size_t i = query_index(slot, v, t, r, q);
-                        const uint64_t n = sum([i](const WorkerMetrics& w) { return w.queries[i].get(); });
+                        const uint64_t n =
+                            sum([i](const WorkerMetrics& w) { return w.queries[i].get(); });
                         if (n == 0) {
                             continue;
                         }
@@ -107,10 +115,10 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
                                                      : std::string("+Inf"),
                            cumulative);
     }
-    out += fmt::format("horizon_query_duration_seconds_sum {:.9f}\n",
-                       static_cast<double>(
-                           sum([](const WorkerMetrics& w) { return w.latency_sum_ns.get(); })) /
-                           1e9);
+    out += fmt::format(
+        "horizon_query_duration_seconds_sum {:.9f}\n",
+        static_cast<double>(sum([](const WorkerMetrics& w) { return w.latency_sum_ns.get(); })) /
+            1e9);
     out += fmt::format("horizon_query_duration_seconds_count {}\n", cumulative);
     out += "# HELP horizon_dropped_total Datagrams and messages not answered, by reason.\n"
            "# TYPE horizon_dropped_total counter\n";

@@ -15,7 +15,10 @@ namespace horizon::server {
 /// A counter written by one thread and read by others.
 class Counter {
 public:
-    void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void add(uint64_t n = 1) {
+        v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+
     [[nodiscard]] uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
 private:
@@ -27,8 +30,8 @@ constexpr unsigned kViews = 3;         ///< none, vpc, public
 constexpr unsigned kTransports = 2;
 constexpr unsigned kRcodes = 7; ///< NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED BADVERS
 constexpr unsigned kQtypes = 7; ///< A AAAA SOA NS TXT ANY other
-constexpr std::array<double, 9> kLatencyBounds = {1e-6,   2.5e-6, 5e-6, 1e-5, 2.5e-5,
-                                                  5e-5,   1e-4,   1e-3, 1e-2};
+constexpr std::array<double, 9> kLatencyBounds = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5,
+                                                  5e-5, 1e-4,   1e-3, 1e-2};
 
 enum class Drop : uint8_t { NotAQuery, UdpOversize, SendFailed, Count };
 

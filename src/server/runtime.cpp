@@ -1,13 +1,13 @@
 // Runtime: control model + reload + persistence, publishing immutable snapshots to the workers.
 #include "server/runtime.hpp"
 
-#include "control/state_file.hpp"
-#include "util/file.hpp"
-#include "util/time_text.hpp"
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
+#include "control/state_file.hpp"
+#include "util/file.hpp"
+#include "util/time_text.hpp"
 
 namespace horizon::server {
 

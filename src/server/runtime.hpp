@@ -36,10 +36,14 @@ public:
     static std::unique_ptr<Runtime> create(config::Config cfg, Options options, std::string& error);
 
     SnapshotHolder& holder() { return holder_; }
+
     /// Call once the server is bound: saves the state (resumed or dropped changes included).
     void start();
+
     [[nodiscard]] const config::Config& file_config() const { return file_; }
+
     [[nodiscard]] const std::string& state_path() const { return state_path_; }
+
     [[nodiscard]] const std::optional<std::string>& config_path() const { return config_path_; }
 
     /// --reset-on-update was given.

@@ -1,18 +1,17 @@
 // Server set-up: binds the REUSEPORT sockets, runs one worker thread per loop, stops on signals.
 #include "server/server.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <list>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
 
 #include "dns/zone.hpp"
 #include "server/admin_http.hpp"
@@ -25,7 +24,9 @@ namespace horizon::server {
 
 namespace {
 
-std::string errno_text(int e) { return std::strerror(e); }
+std::string errno_text(int e) {
+    return std::strerror(e);
+}
 
 /// A socket bound to `ep`; `reuseport` lets every worker bind its own (libuv 1.44 cannot).
 int bind_socket(const util::Endpoint& ep, int type, bool reuseport, std::string& error) {
@@ -63,18 +64,17 @@ int bind_socket(const util::Endpoint& ep, int type, bool reuseport, std::string&
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         const int e = errno;
         ::close(fd);
-        error = fmt::format("cannot listen on {} ({}): {}{}", ep.to_string(), proto,
-                            errno_text(e),
-                            e == EADDRINUSE  ? " (another server is using it; pick another port "
-                                               "in [server] listen)"
-                            : e == EACCES    ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+        error = fmt::format("cannot listen on {} ({}): {}{}", ep.to_string(), proto, errno_text(e),
+                            e == EADDRINUSE ? " (another server is using it; pick another port "
+                                              "in [server] listen)"
+                            : e == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
                             : e == EADDRNOTAVAIL ? " (no interface has this address)"
                                                  : "");
         return -1;
     }
     if (type == SOCK_STREAM && ::listen(fd, 1024) != 0) {
-        error = fmt::format("cannot listen on {} ({}): {}", ep.to_string(), proto,
-                            errno_text(errno));
+        error =
+            fmt::format("cannot listen on {} ({}): {}", ep.to_string(), proto, errno_text(errno));
         ::close(fd);
         return -1;
     }
@@ -122,21 +122,23 @@ Worker::Worker(unsigned index, SnapshotHolder& holder, TcpBudget& budget, Worker
     , metrics_(metrics)
     , sockets_(std::move(sockets)) {
     uv_check(uv_loop_init(&loop_), "worker loop");
-    uv_check(uv_async_init(&loop_, &stop_, [](uv_async_t* a) {
-        uv_walk(
-            a->loop,
-            [](uv_handle_t* h, void* /*arg*/) {
-                if (uv_is_closing(h) != 0) {
-                    return;
-                }
-                if (h->data != nullptr) {
-                    static_cast<Owned*>(h->data)->close();
-                } else {
-                    uv_close(h, nullptr);
-                }
-            },
-            nullptr);
-    }), "worker stop handle");
+    uv_check(uv_async_init(&loop_, &stop_,
+                           [](uv_async_t* a) {
+                               uv_walk(
+                                   a->loop,
+                                   [](uv_handle_t* h, void* /*arg*/) {
+                                       if (uv_is_closing(h) != 0) {
+                                           return;
+                                       }
+                                       if (h->data != nullptr) {
+                                           static_cast<Owned*>(h->data)->close();
+                                       } else {
+                                           uv_close(h, nullptr);
+                                       }
+                                   },
+                                   nullptr);
+                           }),
+             "worker stop handle");
     refresh();
     forwarder_ = std::make_unique<Forwarder>(*this);
 }
@@ -165,7 +167,9 @@ bool Worker::run() {
     return ok;
 }
 
-void Worker::stop() { uv_ok(uv_async_send(&stop_), "stopping a worker"); }
+void Worker::stop() {
+    uv_ok(uv_async_send(&stop_), "stopping a worker");
+}
 
 dns::Outcome Worker::answer(std::span<const uint8_t> query, dns::Query& q,
                             const dns::Client& client, std::span<uint8_t> out) {
@@ -193,10 +197,10 @@ void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client
         return;
     }
     const std::string name =
-        o.name_len > 0 ? dns::name_to_text({reinterpret_cast<const char*>(query.data()) +
-                                                dns::kHeaderSize,
-                                            o.name_len})
-                       : "-";
+        o.name_len > 0
+            ? dns::name_to_text(
+                  {reinterpret_cast<const char*>(query.data()) + dns::kHeaderSize, o.name_len})
+            : "-";
     if (!via.empty()) { // the resolver's answer
         spdlog::info("query from {} {}: {} {} -> {} ({})", client.addr.to_string(), transport, name,
                      dns::type_to_string(o.qtype), dns::to_string(o.rcode), via);
@@ -219,11 +223,12 @@ void Worker::log_query(std::span<const uint8_t> query, const dns::Client& client
     spdlog::info("query from {} {}: {} {} cluster={} source={} answer={} -> {}{}",
                  client.addr.to_string(), transport, name, dns::type_to_string(o.qtype),
                  o.cluster->cfg.name, o.decision.inside ? "in-vpc" : "outside",
-                 dns::to_string(o.decision.set), dns::to_string(o.rcode),
-                 o.truncated ? " TC" : "");
+                 dns::to_string(o.decision.set), dns::to_string(o.rcode), o.truncated ? " TC" : "");
 }
 
-Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::Server(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+
 Server::~Server() = default;
 
 std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error) {
@@ -330,9 +335,11 @@ int Server::run() {
             for (auto& w : server->impl_->workers) {
                 w->stop();
             }
-            uv_walk(&loop, [](uv_handle_t* h, void*) { uv_close(h, nullptr); }, nullptr);
+            uv_walk(
+                &loop, [](uv_handle_t* h, void*) { uv_close(h, nullptr); }, nullptr);
         }
     } m;
+
     m.server = this;
     uv_check(uv_loop_init(&m.loop), "main loop");
     m.loop.data = &m;
@@ -344,9 +351,10 @@ int Server::run() {
     uv_check(uv_signal_init(&m.loop, &m.sigterm), "SIGTERM handler");
     uv_check(uv_signal_start(&m.sigint, on_signal, SIGINT), "SIGINT handler");
     uv_check(uv_signal_start(&m.sigterm, on_signal, SIGTERM), "SIGTERM handler");
-    uv_check(uv_async_init(&m.loop, &m.failed,
-                           [](uv_async_t* a) { static_cast<MainLoop*>(a->loop->data)->stop_all(); }),
-             "worker failure handle");
+    uv_check(
+        uv_async_init(&m.loop, &m.failed,
+                      [](uv_async_t* a) { static_cast<MainLoop*>(a->loop->data)->stop_all(); }),
+        "worker failure handle");
     uv_check(uv_signal_init(&m.loop, &m.sighup), "SIGHUP handler");
     uv_check(uv_signal_start(
                  &m.sighup,
@@ -383,14 +391,14 @@ int Server::run() {
             } else if (now - main->burst_start >= 1000) {
                 return; // it fires within 200 ms anyway
             }
-            uv_ok(uv_timer_start(
-                      &main->settle,
-                      [](uv_timer_t* t) {
-                          static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(
-                              true);
-                      },
-                      200, 0),
-                  "reload settle timer");
+            uv_ok(
+                uv_timer_start(
+                    &main->settle,
+                    [](uv_timer_t* t) {
+                        static_cast<MainLoop*>(t->loop->data)->server->impl_->runtime->reload(true);
+                    },
+                    200, 0),
+                "reload settle timer");
         };
         std::vector<std::string> dirs = {dir_of(*path)};
         for (const auto& z : impl_->runtime->file_config().zones) {

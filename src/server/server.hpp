@@ -5,7 +5,6 @@
 #include <memory>
 #include <string>
 
-
 namespace horizon::server {
 
 class Runtime;

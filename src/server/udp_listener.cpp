@@ -1,15 +1,14 @@
 // UDP on a worker: recvmmsg/sendmmsg batches driven by a uv_poll_t on our own REUSEPORT socket,
 // with IP_PKTINFO/IPV6_PKTINFO so that wildcard listeners answer from the arrival address.
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
-
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <memory>
 
 #include "server/worker.hpp"
 
@@ -17,7 +16,7 @@ namespace horizon::server {
 
 namespace {
 
-constexpr unsigned kBatch = 32;          // datagrams per recvmmsg/sendmmsg
+constexpr unsigned kBatch = 32;           // datagrams per recvmmsg/sendmmsg
 constexpr unsigned kBatchesPerWakeup = 8; // then yield to the loop's other handles
 constexpr size_t kQueryBuffer = 4096;     // larger UDP queries are dropped (MSG_TRUNC)
 constexpr size_t kAnswerBuffer = 4096;    // udp_payload is at most 4096; the engine truncates
@@ -54,6 +53,7 @@ struct UdpListener final : Owned {
     UdpListener() = default;
     UdpListener(const UdpListener&) = delete;
     UdpListener& operator=(const UdpListener&) = delete;
+
     ~UdpListener() override {
         if (fd >= 0) {
             ::close(fd);
@@ -127,6 +127,7 @@ struct UdpListener final : Owned {
             std::array<char, kControl> control{};
             size_t control_len = 0;
         };
+
         auto to = std::make_shared<Destination>();
         std::memcpy(&to->peer, &peers[i], sizeof to->peer);
         to->peer_len = in[i].msg_hdr.msg_namelen;
@@ -134,8 +135,7 @@ struct UdpListener final : Owned {
             to->control_len = reply_control(i, to->control.data());
         }
         return worker->forwarder().resolve(
-            query, q, client, answer_now,
-            [g = guard, to](std::span<const uint8_t> answer) {
+            query, q, client, answer_now, [g = guard, to](std::span<const uint8_t> answer) {
                 UdpListener* l = g->listener;
                 if (l == nullptr) {
                     return;

@@ -4,9 +4,9 @@
 #include <fmt/format.h>
 #include <stdexcept>
 #include <string_view>
-#include <uv.h>
 
 #include <spdlog/spdlog.h>
+#include <uv.h>
 
 namespace horizon::server {
 
@@ -14,7 +14,8 @@ namespace horizon::server {
 /// thrown so that horizond reports it and exits instead of serving half set up.
 inline void uv_check(int rc, std::string_view what) {
     if (rc < 0) {
-        throw std::runtime_error(fmt::format("{}: {} ({})", what, uv_strerror(rc), uv_err_name(rc)));
+        throw std::runtime_error(
+            fmt::format("{}: {} ({})", what, uv_strerror(rc), uv_err_name(rc)));
     }
 }
 

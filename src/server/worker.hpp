@@ -1,12 +1,12 @@
 // One worker: a libuv loop with its UDP and TCP listeners. Internal to src/server.
 #pragma once
 
-#include <uv.h>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include <uv.h>
 
 #include "dns/engine.hpp"
 #include "dns/snapshot.hpp"
@@ -75,26 +75,35 @@ public:
         }
         return *snap_;
     }
+
     /// The same, shared: for the resolver, which keeps it across its events.
     const std::shared_ptr<const dns::Snapshot>& snapshot_ptr() {
         snapshot();
         return snap_;
     }
+
     /// [resolver] as of the current snapshot (null until one is published).
     const std::shared_ptr<const config::ResolverConfig>& resolver() {
         snapshot();
         return resolver_;
     }
+
     /// This worker's forwarder (its loop thread only).
     Forwarder& forwarder() { return *forwarder_; }
+
     uv_loop_t* loop() { return &loop_; }
+
     TcpBudget& tcp_budget() { return budget_; }
+
     WorkerMetrics& metrics() { return metrics_; }
+
     /// Answers one query, accounting for it unless it is forwarded; `q` receives its parse
     /// (what the forwarder takes when the outcome is `forward`).
     dns::Outcome answer(std::span<const uint8_t> query, dns::Query& q, const dns::Client& client,
                         std::span<uint8_t> out);
+
     unsigned index() const { return index_; }
+
     /// The one place a query is counted (with the `ns` it took) and logged when query_log is
     /// on: the engine's answers from answer(), the resolver's from the forwarder. `message` (the
     /// query or the answer) holds the question name at [12, 12 + o.name_len); `via` is the

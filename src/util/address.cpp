@@ -2,11 +2,10 @@
 #include "util/address.hpp"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <charconv>
 #include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 namespace horizon::util {
 
@@ -75,7 +74,9 @@ bool Cidr::contains(const IpAddress& a) const {
     return true;
 }
 
-std::string Cidr::to_string() const { return addr.to_string() + "/" + std::to_string(len); }
+std::string Cidr::to_string() const {
+    return addr.to_string() + "/" + std::to_string(len);
+}
 
 std::optional<Cidr> Cidr::parse(std::string_view text, Error* why) {
     auto fail = [&](Error e) -> std::optional<Cidr> {

@@ -20,10 +20,14 @@ struct IpAddress {
     std::array<uint8_t, 16> bytes{};
 
     [[nodiscard]] unsigned bits() const { return family == Family::V4 ? 32 : 128; }
+
     [[nodiscard]] bool is_v4() const { return family == Family::V4; }
+
     /// ::ffff:a.b.c.d becomes a.b.c.d; anything else is returned unchanged.
     [[nodiscard]] IpAddress unmapped() const;
+
     [[nodiscard]] bool bit(unsigned i) const { return ((bytes[i / 8] >> (7 - i % 8)) & 1U) != 0; }
+
     [[nodiscard]] std::string to_string() const;
     bool operator==(const IpAddress&) const = default;
 

@@ -2,7 +2,6 @@
 #include "util/crypto.hpp"
 
 #include <openssl/evp.h>
-
 #include <vector>
 
 namespace horizon::util {
@@ -15,8 +14,7 @@ Sha256 sha256(std::string_view input) {
 }
 
 std::string hex(std::span<const unsigned char> bytes, HexCase c) {
-    const std::string_view digits =
-        c == HexCase::Lower ? "0123456789abcdef" : "0123456789ABCDEF";
+    const std::string_view digits = c == HexCase::Lower ? "0123456789abcdef" : "0123456789ABCDEF";
     std::string out;
     out.reserve(bytes.size() * 2);
     for (const unsigned char byte : bytes) {

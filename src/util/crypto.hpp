@@ -25,6 +25,7 @@ std::string sha256_hex(std::string_view input, size_t digits, HexCase c = HexCas
 
 /// RFC 4648 §4 base64 with padding.
 std::string base64(std::span<const unsigned char> bytes);
+
 inline std::string base64(std::string_view text) {
     return base64({reinterpret_cast<const unsigned char*>(text.data()), text.size()});
 }

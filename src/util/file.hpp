@@ -12,6 +12,7 @@ struct FileText {
     int error = 0; ///< 0, or an errno value: EFBIG when the file is larger than the limit
 
     [[nodiscard]] bool ok() const { return error == 0; }
+
     /// "No such file or directory", "Is a directory", "File too large" (strerror of `error`).
     [[nodiscard]] std::string reason() const;
 };

@@ -12,7 +12,8 @@ namespace horizon::util {
 template <typename V>
 class PrefixTrie {
 public:
-    PrefixTrie() : roots_{new_node(), new_node()} {}
+    PrefixTrie()
+        : roots_{new_node(), new_node()} {}
 
     /// Inserts or replaces the value for `prefix`.
     void insert(const Cidr& prefix, V value) {

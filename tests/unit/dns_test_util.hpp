@@ -28,12 +28,12 @@ struct QueryOptions {
 };
 
 /// An EDNS Client Subnet option (RFC 7871 §6) for `addr`/`source`.
-inline std::vector<uint8_t> ecs_option(const std::string& addr, uint8_t source,
-                                       uint8_t scope = 0) {
+inline std::vector<uint8_t> ecs_option(const std::string& addr, uint8_t source, uint8_t scope = 0) {
     const auto ip = *util::IpAddress::parse(addr);
     const size_t n = (source + 7U) / 8U;
-    std::vector<uint8_t> o = {0, 8, 0, static_cast<uint8_t>(4 + n), 0,
-                              static_cast<uint8_t>(ip.is_v4() ? 1 : 2), source, scope};
+    std::vector<uint8_t> o = {
+        0,      8,    0, static_cast<uint8_t>(4 + n), 0, static_cast<uint8_t>(ip.is_v4() ? 1 : 2),
+        source, scope};
     o.insert(o.end(), ip.bytes.begin(), ip.bytes.begin() + static_cast<long>(n));
     return o;
 }
@@ -85,6 +85,7 @@ inline std::vector<uint8_t> make_query(const std::string& name, uint16_t qtype,
 struct PktDeleter {
     void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
 };
+
 using PktPtr = std::unique_ptr<ldns_pkt, PktDeleter>;
 
 inline PktPtr decode(const std::vector<uint8_t>& wire) {

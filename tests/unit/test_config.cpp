@@ -636,8 +636,8 @@ TEST_CASE("[resolver]: defaults, upstreams, forward zones and allow_recursion") 
         REQUIRE(c != nullptr);
         const auto& r = c->resolver;
         CHECK(r.enabled());
-        CHECK(r.upstreams ==
-              std::vector{ep("127.0.0.1:5300"), ep("[::1]:53"), ep("[::1]:5301"), ep("192.0.2.53:53")});
+        CHECK(r.upstreams == std::vector{ep("127.0.0.1:5300"), ep("[::1]:53"), ep("[::1]:5301"),
+                                         ep("192.0.2.53:53")});
         CHECK(r.allow_recursion == std::vector{cidr("10.0.0.0/8")}); // no default added
         CHECK(r.timeout == std::chrono::milliseconds(250));
         CHECK(r.cache_size == 0);

@@ -112,10 +112,10 @@ TEST_CASE("fake host: 'user' must exist in the host's user database") {
     const std::string listen = "listen = [\"127.0.0.1:1053\"]\n";
     CHECK(config_of(horizon::config::load(file(listen + "user = \"horizon\""), "u.toml", host))
               .server.user == "horizon");
-    CHECK(errors_of(horizon::config::load(file(listen + "user = \"nobody-here\""), "u.toml",
-                                          host)) ==
-          "u.toml:3:8: error: unknown user 'nobody-here' in 'user' (no such user in the system's "
-          "user database)");
+    CHECK(
+        errors_of(horizon::config::load(file(listen + "user = \"nobody-here\""), "u.toml", host)) ==
+        "u.toml:3:8: error: unknown user 'nobody-here' in 'user' (no such user in the system's "
+        "user database)");
     host.user_lookup_error = EIO;
     CHECK(errors_of(horizon::config::load(file(listen + "user = \"horizon\""), "u.toml", host)) ==
           "u.toml:3:8: error: cannot look up user 'horizon' in 'user': Input/output error");
@@ -132,9 +132,8 @@ TEST_CASE("fake host: upstream \"system\" reads the host's resolv.conf") {
                                                "nameserver 1.1.1.1 ; cloudflare\n"
                                                "search example.com\nnameserver 9.9.9.9\n"
                                                "nameserver 1.1.1.1\n";
-    const auto result =
-        horizon::config::load(file(listen, "upstreams = [\"system\", \"8.8.8.8\"]"), "r.toml",
-                              host);
+    const auto result = horizon::config::load(file(listen, "upstreams = [\"system\", \"8.8.8.8\"]"),
+                                              "r.toml", host);
     const Config& c = config_of(result);
     // 10.0.0.5 is this host, where the 0.0.0.0:53 listener would receive the query: skipped.
     CHECK(texts(c.resolver.upstreams) == "8.8.8.8:53, 1.1.1.1:53, 9.9.9.9:53");
@@ -179,12 +178,12 @@ TEST_CASE("fake host: a wildcard listener covers the host's addresses, and only 
           "address '0.0.0.0:53' (queries would loop)");
     CHECK(host.address_listings == 1);
     host.addresses.clear(); // another machine: the same address is a real upstream there
-    CHECK(config_of(horizon::config::load(file(wildcard, "upstreams = [\"192.0.2.7\"]"), "w.toml",
-                                          host))
+    CHECK(config_of(
+              horizon::config::load(file(wildcard, "upstreams = [\"192.0.2.7\"]"), "w.toml", host))
               .resolver.upstreams == std::vector{ep("192.0.2.7:53")});
     host.address_listings = 0;
-    config_of(horizon::config::load(file("listen = [\"127.0.0.1:1053\"]", "upstreams = [\"1.1.1.1\"]"),
-                                    "w.toml", host));
+    config_of(horizon::config::load(
+        file("listen = [\"127.0.0.1:1053\"]", "upstreams = [\"1.1.1.1\"]"), "w.toml", host));
     CHECK(host.address_listings == 0); // no wildcard: the host's addresses do not matter
 }
 

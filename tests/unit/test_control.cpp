@@ -828,9 +828,9 @@ TEST_CASE("write_file_atomically: writes, replaces, fails cleanly") {
     const fs::path occupied = dir.path() / "occupied";
     fs::create_directories(occupied / "child");
     CHECK_FALSE(write_file_atomically(occupied.string(), "x", error));
-    CHECK(error.rfind("cannot rename " + occupied.string() + tmp_suffix + " to " +
-                          occupied.string(),
-                      0) == 0);
+    CHECK(
+        error.rfind("cannot rename " + occupied.string() + tmp_suffix + " to " + occupied.string(),
+                    0) == 0);
     CHECK_FALSE(fs::exists(occupied.string() + tmp_suffix));
 }
 

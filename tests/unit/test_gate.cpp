@@ -74,8 +74,7 @@ ClusterConfig gate_cluster(AccessMode mode, const char* source, bool rule,
     return c;
 }
 
-GateDecision accept(const ClusterConfig& c, ApiSide side, const char* source,
-                    GateLoad load = {}) {
+GateDecision accept(const ClusterConfig& c, ApiSide side, const char* source, GateLoad load = {}) {
     return horizon::control::gate_accept(GateRules{&c, nullptr}, GateRequest{side, ip(source)},
                                          load);
 }
@@ -90,6 +89,7 @@ TEST_CASE("gate: mode x side x allowlist x security group rule -> accept, hold o
         bool rule;        ///< a security group rule admits the source
         ApiReason access;
     };
+
     constexpr auto P = AccessMode::Public;
     constexpr auto PP = AccessMode::PublicPrivate;
     constexpr auto V = AccessMode::Private;
@@ -102,18 +102,18 @@ TEST_CASE("gate: mode x side x allowlist x security group rule -> accept, hold o
     constexpr auto PrivOff = ApiReason::PrivateAccessDisabled;
     // The public side reads only publicAccessCidrs, the private side only the security group.
     const Case cases[] = {
-        {P, Pub, true, true, Ok},          {P, Pub, true, false, Ok},
-        {P, Pub, false, true, Cidrs},      {P, Pub, false, false, Cidrs},
-        {P, Priv, true, true, PrivOff},    {P, Priv, true, false, PrivOff},
-        {P, Priv, false, true, PrivOff},   {P, Priv, false, false, PrivOff},
-        {PP, Pub, true, true, Ok},         {PP, Pub, true, false, Ok},
-        {PP, Pub, false, true, Cidrs},     {PP, Pub, false, false, Cidrs},
-        {PP, Priv, true, true, Ok},        {PP, Priv, true, false, Sg},
-        {PP, Priv, false, true, Ok},       {PP, Priv, false, false, Sg},
-        {V, Pub, true, true, PubOff},      {V, Pub, true, false, PubOff},
-        {V, Pub, false, true, PubOff},     {V, Pub, false, false, PubOff},
-        {V, Priv, true, true, Ok},         {V, Priv, true, false, Sg},
-        {V, Priv, false, true, Ok},        {V, Priv, false, false, Sg},
+        {P, Pub, true, true, Ok},        {P, Pub, true, false, Ok},
+        {P, Pub, false, true, Cidrs},    {P, Pub, false, false, Cidrs},
+        {P, Priv, true, true, PrivOff},  {P, Priv, true, false, PrivOff},
+        {P, Priv, false, true, PrivOff}, {P, Priv, false, false, PrivOff},
+        {PP, Pub, true, true, Ok},       {PP, Pub, true, false, Ok},
+        {PP, Pub, false, true, Cidrs},   {PP, Pub, false, false, Cidrs},
+        {PP, Priv, true, true, Ok},      {PP, Priv, true, false, Sg},
+        {PP, Priv, false, true, Ok},     {PP, Priv, false, false, Sg},
+        {V, Pub, true, true, PubOff},    {V, Pub, true, false, PubOff},
+        {V, Pub, false, true, PubOff},   {V, Pub, false, false, PubOff},
+        {V, Priv, true, true, Ok},       {V, Priv, true, false, Sg},
+        {V, Priv, false, true, Ok},      {V, Priv, false, false, Sg},
     };
     for (const auto& c : cases) {
         const char* source = c.allowlisted ? "127.0.0.5" : "127.1.0.5";
@@ -196,10 +196,11 @@ TEST_CASE("gate: after an update, held ones the rules admit go through; denied o
         GateAction action;
         GateReason reason;
     };
+
     const Case cases[] = {
         {"127.0.0.5", true, false, false, 0, GateAction::Accept, GateReason::AllowedAfterUpdate},
         {"127.0.0.5", true, false, false, 4, GateAction::Keep, GateReason::Unchanged}, // waits
-        {"127.1.0.5", true, true, true, 0, GateAction::Keep, GateReason::Unchanged}, // stays held
+        {"127.1.0.5", true, true, true, 0, GateAction::Keep, GateReason::Unchanged},   // stays held
         {"127.0.0.5", false, true, true, 0, GateAction::Keep, GateReason::Unchanged},
         {"127.1.0.5", false, false, false, 0, GateAction::Keep, GateReason::Unchanged},
         {"127.1.0.5", false, true, false, 0, GateAction::Reset, GateReason::Update},
@@ -218,7 +219,8 @@ TEST_CASE("gate: after an update, held ones the rules admit go through; denied o
     }
     auto cfg = gate_cluster(AccessMode::PublicPrivate, "127.0.0.5", false);
     const GateRequest r{ApiSide::Public, ip("127.0.0.5")};
-    const auto through = horizon::control::gate_update(GateRules{&cfg, nullptr}, r, true, {}, false);
+    const auto through =
+        horizon::control::gate_update(GateRules{&cfg, nullptr}, r, true, {}, false);
     CHECK(through.connections_label() == "accepted/allowed_after_update");
     const GateRequest denied{ApiSide::Public, ip("127.1.0.5")};
     const auto reset =
@@ -318,17 +320,30 @@ TEST_CASE("inside the VPC: control and a DNS snapshot agree on overlapping prefi
     const ClusterConfig& c = cfg.clusters.front();
     const auto snap = horizon::dns::build_snapshot(cfg, 1);
     const horizon::dns::Cluster& dns = snap->clusters.front();
+
     struct Case {
         const char* source;
         bool inside;
     };
+
     const Case cases[] = {
-        {"10.0.0.1", true},         {"10.1.0.1", false},       {"10.1.2.4", true},
-        {"10.1.2.3", false},        {"10.9.0.1", false},       {"11.0.0.1", false},
-        {"::ffff:10.1.2.4", true},  {"::ffff:10.1.2.3", false}, {"::ffff:10.0.0.1", true},
-        {"fd00::1", true},          {"fd00:1::1", false},      {"fd00:1:2::1", true},
-        {"fd00:1:2:3::1", false},   {"fd01::1", true},         {"fe80::1", false},
-        {"::ffff:fd00:0:0", false}, {"::1", false},
+        {"10.0.0.1", true},
+        {"10.1.0.1", false},
+        {"10.1.2.4", true},
+        {"10.1.2.3", false},
+        {"10.9.0.1", false},
+        {"11.0.0.1", false},
+        {"::ffff:10.1.2.4", true},
+        {"::ffff:10.1.2.3", false},
+        {"::ffff:10.0.0.1", true},
+        {"fd00::1", true},
+        {"fd00:1::1", false},
+        {"fd00:1:2::1", true},
+        {"fd00:1:2:3::1", false},
+        {"fd01::1", true},
+        {"fe80::1", false},
+        {"::ffff:fd00:0:0", false},
+        {"::1", false},
     };
     for (const auto& k : cases) {
         INFO(k.source);

@@ -90,8 +90,9 @@ TEST_CASE("resolver: wrong ID, wrong source ignored; TC retried over TCP; coales
     auto wrong = answer_to(send);
     dns::put16(wrong, 0, static_cast<uint16_t>(dns::get16(wrong, 0) + 1));
     CHECK(lab.r.on_response(send.attempt, send.upstream, wrong, lab.now).empty());
-    CHECK(lab.r.on_response(send.attempt, *util::Endpoint::parse("127.9.9.9:53"),
-                            answer_to(send), lab.now)
+    CHECK(lab.r
+              .on_response(send.attempt, *util::Endpoint::parse("127.9.9.9:53"), answer_to(send),
+                           lab.now)
               .empty());
     CHECK(lab.r.ignored() == 2);
     cs = lab.r.on_response(send.attempt, send.upstream, answer_to(send, dns::flag::TC), lab.now);
