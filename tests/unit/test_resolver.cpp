@@ -119,3 +119,27 @@ TEST_CASE("resolver: REFUSED without allow_recursion, RA clear") {
     CHECK((dns::get16(reply->message, 2) & dns::flag::RA) == 0);
     CHECK(find(cs, Kind::Send) == nullptr);
 }
+
+TEST_CASE("resolver: a slow upstream's late answer is ignored; so is one to another question") {
+    Lab lab;
+    auto cs = lab.ask(1, "d.example.test");
+    const dns::Command first = *find(cs, Kind::Send);
+    lab.now += std::chrono::seconds(1);
+    cs = lab.r.on_timeout(first.attempt, lab.now);
+    const auto* next = find(cs, Kind::Send);
+    REQUIRE(next != nullptr);
+    const dns::Command second = *next;
+    // The first upstream answers after its attempt timed out: that attempt is gone.
+    CHECK(lab.r.on_response(first.attempt, first.upstream, answer_to(first), lab.now).empty());
+    CHECK(lab.r.pending() == 1);
+    // RFC 5452 §4.2: an answer whose question is not ours is not taken.
+    auto other = answer_to(second);
+    other[13] = 'x'; // d.example.test -> x.example.test
+    CHECK(lab.r.on_response(second.attempt, second.upstream, other, lab.now).empty());
+    CHECK(lab.r.pending() == 1);
+    cs = lab.r.on_response(second.attempt, second.upstream, answer_to(second), lab.now);
+    const auto* reply = find(cs, Kind::Reply);
+    REQUIRE(reply != nullptr);
+    CHECK(reply->outcome.rcode == dns::Rcode::NoError);
+    CHECK(lab.r.pending() == 0);
+}
