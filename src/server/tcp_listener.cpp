@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/uv_check.hpp"
 #include "server/worker.hpp"
 
 namespace horizon::server {
@@ -54,18 +55,19 @@ struct TcpConnection final : Owned {
 
     void restart_idle_timer() {
         const auto ms = worker->snapshot().server.tcp_idle_timeout.count();
-        uv_timer_start(
-            &idle,
-            [](uv_timer_t* t) {
-                auto* c = static_cast<TcpConnection*>(static_cast<Owned*>(t->data));
-                // RFC 7766 §6.2.3: idle means no query outstanding; a forwarded one still is.
-                if (c->forwarded > 0) {
-                    c->restart_idle_timer();
-                } else {
-                    c->close();
-                }
-            },
-            static_cast<uint64_t>(ms), 0);
+        uv_ok(uv_timer_start(
+                  &idle,
+                  [](uv_timer_t* t) {
+                      auto* c = static_cast<TcpConnection*>(static_cast<Owned*>(t->data));
+                      // RFC 7766 §6.2.3: idle means no query outstanding; a forwarded one still is.
+                      if (c->forwarded > 0) {
+                          c->restart_idle_timer();
+                      } else {
+                          c->close();
+                      }
+                  },
+                  static_cast<uint64_t>(ms), 0),
+              "tcp: idle timer");
     }
 
     /// RFC 7766 §6.2.4: after the client's EOF, close once every answer is written.
@@ -83,7 +85,7 @@ struct TcpConnection final : Owned {
 
     void stop_reading() {
         if (reading) {
-            uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
+            uv_ok(uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp)), "tcp: stop reading");
             reading = false;
         }
     }
@@ -256,8 +258,8 @@ void on_connection(uv_stream_t* server, int status) noexcept {
     Worker& w = *l->worker;
     auto* c = new TcpConnection; // NOLINT(cppcoreguidelines-owning-memory): freed on close
     c->worker = &w;
-    uv_tcp_init(w.loop(), &c->tcp);
-    uv_timer_init(w.loop(), &c->idle);
+    uv_ok(uv_tcp_init(w.loop(), &c->tcp), "tcp: connection handle");
+    uv_ok(uv_timer_init(w.loop(), &c->idle), "tcp: idle timer");
     c->tcp.data = static_cast<Owned*>(c);
     c->idle.data = static_cast<Owned*>(c);
     c->open_handles = 2;
@@ -275,11 +277,15 @@ void on_connection(uv_stream_t* server, int status) noexcept {
     }
     sockaddr_storage peer{};
     int len = sizeof peer;
-    uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len);
+    if (!uv_ok(uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len),
+               "tcp: peer address")) {
+        c->close(); // without its source no view can be chosen
+        return;
+    }
     c->client = l->socket->client(
         util::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer)), dns::Transport::Tcp);
     w.metrics().tcp_accepted.add();
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_ok(uv_tcp_nodelay(&c->tcp, 1), "tcp: TCP_NODELAY");
     c->restart_idle_timer();
     c->start_reading();
 }
@@ -290,7 +296,7 @@ bool start_tcp(Worker& w, const ListenSocket& s) {
     auto* l = new TcpListener; // NOLINT(cppcoreguidelines-owning-memory): freed on close
     l->worker = &w;
     l->socket = &s;
-    uv_tcp_init(w.loop(), &l->tcp);
+    uv_ok(uv_tcp_init(w.loop(), &l->tcp), "tcp: listener handle");
     l->tcp.data = static_cast<Owned*>(l);
     if (const int rc = uv_tcp_open(&l->tcp, s.tcp_fd); rc != 0) {
         spdlog::error("tcp: cannot adopt socket: {}", uv_strerror(rc));
