@@ -2,9 +2,10 @@
 #include "control/control_plane_detail.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <fmt/format.h>
 #include <iterator>
+
+#include "util/time_text.hpp"
 
 namespace horizon::control::detail {
 
@@ -30,12 +31,7 @@ json epoch_seconds(TimePoint t) {
 }
 
 std::string iso_time(TimePoint t) {
-    const std::time_t seconds = Clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    std::array<char, 32> text{};
-    const size_t n = std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return {text.data(), n};
+    return util::rfc3339(t);
 }
 
 bool public_access(config::AccessMode m) {

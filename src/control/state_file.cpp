@@ -8,6 +8,8 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "util/file.hpp"
+
 namespace horizon::control {
 
 namespace {

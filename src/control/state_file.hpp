@@ -4,12 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "util/file.hpp"
-
 namespace horizon::control {
-
-/// The state file is replaced with util's atomic writer (write, fsync, rename, fsync the dir).
-using util::write_file_atomically;
 
 /// "<dir>/state.json".
 std::string state_file_path(const std::string& dir);

@@ -4,9 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -14,10 +12,10 @@
 #include <utility>
 
 #include "config/config.hpp"
-#include "control/state_file.hpp"
 #include "ctl/cli.hpp"
 #include "ctl/failure.hpp"
 #include "ctl/kind_init.hpp"
+#include "util/file.hpp"
 
 namespace horizon::ctl {
 
@@ -52,19 +50,21 @@ options:
   --out DIR              where to write (default .; created if missing)
 )";
 
+/// Inputs are `docker network inspect`, a kubeconfig and a ConfigMap: kilobytes, never this.
+constexpr size_t kMaxInputBytes = 16U << 20U;
+
 std::optional<std::string> read_input(const std::string& path, std::string& error) {
     std::ostringstream ss;
     if (path == "-") {
         ss << std::cin.rdbuf();
         return ss.str();
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = "cannot read " + path + ": " + std::strerror(errno);
+    auto file = util::read_file(path, kMaxInputBytes);
+    if (!file.ok()) {
+        error = "cannot read " + path + ": " + file.reason();
         return std::nullopt;
     }
-    ss << in.rdbuf();
-    return ss.str();
+    return std::move(file.text);
 }
 
 } // namespace
@@ -163,7 +163,7 @@ int run_kind(const std::vector<std::string>& args) {
     const auto write = [&](const std::string& file, const std::string& text, bool secret) {
         const std::string path = (out_dir / file).string();
         std::string error;
-        if (!control::write_file_atomically(path, text, error)) {
+        if (!util::write_file_atomically(path, text, error)) {
             std::cerr << "horizonctl: " << error << "\n";
             return false;
         }

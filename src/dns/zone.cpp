@@ -12,6 +12,7 @@
 
 #include "dns/ldns.hpp"
 #include "dns/wire.hpp"
+#include "util/file.hpp"
 
 namespace horizon::dns {
 
@@ -529,49 +530,32 @@ std::variant<Zone, std::vector<ZoneError>> parse_zone(std::string_view text,
 
 namespace {
 
-/// Reads a whole file; 0 or an errno value.
-int read_file(const std::string& path, std::string& out) {
-    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): the unique_ptr owns it
-    const std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-    if (!f) {
-        return errno;
-    }
-    errno = 0;
-    std::array<char, 65536> buffer{};
-    size_t n = 0;
-    while ((n = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) {
-        out.append(buffer.data(), n);
-    }
-    if (std::ferror(f.get()) != 0) {
-        return errno != 0 ? errno : EIO; // a directory opens, then fails with EISDIR
-    }
-    return 0;
-}
+/// A zone file of a lab is kilobytes; the bound keeps a setting pointed at a device or a log from
+/// exhausting memory (the same bound as the configuration file).
+constexpr size_t kMaxZoneFileBytes = config::kMaxConfigBytes;
 
 } // namespace
 
 size_t zone_file_digest(const std::string& path) {
-    std::string text;
-    if (read_file(path, text) != 0) {
+    const auto file = util::read_file(path, kMaxZoneFileBytes);
+    if (!file.ok()) {
         return 0;
     }
-    return std::hash<std::string>{}(text) | 1U; // never 0, which means unreadable
+    return std::hash<std::string>{}(file.text) | 1U; // never 0, which means unreadable
 }
 
 ZoneLoad load_zones(const std::vector<config::ZoneConfig>& zones) {
     ZoneLoad out;
     std::vector<Zone> parsed;
     for (const auto& cfg : zones) {
-        std::string text;
-        if (const int err = read_file(cfg.path, text); err != 0) {
-            out.errors.push_back(
-                {cfg.path, 1,
-                 "cannot read the zone file: " + std::generic_category().message(err)});
+        const auto file = util::read_file(cfg.path, kMaxZoneFileBytes);
+        if (!file.ok()) {
+            out.errors.push_back({cfg.path, 1, "cannot read the zone file: " + file.reason()});
             out.digests.push_back(0);
             continue;
         }
-        out.digests.push_back(std::hash<std::string>{}(text) | 1U);
-        auto result = parse_zone(text, cfg);
+        out.digests.push_back(std::hash<std::string>{}(file.text) | 1U);
+        auto result = parse_zone(file.text, cfg);
         if (auto* errors = std::get_if<std::vector<ZoneError>>(&result)) {
             out.errors.insert(out.errors.end(), errors->begin(), errors->end());
         } else {

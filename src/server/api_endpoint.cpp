@@ -9,12 +9,11 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "control/state_file.hpp"
 #include "server/api_endpoint_impl.hpp"
 #include "server/runtime.hpp"
+#include "util/file.hpp"
 
 namespace horizon::server {
 
@@ -65,19 +64,6 @@ int bind_listener(Address& a) {
         return -1;
     }
     return fd;
-}
-
-/// Writes `text` to `path` with `mode`, replacing it atomically.
-bool write_private(const std::string& path, const std::string& text, mode_t mode,
-                   std::string& error) {
-    if (!control::write_file_atomically(path, text, error)) {
-        return false;
-    }
-    if (::chmod(path.c_str(), mode) != 0) {
-        error = fmt::format("cannot chmod {}: {}", path, std::strerror(errno));
-        return false;
-    }
-    return true;
 }
 
 } // namespace
@@ -245,8 +231,8 @@ std::unique_ptr<ApiEndpoint> ApiEndpoint::create(Runtime& runtime, std::string& 
         impl->tls[c.name] = std::move(ctx);
         const std::string base = fmt::format("{}/api-{}", state_dir, c.name);
         std::string werr;
-        if (write_private(base + ".crt", cert->cert_pem, 0644, werr) &&
-            write_private(base + ".key", cert->key_pem, 0600, werr)) {
+        if (util::write_file_atomically(base + ".crt", cert->cert_pem, werr, 0644) &&
+            util::write_file_atomically(base + ".key", cert->key_pem, werr, 0600)) {
             spdlog::info("cluster {}: API endpoint certificate for {} in {}.crt (trust it with "
                          "curl --cacert {}.crt)",
                          c.name, c.endpoint, base, base);

@@ -117,7 +117,7 @@ void Runtime::start() {
 
 void Runtime::persist_locked() {
     std::string error;
-    if (!control::write_file_atomically(state_path_, cp_.save().dump(2) + "\n", error)) {
+    if (!util::write_file_atomically(state_path_, cp_.save().dump(2) + "\n", error)) {
         spdlog::error("cannot save runtime state to {}: {}", state_path_, error);
     }
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "sim/simulation.hpp"
+#include "util/time_text.hpp"
 
 namespace horizon::sim {
 
@@ -40,14 +41,8 @@ std::string human_duration(Millis ms) {
 }
 
 std::string rfc3339_micro(int64_t epoch_ms) {
-    const auto tp = std::chrono::system_clock::time_point(std::chrono::milliseconds(epoch_ms));
-    const auto days = std::chrono::floor<std::chrono::days>(tp);
-    const std::chrono::year_month_day ymd(days);
-    const std::chrono::hh_mm_ss hms(std::chrono::floor<std::chrono::milliseconds>(tp - days));
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}000Z",
-                       static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                       static_cast<unsigned>(ymd.day()), hms.hours().count(), hms.minutes().count(),
-                       hms.seconds().count(), hms.subseconds().count());
+    return util::rfc3339(util::SystemTime(std::chrono::milliseconds(epoch_ms)),
+                         util::SubSecond::Micros);
 }
 
 constexpr uint16_t kApiPort = 443;

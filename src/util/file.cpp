@@ -4,6 +4,7 @@
 #include <array>
 #include <cerrno>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
 
@@ -107,8 +108,8 @@ FileText read_file(const std::string& path, size_t limit) {
     }
 }
 
-bool write_file_atomically(const std::string& path, const std::string& content,
-                           std::string& error) {
+bool write_file_atomically(const std::string& path, const std::string& content, std::string& error,
+                           unsigned mode) {
     // One fixed temporary name per process: a crash may leave it behind and the next write
     // reuses it, and two processes never interleave in one temporary file; the rename still
     // replaces `path` atomically.
@@ -131,6 +132,9 @@ bool write_file_atomically(const std::string& path, const std::string& content,
     // the new name pointing at an empty file.
     if (::fsync(fd.get()) != 0) {
         return fail("cannot sync " + tmp);
+    }
+    if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
+        return fail("cannot set the permissions of " + tmp);
     }
     if (fd.close() != 0) {
         return fail("cannot close " + tmp);

@@ -25,7 +25,9 @@ FileText read_file(const std::string& path, size_t limit);
 /// it over `path` and fsyncs the directory: a crash at any moment leaves the old file or the new
 /// one, never a torn one. On failure returns false with `error` set ("cannot create
 /// /x/state.json.tmp.42: ...") and leaves `path` untouched. Not for concurrent writers of the
-/// same path within one process.
-bool write_file_atomically(const std::string& path, const std::string& content, std::string& error);
+/// same path within one process. The file gets permission bits `mode` (0600 unless told: state
+/// and keys are private) before it takes the name, so it is never visible with wider ones.
+bool write_file_atomically(const std::string& path, const std::string& content, std::string& error,
+                           unsigned mode = 0600);
 
 } // namespace horizon::util

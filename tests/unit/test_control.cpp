@@ -21,6 +21,7 @@
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
 #include "control/state_file.hpp"
+#include "util/file.hpp"
 
 namespace {
 
@@ -805,7 +806,7 @@ TEST_CASE("a malformed or unknown saved state is rejected with a clear message")
 }
 
 TEST_CASE("write_file_atomically: writes, replaces, fails cleanly") {
-    using horizon::control::write_file_atomically;
+    using horizon::util::write_file_atomically;
     const TempDir dir;
     const fs::path path = dir.path() / "state.json";
     std::string error;
@@ -849,7 +850,7 @@ TEST_CASE("state file: read back what was saved; missing is no state; garbage is
     REQUIRE(
         p.cp.update_cluster_config("aews", vpc({{"endpointPublicAccess", false}}), kT0).status ==
         200);
-    REQUIRE(horizon::control::write_file_atomically(path, p.cp.save().dump(2), error));
+    REQUIRE(horizon::util::write_file_atomically(path, p.cp.save().dump(2), error));
     REQUIRE(read_state_file(path, out, error));
     CHECK(out == p.cp.save());
     const Plane restored(config_text(), out, kT0 + 1s);

@@ -41,6 +41,13 @@ TEST_CASE("write_file_atomically: a bare name is written in the working director
     std::string error;
     CHECK(horizon::util::write_file_atomically("state.json", "{}", error));
     CHECK(horizon::util::read_file("state.json", 10).text == "{}");
+    // Private by default; the mode asked for otherwise (a certificate is world-readable).
+    CHECK((fs::status("state.json").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+    CHECK(horizon::util::write_file_atomically("api.crt", "PEM", error, 0644));
+    CHECK((fs::status("api.crt").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+           fs::perms::others_read));
     fs::current_path(saved);
     fs::remove_all(dir);
 }
