@@ -21,6 +21,7 @@
 #include "ctl/output.hpp"
 #include "ctl/shapes.hpp"
 #include "ctl/waiter.hpp"
+#include "lab/lab_command.hpp"
 
 #ifndef HORIZON_VERSION
 #define HORIZON_VERSION "0.0.0"
@@ -50,6 +51,9 @@ ctl::Args from_environment() {
 int run(const std::vector<std::string>& words) {
     if (!words.empty() && words[0] == "kind") {
         return ctl::run_kind({words.begin() + 1, words.end()});
+    }
+    if (!words.empty() && words[0] == "lab") {
+        return horizon::lab::run_lab({words.begin() + 1, words.end()});
     }
     ctl::Args a = from_environment();
     if (auto f = ctl::parse_args(words, a)) {
