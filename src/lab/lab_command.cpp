@@ -4,6 +4,7 @@
 #include "lab/lab_command.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -40,7 +41,8 @@ constexpr const char* kUsage = R"(usage: horizonctl lab <command> [LAB.toml]
 
 Root only. Nothing is added to the host's own network: every address, route, bridge and nft
 table lives inside the lab's namespaces. COMMAND sees APIDNS, CLUSTER_NAME, AWS_DEFAULT_REGION
-and, on operator and internet hosts, AWS_ENDPOINT_URL (the lab's AWS API).
+and, on operator and internet hosts, AWS_CA_BUNDLE (the lab's AWS API is HTTPS with the lab's own
+CA, at its real names) and HORIZON_ENDPOINT_URL (for horizonctl).
 )";
 
 constexpr int kExitFailed = 1;
@@ -371,7 +373,10 @@ int exec_on(const LabSpec& lab, const std::vector<std::string>& args) {
     ::setenv("CLUSTER_NAME", lab.cluster.name.c_str(), 1);
     ::setenv("AWS_DEFAULT_REGION", lab.cluster.region.c_str(), 1);
     if (h->role != Role::Node) {
-        ::setenv("AWS_ENDPOINT_URL", kAwsEndpointUrl, 1);
+        // The AWS CLI finds the lab's AWS API by its real names (eks.<region>.amazonaws.com),
+        // served by the lab's DNS, over HTTPS with the lab CA's certificate.
+        const std::string ca = run_dir(lab) + "/ca.crt";
+        ::setenv("AWS_CA_BUNDLE", ca.c_str(), 1);
         ::setenv("HORIZON_ENDPOINT_URL", kAwsEndpointUrl, 1);
         // The lab's AWS API takes any credentials; the AWS CLI wants some.
         ::setenv("AWS_ACCESS_KEY_ID", "AKIALAB0000000000000", 0);
@@ -446,11 +451,13 @@ std::optional<int> preflight() {
         std::cerr << "horizonctl lab: this kernel has no network namespaces\n";
         return kExitUsage;
     }
-    for (const char* tool : {"ip", "nft"}) {
+    const std::array<std::array<const char*, 3>, 3> tools = {
+        {{"ip", "-V", "iproute2"}, {"nft", "-v", "nftables"}, {"openssl", "version", "openssl"}}};
+    for (const auto& [tool, version, package] : tools) {
         std::string out;
-        if (run_command({tool, "-V"}, out) == 127) {
-            std::cerr << "horizonctl lab: needs `" << tool << "` (apt-get install "
-                      << (std::string(tool) == "ip" ? "iproute2" : "nftables") << ")\n";
+        if (run_command({tool, version}, out) == 127) {
+            std::cerr << "horizonctl lab: needs `" << tool << "` (apt-get install " << package
+                      << ")\n";
             return kExitUsage;
         }
     }
@@ -469,6 +476,9 @@ int run_lab(const std::vector<std::string>& args) {
     // The lab's own processes, started by `up` inside the namespaces.
     if (cmd == "serve-ipinfo") {
         return serve_ipinfo(rest);
+    }
+    if (cmd == "serve-aws-api") {
+        return serve_aws_api(rest);
     }
     if (cmd == "serve-relay") {
         return serve_relay(rest);

@@ -242,6 +242,7 @@ void check_unique(Diagnostics& d, const toml::table& root, const LabSpec& lab) {
     use(lab.vpc_resolver, "[vpc] resolver");
     use(lab.internet_resolver, "[internet] resolver");
     use(lab.ipinfo, "[internet] ipinfo");
+    use(lab.aws_api, "[internet] aws_api");
     for (const auto& ip : lab.cluster.public_ips) {
         use(ip, "[cluster] public_ips");
     }
@@ -341,13 +342,14 @@ LabLoad load_lab(std::string_view text, const std::string& path) {
     config::check_keys(d, *vpc, "in [vpc]",
                        std::array<std::string_view, 3>{"cidr", "resolver", "subnets"});
     config::check_keys(d, *inet, "in [internet]",
-                       std::array<std::string_view, 3>{"cidr", "resolver", "ipinfo"});
+                       std::array<std::string_view, 4>{"cidr", "resolver", "ipinfo", "aws_api"});
     const auto vpc_cidr = r.cidr(*vpc, "cidr", "in [vpc]");
     const auto vpc_resolver = r.v4(*vpc, "resolver", "in [vpc]");
     const auto inet_cidr = r.cidr(*inet, "cidr", "in [internet]");
     const auto inet_resolver = r.v4(*inet, "resolver", "in [internet]");
     const auto ipinfo = r.v4(*inet, "ipinfo", "in [internet]");
-    if (!vpc_cidr || !vpc_resolver || !inet_cidr || !inet_resolver || !ipinfo) {
+    const auto aws_api = r.v4(*inet, "aws_api", "in [internet]");
+    if (!vpc_cidr || !vpc_resolver || !inet_cidr || !inet_resolver || !ipinfo || !aws_api) {
         return fail();
     }
     lab.vpc = *vpc_cidr;
@@ -355,6 +357,7 @@ LabLoad load_lab(std::string_view text, const std::string& path) {
     lab.internet = *inet_cidr;
     lab.internet_resolver = *inet_resolver;
     lab.ipinfo = *ipinfo;
+    lab.aws_api = *aws_api;
     if (lab.vpc.len > 24 || lab.internet.len != 24) {
         d.error(vpc->source().begin, "the lab needs a [vpc] cidr of /24 or wider and an "
                                      "[internet] cidr of exactly /24");
@@ -362,7 +365,7 @@ LabLoad load_lab(std::string_view text, const std::string& path) {
     if (!lab.vpc.contains(lab.vpc_resolver)) {
         d.error(*vpc->get("resolver"), "[vpc] resolver must be inside [vpc] cidr");
     }
-    for (const auto* a : {&lab.internet_resolver, &lab.ipinfo}) {
+    for (const auto* a : {&lab.internet_resolver, &lab.ipinfo, &lab.aws_api}) {
         if (!lab.internet.contains(*a)) {
             d.error(inet->source().begin, fmt::format("{} must be inside [internet] cidr {}",
                                                       a->to_string(), lab.internet.to_string()));

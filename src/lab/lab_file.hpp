@@ -46,6 +46,7 @@ struct LabSpec {
     util::Cidr internet;
     util::IpAddress internet_resolver;
     util::IpAddress ipinfo;
+    util::IpAddress aws_api;
     Cluster cluster;
     std::vector<Host> hosts;
 

@@ -42,6 +42,13 @@ std::vector<std::string> texts(const std::vector<T>& items) {
     return out;
 }
 
+/// A zone whose apex answers `a` (ipinfo.io, the AWS API names).
+std::string soa_zone(const std::string& origin, const util::IpAddress& a) {
+    return fmt::format("$ORIGIN {0}.\n$TTL 300\n@ IN SOA ns1.{0}. hostmaster.{0}. 1 7200 3600 "
+                       "1209600 300\n@ IN NS ns1\n@ IN A {1}\nns1 IN A {1}\n",
+                       origin, a.to_string());
+}
+
 class Builder {
 public:
     Builder(const LabSpec& lab, const Programs& programs)
@@ -61,6 +68,7 @@ public:
             host(h);
         }
         nat();
+        certificates();
         files();
         daemons();
         return std::move(plan_);
@@ -145,6 +153,7 @@ private:
         run({"ip", "-n", ns, "addr", "add", with_len(lab_.internet_resolver, lab_.internet.len),
              "dev", "inet0"});
         run({"ip", "-n", ns, "addr", "add", with_len(lab_.ipinfo, 32), "dev", "inet0"});
+        run({"ip", "-n", ns, "addr", "add", with_len(lab_.aws_api, 32), "dev", "inet0"});
         for (const auto& ip : lab_.cluster.public_ips) {
             run({"ip", "-n", ns, "addr", "add", with_len(ip, 32), "dev", "inet0"});
         }
@@ -211,15 +220,42 @@ private:
         run({"ip", "netns", "exec", router_ns(lab_), "nft", "-f", path});
     }
 
+    /// The lab's CA and the AWS API's certificate (eks. and ec2.<region>.amazonaws.com), made
+    /// with the openssl command at every up: clients trust it through AWS_CA_BUNDLE only.
+    void certificates() {
+        const std::string dir = run_dir(lab_);
+        const std::vector<std::string> key = {"-newkey", "ec", "-pkeyopt",
+                                              "ec_paramgen_curve:prime256v1", "-nodes"};
+        std::vector<std::string> ca = {"openssl", "req", "-x509"};
+        ca.insert(ca.end(), key.begin(), key.end());
+        ca.insert(ca.end(), {"-days", "30", "-subj", "/CN=horizon lab CA", "-keyout",
+                             dir + "/ca.key", "-out", dir + "/ca.crt"});
+        run(ca);
+        std::vector<std::string> csr = {"openssl", "req"};
+        csr.insert(csr.end(), key.begin(), key.end());
+        csr.insert(csr.end(), {"-subj", "/CN=" + aws_api_names(lab_)[0], "-keyout",
+                               dir + "/aws-api.key", "-out", dir + "/aws-api.csr"});
+        run(csr);
+        run({"openssl", "x509", "-req", "-in", dir + "/aws-api.csr", "-CA", dir + "/ca.crt",
+             "-CAkey", dir + "/ca.key", "-CAcreateserial", "-days", "30", "-extfile",
+             dir + "/aws-api.ext", "-out", dir + "/aws-api.crt"});
+        std::string sans;
+        for (const auto& name : aws_api_names(lab_)) {
+            sans += (sans.empty() ? "DNS:" : ",DNS:") + name;
+        }
+        plan_.files.push_back({dir + "/aws-api.ext",
+                               "subjectAltName=" + sans +
+                                   "\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"});
+    }
+
     void files() {
         const std::string dir = run_dir(lab_);
         plan_.files.push_back({dir + "/horizond.toml", horizond_config(lab_)});
-        plan_.files.push_back({dir + "/ipinfo.io.zone",
-                               fmt::format("$ORIGIN ipinfo.io.\n$TTL 300\n"
-                                           "@ IN SOA ns1.ipinfo.io. hostmaster.ipinfo.io. 1 7200 "
-                                           "3600 1209600 300\n"
-                                           "@ IN NS ns1\n@ IN A {}\nns1 IN A {}\n",
-                                           lab_.ipinfo.to_string(), lab_.ipinfo.to_string())});
+        plan_.files.push_back({dir + "/ipinfo.io.zone", soa_zone("ipinfo.io", lab_.ipinfo)});
+        for (const auto& name : aws_api_names(lab_)) {
+            plan_.files.push_back(
+                {fmt::format("{}/{}.zone", dir, name), soa_zone(name, lab_.aws_api)});
+        }
         for (const auto& h : lab_.hosts) {
             const bool in_vpc = h.role != Role::Internet;
             plan_.files.push_back(
@@ -237,6 +273,12 @@ private:
         const std::string eks = eks_ns(lab_);
         plan_.daemons.push_back(
             {"horizond", eks, {programs_.horizond, "--config", dir + "/horizond.toml"}, ""});
+        plan_.daemons.push_back(
+            {"aws-api",
+             eks,
+             {programs_.horizonctl, "lab", "serve-aws-api", lab_.aws_api.to_string() + ":443",
+              dir + "/aws-api.crt", dir + "/aws-api.key", "127.0.0.1:8053"},
+             ""});
         plan_.daemons.push_back(
             {"ipinfo",
              eks,
@@ -302,6 +344,11 @@ std::vector<std::string> namespaces(const LabSpec& lab) {
     return out;
 }
 
+std::vector<std::string> aws_api_names(const LabSpec& lab) {
+    return {fmt::format("eks.{}.amazonaws.com", lab.cluster.region),
+            fmt::format("ec2.{}.amazonaws.com", lab.cluster.region)};
+}
+
 std::string endpoint_name(const LabSpec& lab) {
     return config::derive_endpoint(lab.cluster.name, lab.cluster.region);
 }
@@ -314,47 +361,53 @@ std::string horizond_config(const LabSpec& lab) {
         }
     }
     const std::string dir = run_dir(lab);
-    return fmt::format(
-        "# Written by horizonctl lab up ({path}); rewritten on every up.\n"
-        "[server]\n"
-        "listen = [\"{vpc_dns}:53\", \"{inet_dns}:53\"]\n"
-        "workers = 1\n"
-        "admin_listen = \"127.0.0.1:8053\"\n"
-        "state_dir = \"{dir}/state\"\n"
-        "\n"
-        "[[cluster]]\n"
-        "name = \"{name}\"\n"
-        "region = \"{region}\"\n"
-        "vpc_cidrs = [\"{vpc}\"]\n"
-        "private_ips = {private_ips}\n"
-        "public_ips = {public_ips}\n"
-        "access_mode = \"{mode}\"\n"
-        "public_access_cidrs = {cidrs}\n"
-        "update_duration = \"{duration}\"\n"
-        "kubernetes_version = \"{version}\"\n"
-        "\n"
-        "[cluster.api]\n"
-        "port = 443\n"
-        "# EKS's cluster security group admits its own members: the nodes.\n"
-        "security_group_ingress = {nodes}\n"
-        "deny = \"drop\"\n"
-        "\n"
-        "[[zone]]\n"
-        "file = \"{dir}/ipinfo.io.zone\"\n"
-        "origin = \"ipinfo.io\"\n"
-        "views = [\"vpc\", \"public\"]\n",
-        fmt::arg("path", lab.path), fmt::arg("vpc_dns", lab.vpc_resolver.to_string()),
-        fmt::arg("inet_dns", lab.internet_resolver.to_string()), fmt::arg("dir", dir),
-        fmt::arg("name", lab.cluster.name), fmt::arg("region", lab.cluster.region),
-        fmt::arg("vpc", lab.vpc.to_string()),
-        fmt::arg("private_ips", quoted_list(texts(lab.cluster.private_ips))),
-        fmt::arg("public_ips", quoted_list(texts(lab.cluster.public_ips))),
-        fmt::arg("mode", lab.cluster.access_mode),
-        fmt::arg("cidrs", quoted_list(lab.cluster.public_access_cidrs.empty()
-                                          ? std::vector<std::string>{"0.0.0.0/0"}
-                                          : texts(lab.cluster.public_access_cidrs))),
-        fmt::arg("duration", lab.cluster.update_duration),
-        fmt::arg("version", lab.cluster.kubernetes_version), fmt::arg("nodes", quoted_list(nodes)));
+    std::vector<std::string> origins = aws_api_names(lab);
+    origins.insert(origins.begin(), "ipinfo.io");
+    std::string zones;
+    for (const auto& origin : origins) {
+        zones += fmt::format("\n[[zone]]\nfile = \"{}/{}.zone\"\norigin = \"{}\"\n"
+                             "views = [\"vpc\", \"public\"]\n",
+                             dir, origin, origin);
+    }
+    return fmt::format("# Written by horizonctl lab up ({path}); rewritten on every up.\n"
+                       "[server]\n"
+                       "listen = [\"{vpc_dns}:53\", \"{inet_dns}:53\"]\n"
+                       "workers = 1\n"
+                       "admin_listen = \"127.0.0.1:8053\"\n"
+                       "state_dir = \"{dir}/state\"\n"
+                       "\n"
+                       "[[cluster]]\n"
+                       "name = \"{name}\"\n"
+                       "region = \"{region}\"\n"
+                       "vpc_cidrs = [\"{vpc}\"]\n"
+                       "private_ips = {private_ips}\n"
+                       "public_ips = {public_ips}\n"
+                       "access_mode = \"{mode}\"\n"
+                       "public_access_cidrs = {cidrs}\n"
+                       "update_duration = \"{duration}\"\n"
+                       "kubernetes_version = \"{version}\"\n"
+                       "\n"
+                       "[cluster.api]\n"
+                       "port = 443\n"
+                       "# EKS's cluster security group admits its own members: the nodes.\n"
+                       "security_group_ingress = {nodes}\n"
+                       "deny = \"drop\"\n"
+                       "\n"
+                       "{zones}",
+                       fmt::arg("path", lab.path),
+                       fmt::arg("vpc_dns", lab.vpc_resolver.to_string()),
+                       fmt::arg("inet_dns", lab.internet_resolver.to_string()),
+                       fmt::arg("dir", dir), fmt::arg("name", lab.cluster.name),
+                       fmt::arg("region", lab.cluster.region), fmt::arg("vpc", lab.vpc.to_string()),
+                       fmt::arg("private_ips", quoted_list(texts(lab.cluster.private_ips))),
+                       fmt::arg("public_ips", quoted_list(texts(lab.cluster.public_ips))),
+                       fmt::arg("mode", lab.cluster.access_mode),
+                       fmt::arg("cidrs", quoted_list(lab.cluster.public_access_cidrs.empty()
+                                                         ? std::vector<std::string>{"0.0.0.0/0"}
+                                                         : texts(lab.cluster.public_access_cidrs))),
+                       fmt::arg("duration", lab.cluster.update_duration),
+                       fmt::arg("version", lab.cluster.kubernetes_version),
+                       fmt::arg("nodes", quoted_list(nodes)), fmt::arg("zones", zones));
 }
 
 Plan make_plan(const LabSpec& lab, const Programs& programs) {

@@ -41,11 +41,14 @@ std::string router_ns(const LabSpec& lab);
 /// The name of the nft table the lab loads in its namespaces ("hz-lab"), for status and tests.
 std::string nft_table(const LabSpec& lab);
 
+/// The AWS API's names in the lab: eks.<region>.amazonaws.com, ec2.<region>.amazonaws.com.
+std::vector<std::string> aws_api_names(const LabSpec& lab);
+
 /// The cluster's endpoint name, as horizond derives it.
 std::string endpoint_name(const LabSpec& lab);
 
-/// Where the admin API (the lab's AWS API) answers on an operator or internet host: loopback in
-/// that host's namespace, relayed to horizond's admin listener.
+/// Where horizonctl finds the admin API on an operator or internet host: loopback in that host's
+/// namespace, relayed to horizond's admin listener (the AWS CLI uses the AWS API names).
 inline constexpr const char* kAwsEndpointUrl = "http://127.0.0.1:8053";
 
 struct Programs {

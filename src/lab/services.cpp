@@ -151,6 +151,65 @@ int serve_ipinfo(const std::vector<std::string>& args) {
     return 0;
 }
 
+int serve_aws_api(const std::vector<std::string>& args) {
+    const auto at = args.size() == 4 ? util::Endpoint::parse(args[0]) : std::nullopt;
+    const auto to = args.size() == 4 ? util::Endpoint::parse(args[3]) : std::nullopt;
+    if (!at || !to) {
+        std::cerr << "usage: horizonctl lab serve-aws-api ADDR:PORT CERT KEY ADMIN-ADDR:PORT\n";
+        return 2;
+    }
+    httplib::SSLServer https(args[1].c_str(), args[2].c_str());
+    if (!https.is_valid()) {
+        say(fmt::format("cannot load the certificate {} and key {}", args[1], args[2]));
+        return 1;
+    }
+    const util::Endpoint admin = *to;
+    // Every request goes to horizond's admin API as it came (method, target, headers, body): the
+    // AWS CLI's signed EKS REST and EC2 Query calls, answered by horizond's EKS shapes.
+    const auto relay = [admin](const httplib::Request& req, httplib::Response& res) {
+        httplib::Client api(admin.addr.to_string(), admin.port);
+        api.set_read_timeout(30);
+        httplib::Request out;
+        out.method = req.method;
+        out.path = req.target;
+        out.body = req.body;
+        for (const auto& [name, value] : req.headers) {
+            if (name != "Content-Length" && name != "Connection" && name != "REMOTE_ADDR" &&
+                name != "REMOTE_PORT" && name != "LOCAL_ADDR" && name != "LOCAL_PORT") {
+                out.headers.emplace(name, value);
+            }
+        }
+        const auto answer = api.send(out);
+        if (!answer) {
+            res.status = 503;
+            res.set_content("horizond's admin API does not answer: " +
+                                httplib::to_string(answer.error()) + "\n",
+                            "text/plain");
+            return;
+        }
+        res.status = answer->status;
+        for (const auto& [name, value] : answer->headers) {
+            if (name != "Content-Length" && name != "Connection" && name != "Keep-Alive" &&
+                name != "Transfer-Encoding") {
+                res.headers.emplace(name, value);
+            }
+        }
+        res.body = answer->body;
+    };
+    const std::string any = ".*";
+    https.Get(any, relay);
+    https.Post(any, relay);
+    https.Put(any, relay);
+    https.Delete(any, relay);
+    https.Patch(any, relay);
+    say(fmt::format("the AWS API on https://{} -> http://{}", at->to_string(), admin.to_string()));
+    if (!https.listen(at->addr.to_string(), at->port)) {
+        say(fmt::format("cannot listen on {}", at->to_string()));
+        return 1;
+    }
+    return 0;
+}
+
 int serve_relay(const std::vector<std::string>& args) {
     const auto to = !args.empty() ? util::Endpoint::parse(args[0]) : std::nullopt;
     if (!to || args.size() < 2) {

@@ -11,6 +11,10 @@ namespace horizon::lab {
 /// GET / a JSON {"ip": ...}.
 int serve_ipinfo(const std::vector<std::string>& args);
 
+/// `serve-aws-api ADDR:PORT CERT KEY ADMIN`: HTTPS on ADDR:PORT (eks. and ec2.<region>.
+/// amazonaws.com resolve there in the lab), each request relayed to horizond's admin API ADMIN.
+int serve_aws_api(const std::vector<std::string>& args);
+
 /// `serve-relay CONNECT NS...`: listens on CONNECT's address and port in each namespace NS and
 /// relays every connection to CONNECT in this one: the lab's AWS API (horizond's loopback-only
 /// admin listener) on the operator and internet hosts' loopback.

@@ -8,7 +8,8 @@ never touched) with a 2 s update duration, and replays the seed with real client
   `curl -s ipinfo.io/ip` is its public address; the home PC reaches https://$APIDNS/version;
 - the nodes' kubelet and kube-proxy hold connections to the NLB (`ss -tnp` names them);
 - `aws eks update-cluster-config ... publicAccessCidrs="$(curl -s ipinfo.io/ip)/32",
-  endpointPrivateAccess=true` from the bastion (the AWS CLI, else horizonctl): once the update
+  endpointPrivateAccess=true` from the bastion, verbatim (no --endpoint-url: the lab's DNS
+  serves eks.<region>.amazonaws.com; horizonctl when there is no AWS CLI): once the update
   completes a node resolves the ENIs while the home PC still gets the NLB; the agents stay on the
   NLB until `lab restart node1 kubelet` / `kube-proxy`, then connect to an ENI;
 - the home PC's connection now times out; the bastion resolves the ENIs but times out until
@@ -49,7 +50,7 @@ class Env:
     lab = Path()
     tmp = Path()
     up = False
-    aws: list[str] = []  # the AWS CLI command inside the lab (with --endpoint-url if it needs it)
+    aws = ""  # the AWS CLI inside the lab
     why_not: str = ""    # why the lab cannot run here
 
 
@@ -218,16 +219,9 @@ def _():
 
 
 def aws_command() -> str:
-    """The AWS CLI inside the lab: plain when it reads AWS_ENDPOINT_URL (v2 >= 2.13, v1 >= 1.29),
-    else with --endpoint-url; horizonctl when there is no AWS CLI."""
-    cli = aws_cli()
-    if cli is None:
-        return f"{ENV.horizonctl}"
-    v = run([cli, "--version"]).stdout + run([cli, "--version"]).stderr
-    m = re.search(r"aws-cli/(\d+)\.(\d+)", v)
-    major, minor = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-    reads_env = (major == 2 and minor >= 13) or (major == 1 and minor >= 29) or major > 2
-    return cli if reads_env else f"{cli} --endpoint-url $AWS_ENDPOINT_URL"
+    """The AWS CLI inside the lab, as the seed types it (the lab's DNS and AWS_CA_BUNDLE lead it
+    to horizond); horizonctl when there is no AWS CLI."""
+    return aws_cli() or ENV.horizonctl
 
 
 def main() -> int:
