@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 BUILD_PACKAGES=(cmake g++ make pkg-config libldns-dev libuv1-dev libtomlplusplus-dev libspdlog-dev
                 doctest-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev)
 TEST_PACKAGES=(python3 bind9-dnsutils knot-dnsutils ldnsutils clang libclang-rt-14-dev awscli jq
-               curl gnuplot-nox python3-yaml python3-dnspython clang-format)
+               curl gnuplot-nox python3-yaml python3-dnspython clang-format iproute2 nftables openssl)
 JOBS=$(nproc)
 
 install_missing() {
