@@ -7,6 +7,7 @@
 #                                       the plain build, an ASan+UBSan build, and a short
 #                                       libFuzzer run on the engine
 #   bash setup.sh build                 set up and build only (build/)
+#   bash setup.sh lab                   set up, build, and build the seed lab (horizonctl lab up)
 #
 # Idempotent: packages already installed are not touched, builds are incremental.
 set -euo pipefail
@@ -16,6 +17,8 @@ BUILD_PACKAGES=(cmake g++ make pkg-config libldns-dev libuv1-dev libtomlplusplus
                 doctest-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev)
 TEST_PACKAGES=(python3 bind9-dnsutils knot-dnsutils ldnsutils clang libclang-rt-14-dev awscli jq
                curl gnuplot-nox python3-yaml python3-dnspython clang-format iproute2 nftables openssl)
+# What `horizonctl lab` and the seed's commands inside it use.
+LAB_PACKAGES=(iproute2 nftables openssl curl bind9-dnsutils awscli)
 JOBS=$(nproc)
 
 install_missing() {
@@ -71,6 +74,11 @@ build)
     install_missing "${BUILD_PACKAGES[@]}"
     build build
     ;;
+lab)
+    install_missing "${BUILD_PACKAGES[@]}" "${LAB_PACKAGES[@]}"
+    build build
+    exec ./build/horizonctl lab up "$@"
+    ;;
 test)
     install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     echo "== plain build"
@@ -89,7 +97,7 @@ test)
     echo "== skipped system checks: $skipped_plain (plain build), $skipped_asan (ASan+UBSan build)"
     ;;
 *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
