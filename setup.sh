@@ -97,7 +97,7 @@ test)
     echo "== skipped system checks: $skipped_plain (plain build), $skipped_asan (ASan+UBSan build)"
     ;;
 *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
