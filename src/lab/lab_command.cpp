@@ -13,7 +13,9 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <iostream>
+#include <netinet/in.h>
 #include <optional>
+#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "lab/netns.hpp"
 #include "lab/plan.hpp"
 #include "lab/services.hpp"
+#include "util/address.hpp"
 #include "util/file.hpp"
 
 namespace horizon::lab {
@@ -37,6 +40,8 @@ constexpr const char* kUsage = R"(usage: horizonctl lab <command> [LAB.toml]
                                 horizonctl lab exec bastion -- dig +short $APIDNS
   restart HOST kubelet|kube-proxy
                                 restart a node agent (it resolves the endpoint again)
+  kubectl-exec NODE [SECONDS]   the connection kubectl exec makes the API server open: from its
+                                ENI to the node's kubelet on :10250, held SECONDS (30)
   down [LAB.toml]               remove everything the lab made
 
 Root only. Nothing is added to the host's own network: every address, route, bridge and nft
@@ -424,6 +429,65 @@ int restart(const LabSpec& lab, const std::vector<std::string>& args) {
     return 0;
 }
 
+/// `kubectl-exec NODE [SECONDS]`: what `kubectl exec` makes the API server do, opening a
+/// connection from its ENI in the node's subnet to the node's kubelet on :10250, held open.
+int kubectl_exec(const LabSpec& lab, const std::vector<std::string>& args) {
+    const Host* h = !args.empty() ? lab.host(args[0]) : nullptr;
+    const int seconds = args.size() == 2 ? std::atoi(args[1].c_str()) : 30;
+    if (args.empty() || args.size() > 2 || h == nullptr || h->role != Role::Node || seconds <= 0 ||
+        seconds > 3600) {
+        return usage_error(
+            "usage: horizonctl lab kubectl-exec NODE [SECONDS (1..3600, default 30)]");
+    }
+    const auto& enis = lab.cluster.private_ips;
+    const util::Cidr* subnet = lab.subnet_of(h->address);
+    auto eni = std::find_if(enis.begin(), enis.end(), [&](const util::IpAddress& ip) {
+        return subnet != nullptr && subnet->contains(ip);
+    });
+    if (eni == enis.end()) {
+        eni = enis.begin();
+    }
+    int fd = -1;
+    std::string error;
+    uint16_t local_port = 0;
+    const bool entered = in_netns(
+        eks_ns(lab),
+        [&] {
+            fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_storage from{};
+            sockaddr_storage to{};
+            const unsigned from_len = util::Endpoint{*eni, 0}.to_sockaddr(from);
+            const unsigned to_len = util::Endpoint{h->address, 10250}.to_sockaddr(to);
+            if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&from), from_len) != 0 ||
+                ::connect(fd, reinterpret_cast<sockaddr*>(&to), to_len) != 0) {
+                error = fmt::format("cannot connect from {} to {}:10250: {}", eni->to_string(),
+                                    h->address.to_string(), std::strerror(errno));
+                if (fd >= 0) {
+                    ::close(fd);
+                }
+                fd = -1;
+                return;
+            }
+            sockaddr_in local{};
+            socklen_t len = sizeof local;
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+            local_port = ntohs(local.sin_port);
+        },
+        error);
+    if (!entered || fd < 0) {
+        std::cerr << "horizonctl lab: " << error << " (is the lab up?)\n";
+        return kExitFailed;
+    }
+    std::cout << fmt::format("kubectl exec on {}: the API server (ENI {}) holds {}:{} -> {}:10250 "
+                             "(kubelet) for {} s\n",
+                             h->name, eni->to_string(), eni->to_string(), local_port,
+                             h->address.to_string(), seconds)
+              << std::flush;
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    ::close(fd);
+    return 0;
+}
+
 /// The lab file of the one lab that is up (its run directory keeps a copy), if any.
 std::optional<std::string> running_lab() {
     std::error_code ec;
@@ -486,7 +550,8 @@ int run_lab(const std::vector<std::string>& args) {
     if (cmd == "agent") {
         return run_agent(rest);
     }
-    if (cmd != "up" && cmd != "status" && cmd != "down" && cmd != "exec" && cmd != "restart") {
+    if (cmd != "up" && cmd != "status" && cmd != "down" && cmd != "exec" && cmd != "restart" &&
+        cmd != "kubectl-exec") {
         return usage_error("unknown command '" + cmd + "'");
     }
     if (auto rc = preflight()) {
@@ -519,6 +584,9 @@ int run_lab(const std::vector<std::string>& args) {
     }
     if (cmd == "exec") {
         return exec_on(loaded->spec, rest);
+    }
+    if (cmd == "kubectl-exec") {
+        return kubectl_exec(loaded->spec, rest);
     }
     return restart(loaded->spec, rest);
 }

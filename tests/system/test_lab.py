@@ -7,6 +7,8 @@ never touched) with a 2 s update duration, and replays the seed with real client
 - dig from a node and from the home PC answers the NLB addresses (public endpoint); the bastion's
   `curl -s ipinfo.io/ip` is its public address; the home PC reaches https://$APIDNS/version;
 - the nodes' kubelet and kube-proxy hold connections to the NLB (`ss -tnp` names them);
+- `lab kubectl-exec node2` opens the API server's connection from the ENI to kubelet's :10250,
+  which `ss -tnp` on node2 shows as the seed does ([::ffff:192.168.2.113] peer, "kubelet");
 - `aws eks update-cluster-config ... publicAccessCidrs="$(curl -s ipinfo.io/ip)/32",
   endpointPrivateAccess=true` from the bastion, verbatim (no --endpoint-url: the lab's DNS
   serves eks.<region>.amazonaws.com; horizonctl when there is no AWS CLI): once the update
@@ -172,6 +174,23 @@ def _():
     other = agent_peers("node2")
     if not all(p <= NLB for p in other.values()):
         raise CheckFailed(f"node2 was not restarted; its agents should stay on the NLB: {other}")
+
+
+@check("lab.kubectl-exec-from-an-eni", server=False)
+def _():
+    need_lab()
+    cmd = [ENV.horizonctl, "lab", "kubectl-exec", "node2", "10"]
+    held = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # The seed: ESTAB ... [::ffff:192.168.2.132]:10250 [::ffff:192.168.2.113]:44986
+        #           users:(("kubelet",pid=2894,fd=22))
+        pattern = re.compile(r"\[::ffff:192\.168\.2\.132\]:10250\s+\[::ffff:192\.168\.2\.113\]:\d+"
+                             r"\s+users:\(\(\"kubelet\"")
+        wait_until("kubelet's :10250 peer from the ENI in ss -tnp on node2",
+                   lambda: pattern.search(on("node2", "ss -tnp").stdout) is not None, timeout=10)
+    finally:
+        held.terminate()
+        held.wait(timeout=5)
 
 
 @check("lab.home-times-out", server=False)
