@@ -60,6 +60,10 @@ struct ServerConfig {
     /// Started as root: switch to this user (its uid, gid and groups) once every socket is bound,
     /// keeping no capability. "" = stay as started.
     std::string user;
+    /// An nftables table (family inet) that horizond keeps equal to the API endpoint gate's drop
+    /// decisions (control/gate_nft.hpp), so a denied client's SYN is dropped in the kernel: a
+    /// real connect timeout. Needs CAP_NET_ADMIN and `nft`; read at start. "" = off.
+    std::string gate_nft_table;
 };
 
 enum class AccessMode : uint8_t { Public, PublicPrivate, Private };

@@ -1,5 +1,7 @@
 // [server]: listen addresses (resolver listeners included), the admin listener and its token,
 // limits, logging and the user to run as.
+#include <algorithm>
+#include <cctype>
 #include <system_error>
 
 #include "config/sections.hpp"
@@ -180,6 +182,30 @@ constexpr auto kLogLevels = std::to_array<Choice<std::string_view>>({
     {"off", "off"},
 });
 
+/// An nftables table name: a letter, then letters, digits, '_' or '-' (nft's identifiers), at
+/// most 32 characters, so it can be written into a ruleset as it is.
+void read_gate_nft_table(Diagnostics& d, std::string_view key, const toml::node& node,
+                         ServerConfig& out) {
+    const auto* s = read_string(d, key, node);
+    if (s == nullptr) {
+        return;
+    }
+    const std::string& name = *s;
+    const bool ok =
+        name.empty() ||
+        (name.size() <= 32 && std::isalpha(static_cast<unsigned char>(name[0])) != 0 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+         }));
+    if (!ok) {
+        d.error(node, fmt::format("invalid {} {} (a letter, then letters, digits, '_' or '-', at "
+                                  "most 32 characters)",
+                                  key, quoted(name)));
+        return;
+    }
+    out.gate_nft_table = name;
+}
+
 constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
     {"listen", Presence::Optional, read_listen}, // absent: see default_listen()
     {"workers", Presence::Optional, integer<&ServerConfig::workers, 0, 256>},
@@ -200,6 +226,7 @@ constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
     {"trusted_ecs_sources", Presence::Optional,
      cidrs<&ServerConfig::trusted_ecs_sources, Empty::Allowed>},
     {"user", Presence::Optional, plain_string<&ServerConfig::user>}, // checked by check_user
+    {"gate_nft_table", Presence::Optional, read_gate_nft_table},
 });
 
 /// The token file read now, so that --check-config and a reload catch a missing secret.
@@ -254,6 +281,12 @@ void finish_server(Diagnostics& d, const toml::table& table, ServerConfig& s, co
         read_token_file(d, *table.get("admin_token_file"), s, host);
     }
     check_user(d, table, s, host);
+    if (!s.gate_nft_table.empty() && !s.user.empty()) {
+        d.error(*table.get("gate_nft_table"),
+                fmt::format("gate_nft_table needs CAP_NET_ADMIN for as long as horizond runs, "
+                            "but user = {} drops every capability after binding (remove one)",
+                            quoted(s.user)));
+    }
     if (!s.admin_listen) {
         return;
     }

@@ -19,8 +19,6 @@ namespace horizon::lab {
 
 namespace {
 
-constexpr size_t kMaxOutput = 64 * 1024;
-
 std::vector<char*> c_argv(const std::vector<std::string>& argv) {
     std::vector<char*> out;
     out.reserve(argv.size() + 1);
@@ -32,52 +30,6 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
 }
 
 } // namespace
-
-int run_command(const std::vector<std::string>& argv, std::string& output) {
-    output.clear();
-    std::array<int, 2> pipe_fds{};
-    if (::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
-        output = fmt::format("cannot make a pipe: {}", std::strerror(errno));
-        return 127;
-    }
-    auto args = c_argv(argv);
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        output = fmt::format("cannot fork: {}", std::strerror(errno));
-        ::close(pipe_fds[0]);
-        ::close(pipe_fds[1]);
-        return 127;
-    }
-    if (pid == 0) {
-        ::dup2(pipe_fds[1], STDOUT_FILENO);
-        ::dup2(pipe_fds[1], STDERR_FILENO);
-        const int null = ::open("/dev/null", O_RDONLY);
-        ::dup2(null, STDIN_FILENO);
-        ::execvp(args[0], args.data());
-        const std::string msg = fmt::format("cannot run {}: {}\n", argv[0], std::strerror(errno));
-        (void)!::write(STDERR_FILENO, msg.data(), msg.size());
-        ::_exit(127);
-    }
-    ::close(pipe_fds[1]);
-    std::array<char, 4096> buf{};
-    ssize_t n = 0;
-    while ((n = ::read(pipe_fds[0], buf.data(), buf.size())) != 0) {
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        if (output.size() < kMaxOutput) {
-            output.append(buf.data(), static_cast<size_t>(n));
-        }
-    }
-    ::close(pipe_fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 int spawn_in(const std::string& ns, const std::vector<std::string>& argv, const std::string& log,
              std::string& error) {

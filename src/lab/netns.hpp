@@ -6,11 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "util/process.hpp"
+
 namespace horizon::lab {
 
-/// Runs `argv` (no shell), waits; 0 or its exit status (127 when it cannot be run). Its output
-/// is captured into `output` (stdout and stderr together, at most 64 KiB).
-int run_command(const std::vector<std::string>& argv, std::string& output);
+/// Commands the lab runs to completion (ip, nft, openssl): util::run_command.
+using util::run_command;
 
 /// Starts `argv` in namespace `ns` (through `ip netns exec`, so the namespace's
 /// /etc/netns/<ns>/resolv.conf applies) in its own session, output appended to `log`. The pid,

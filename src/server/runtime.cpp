@@ -62,12 +62,22 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
                                                                       : 0);
         }
         rt->reset_on_update_ = options.reset_on_update;
+        if (!rt->file_.server.gate_nft_table.empty()) {
+            rt->firewall_ = std::make_unique<GateFirewall>(rt->file_.server.gate_nft_table);
+        }
         for (const auto& line : log) {
             spdlog::info("{}", line);
         }
         const std::lock_guard lock(rt->mu_);
         rt->cp_.tick(control::Clock::now());
         rt->publish_locked(false); // saved by start(), once the listeners are bound
+        if (!rt->firewall_error_.empty()) {
+            error = fmt::format("cannot load the gate's nftables table inet {} (gate_nft_table): "
+                                "{} (run as root with nftables installed, or set "
+                                "gate_nft_table = \"\")",
+                                rt->file_.server.gate_nft_table, rt->firewall_error_);
+            return nullptr;
+        }
         return rt;
     } catch (const std::exception& e) {
         error = "cannot use saved state " + state_path + ": " + e.what() +
@@ -92,6 +102,20 @@ void Runtime::publish_locked(bool save) {
     }
     const uint64_t gen = cp_.generation();
     if (!holder_.current.load() || holder_.generation.load() != gen) {
+        // The kernel's drops first, then the answers: a client that sees the new answer meets
+        // the new rules (at worst a moment of the old answer with the new rules).
+        if (firewall_) {
+            std::string error;
+            if (firewall_->apply(eff.clusters, error)) {
+                firewall_error_.clear();
+            } else {
+                firewall_error_ = error;
+                spdlog::error("cannot update the gate's nftables table inet {}: {} (the previous "
+                              "rules stay; the gate itself still holds or resets denied "
+                              "connections)",
+                              firewall_->table(), error);
+            }
+        }
         holder_.resolver.store(std::make_shared<const config::ResolverConfig>(eff.resolver),
                                std::memory_order_release);
         holder_.current.store(dns::build_snapshot(eff, gen, slots, zones_),
@@ -264,6 +288,12 @@ std::string Runtime::readiness() {
                           {"at", last_reload_at_.empty() ? nlohmann::json(nullptr)
                                                          : nlohmann::json(last_reload_at_)},
                           {"errors", last_reload_errors_}}}};
+    if (firewall_) {
+        j["gateFirewall"] = {{"table", "inet " + firewall_->table()},
+                             {"ok", firewall_error_.empty()},
+                             {"error", firewall_error_.empty() ? nlohmann::json(nullptr)
+                                                               : nlohmann::json(firewall_error_)}};
+    }
     return j.dump(2) + "\n";
 }
 

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
 #include "dns/zone.hpp"
+#include "server/gate_firewall.hpp"
 #include "server/metrics.hpp"
 #include "server/worker.hpp"
 
@@ -96,6 +97,9 @@ private:
     std::vector<std::string> last_reload_errors_;
     std::string last_reload_at_;
     std::function<void()> publish_hook_; ///< the API endpoint's notify
+    /// [server] gate_nft_table: the gate's drops in the kernel, updated before each snapshot swap.
+    std::unique_ptr<GateFirewall> firewall_;
+    std::string firewall_error_; ///< nft's words when the last update failed, else ""
     bool reset_on_update_ = false;
 };
 

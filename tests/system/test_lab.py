@@ -14,7 +14,8 @@ never touched) with a 2 s update duration, and replays the seed with real client
   serves eks.<region>.amazonaws.com; horizonctl when there is no AWS CLI): once the update
   completes a node resolves the ENIs while the home PC still gets the NLB; the agents stay on the
   NLB until `lab restart node1 kubelet` / `kube-proxy`, then connect to an ENI;
-- the home PC's connection now times out; the bastion resolves the ENIs but times out until
+- the home PC's connect() now times out (nftables drops its SYN, as EKS does: no SYN-ACK); the
+  bastion resolves the ENIs but its connect() times out the same way until
   `aws ec2 authorize-security-group-ingress` on the cluster security group, then connects;
 - `lab down` leaves nothing: no hzt- namespace, no /etc/netns/hzt-*, no run directory.
 
@@ -99,6 +100,17 @@ def agent_peers(node: str) -> dict[str, set[str]]:
 
 def curl_version(host: str) -> subprocess.CompletedProcess:
     return on(host, "curl -sk --connect-timeout 3 -m 4 https://$APIDNS/version", timeout=15)
+
+
+def syn_dropped(host: str) -> None:
+    """The host's TCP connect to the endpoint times out: no SYN-ACK (nftables drops the SYN, as
+    EKS's allowlist and security group do), rather than a connection accepted and held."""
+    cmd = ("curl -sk --connect-timeout 3 -m 4 -o /dev/null -w '%{time_connect}' "
+           "https://$APIDNS/version")
+    p = on(host, cmd, timeout=15)
+    if p.returncode != 28 or p.stdout.strip() not in ("0", "0.000000"):
+        raise CheckFailed(f"{host}'s connect() to the endpoint should time out with no SYN-ACK "
+                          f"(curl exit 28, time_connect 0)\n" + shown(p, cmd))
 
 
 @check("lab.up", server=False)
@@ -196,19 +208,13 @@ def _():
 @check("lab.home-times-out", server=False)
 def _():
     need_lab()
-    p = curl_version("home")
-    if p.returncode != 28:  # curl: operation timed out
-        raise CheckFailed("the home PC is outside publicAccessCidrs: its connection should time "
-                          "out (curl exit 28)\n" + shown(p))
+    syn_dropped("home")  # outside publicAccessCidrs
 
 
 @check("lab.bastion-needs-the-security-group", server=False)
 def _():
     need_lab()
-    p = curl_version("bastion")
-    if p.returncode != 28:
-        raise CheckFailed("the bastion is not in the cluster security group: its connection to "
-                          "the ENI should time out (curl exit 28)\n" + shown(p))
+    syn_dropped("bastion")  # not in the cluster security group yet
     cmd = (f"CPSGID=$({ENV.aws} eks describe-cluster --name $CLUSTER_NAME --query "
            f"cluster.resourcesVpcConfig.clusterSecurityGroupId --output text) && "
            f"{ENV.aws} ec2 authorize-security-group-ingress --group-id $CPSGID --protocol '-1' "
