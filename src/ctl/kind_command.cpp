@@ -23,7 +23,7 @@ namespace {
 
 constexpr std::string_view kKindUsage = R"(usage: horizonctl kind init [options]
 
-Writes the files of a kind lab reproducing the EKS endpoint (README.md, "kind lab"):
+Writes the files of a kind lab reproducing the EKS endpoint (docs/kind.md):
   horizon.toml           horizond's configuration: the kind network is the VPC (minus the bridge
                          gateway, the host), the control-plane nodes are the ENIs, a gate proxying
                          to the API server is the NLB, on port 6443 like the API server

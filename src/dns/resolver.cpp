@@ -413,7 +413,7 @@ void Resolver::answered(Pending& p, std::span<const uint8_t> response, TimePoint
         return;
     }
     const Snapshot& snap = *snap_;
-    // Upstream data about our names never reaches a client (README, Forwarding): the cut.
+    // Upstream data about our names never reaches a client (docs/horizond.md, Forwarding): the cut.
     const auto normalized = normalize(response, policy_, [&snap](std::string_view name) {
         return snap.find_apex(name) != nullptr ||
                (snap.zones && (snap.zones->find(name, config::View::Vpc) != nullptr ||

@@ -223,7 +223,7 @@ class Upstream:
         elif first in ("leak", "nlb"):
             # A CNAME to OUR endpoint name plus the upstream's own A record for it (the private
             # IP it may have learnt, or some NLB IP), and an NS in authority for it: none of the
-            # upstream's data for our name may reach a client (the leak of README "Forwarding").
+            # upstream's data for our name may reach a client (the leak of docs/horizond.md "Forwarding").
             target = len(question) + 12 + 12  # the CNAME's RDATA: the endpoint name, compressed below
             ip = bytes([192, 168, 1, 10]) if first == "leak" else bytes([198, 51, 100, 99])
             ptr = struct.pack("!H", 0xC000 | target)

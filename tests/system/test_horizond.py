@@ -854,7 +854,7 @@ def _():
         m = expect_message(c.exchange(make_query(0x5555, PUBPRIV.endpoint, ar=2, tail=OPT_RR + OPT_RR)),
                            "two OPT records", qid=0x5555, rcode=FORMERR)
         if not m.has_opt():
-            raise CheckFailed("a FORMERR about the OPT must carry our OPT (RFC 6891 §7; README)")
+            raise CheckFailed("a FORMERR about the OPT must carry our OPT (RFC 6891 §7; docs/horizond.md)")
 
 
 @check("malformed.udp.bad-opt-formerr")
@@ -875,7 +875,7 @@ def _():
             qid = struct.unpack("!H", msg[:2])[0]
             m = expect_message(c.exchange(msg), what, qid=qid, rcode=FORMERR)
             if not m.has_opt():
-                raise CheckFailed(f"{what}: FORMERR without our OPT (RFC 6891 §7; README)")
+                raise CheckFailed(f"{what}: FORMERR without our OPT (RFC 6891 §7; docs/horizond.md)")
         normal_query_ok(c)
 
 
