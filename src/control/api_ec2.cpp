@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cctype>
 #include <fmt/format.h>
+#include <optional>
 #include <vector>
+
+#include "control/api_security_group.hpp"
 
 namespace horizon::control {
 
@@ -134,6 +137,160 @@ std::string rules_xml(const json& rules) {
     return out;
 }
 
+/// DescribeSecurityGroups' <item> for one group (EC2's locationNames, from its service model).
+std::string group_xml(const json& g) {
+    const auto ranges = [](const json& list, const char* cidr_key, const char* cidr_name) {
+        std::string out;
+        for (const auto& r : list) {
+            out += fmt::format("<item><{0}>{1}</{0}>", cidr_name, xml_escape(text_of(r[cidr_key])));
+            if (r.contains("Description")) {
+                out += "<description>" + xml_escape(text_of(r["Description"])) + "</description>";
+            }
+            out += "</item>";
+        }
+        return out;
+    };
+    const auto permissions = [&](const json& list) {
+        std::string out;
+        for (const auto& p : list) {
+            out += "<item><ipProtocol>" + xml_escape(text_of(p["IpProtocol"])) + "</ipProtocol>";
+            if (p.contains("FromPort")) {
+                out += fmt::format("<fromPort>{}</fromPort><toPort>{}</toPort>",
+                                   text_of(p["FromPort"]), text_of(p["ToPort"]));
+            }
+            out += "<groups/><ipRanges>" + ranges(p["IpRanges"], "CidrIp", "cidrIp") +
+                   "</ipRanges><ipv6Ranges>" + ranges(p["Ipv6Ranges"], "CidrIpv6", "cidrIpv6") +
+                   "</ipv6Ranges><prefixListIds/></item>";
+        }
+        return out;
+    };
+    std::string tags;
+    for (const auto& t : g["Tags"]) {
+        tags += "<item><key>" + xml_escape(text_of(t["Key"])) + "</key><value>" +
+                xml_escape(text_of(t["Value"])) + "</value></item>";
+    }
+    return fmt::format("<item><ownerId>{}</ownerId><groupId>{}</groupId><groupName>{}</groupName>"
+                       "<groupDescription>{}</groupDescription><vpcId>{}</vpcId>"
+                       "<ipPermissions>{}</ipPermissions>"
+                       "<ipPermissionsEgress>{}</ipPermissionsEgress><tagSet>{}</tagSet></item>",
+                       xml_escape(text_of(g["OwnerId"])), xml_escape(text_of(g["GroupId"])),
+                       xml_escape(text_of(g["GroupName"])), xml_escape(text_of(g["Description"])),
+                       xml_escape(text_of(g["VpcId"])), permissions(g["IpPermissions"]),
+                       permissions(g["IpPermissionsEgress"]), tags);
+}
+
+/// The values of a list parameter (GroupId.N), or of a filter's Value.N, as strings.
+std::vector<std::string> values_of(const json& v) {
+    std::vector<std::string> out;
+    if (v.is_array()) {
+        for (const auto& x : v) {
+            if (!x.is_null()) {
+                out.push_back(text_of(x));
+            }
+        }
+    } else if (!v.is_null()) {
+        out.push_back(text_of(v));
+    }
+    return out;
+}
+
+bool known_filter(std::string_view name) {
+    return name == "group-name" || name == "group-id" || name == "vpc-id" || name == "owner-id" ||
+           name == "description" || name == "tag-key" ||
+           (name.starts_with("tag:") && name.size() > 4);
+}
+
+/// What one DescribeSecurityGroups filter looks at in a group: its values (tag filters: the
+/// tag's value, tag-key: every key), or nullopt for a filter name EC2 has but horizon does not.
+std::optional<std::vector<std::string>> filter_subject(const std::string& name, const json& g) {
+    if (!g.is_object()) {
+        return std::nullopt;
+    }
+    if (name == "group-name") {
+        return std::vector{text_of(g["GroupName"])};
+    }
+    if (name == "group-id") {
+        return std::vector{text_of(g["GroupId"])};
+    }
+    if (name == "vpc-id") {
+        return std::vector{text_of(g["VpcId"])};
+    }
+    if (name == "owner-id") {
+        return std::vector{text_of(g["OwnerId"])};
+    }
+    if (name == "description") {
+        return std::vector{text_of(g["Description"])};
+    }
+    std::vector<std::string> out;
+    if (name == "tag-key" || name.starts_with("tag:")) {
+        for (const auto& t : g["Tags"]) {
+            if (name == "tag-key") {
+                out.push_back(text_of(t["Key"]));
+            } else if (text_of(t["Key"]) == name.substr(4)) {
+                out.push_back(text_of(t["Value"]));
+            }
+        }
+        return out;
+    }
+    return std::nullopt;
+}
+
+/// DescribeSecurityGroups: GroupId.N and GroupName.N select exactly (an unknown one is
+/// InvalidGroup.NotFound, as EC2 answers); Filter.N.Name/Value.N filters AND together, the
+/// values of one filter OR, with EC2's '*' and '?' wildcards.
+Ec2Reply describe_security_groups(const ControlPlane& cp, const json& req, const std::string& head,
+                                  const std::string& request_id) {
+    const json groups = cp.describe_security_groups();
+    for (const auto& [param, field] :
+         {std::pair<const char*, const char*>{"GroupId", "GroupId"}, {"GroupName", "GroupName"}}) {
+        for (const auto& wanted : values_of(req.value(param, json()))) {
+            if (std::none_of(groups.begin(), groups.end(),
+                             [&](const json& g) { return text_of(g[field]) == wanted; })) {
+                return error_xml(400, "InvalidGroup.NotFound",
+                                 fmt::format("The security group '{}' does not exist", wanted),
+                                 request_id);
+            }
+        }
+    }
+    const json filters = req.value("Filters", json::array());
+    for (const auto& f : filters) {
+        const std::string name = f.is_object() ? f.value("Name", "") : "";
+        if (!known_filter(name)) {
+            return error_xml(400, "InvalidParameterValue",
+                             fmt::format("The filter '{}' is invalid (horizon knows group-name, "
+                                         "group-id, vpc-id, owner-id, description, tag:<key>, "
+                                         "tag-key)",
+                                         name),
+                             request_id);
+        }
+    }
+    std::string items;
+    for (const auto& g : groups) {
+        bool keep = true;
+        for (const auto& [param, field] :
+             {std::pair<const char*, const char*>{"GroupId", "GroupId"},
+              {"GroupName", "GroupName"}}) {
+            const auto wanted = values_of(req.value(param, json()));
+            keep = keep && (wanted.empty() || std::find(wanted.begin(), wanted.end(),
+                                                        text_of(g[field])) != wanted.end());
+        }
+        for (const auto& f : filters) {
+            const auto subject =
+                filter_subject(f.value("Name", ""), g).value_or(std::vector<std::string>{});
+            const auto patterns = values_of(f.value("Value", json()));
+            keep = keep && std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
+                       return std::any_of(subject.begin(), subject.end(),
+                                          [&](const auto& v) { return filter_match(p, v); });
+                   });
+        }
+        if (keep) {
+            items += group_xml(g);
+        }
+    }
+    return {200, head + "<securityGroupInfo>" + items +
+                     "</securityGroupInfo></DescribeSecurityGroupsResponse>"};
+}
+
 } // namespace
 
 json parse_ec2_form(std::string_view body) {
@@ -180,8 +337,12 @@ Ec2Reply ec2_query(ControlPlane& cp, std::string_view body, TimePoint now,
                            "<requestId>{}</requestId>",
                            name, kXmlns, request_id);
     };
+    if (action == "DescribeSecurityGroups") {
+        return describe_security_groups(cp, req, header(action), request_id);
+    }
     if (action == "DescribeSecurityGroupRules") {
         std::vector<std::string> clusters;
+        std::vector<std::string> group_ids; // the group-id filter's values
         bool filtered = false;
         if (req.contains("Filters") && req["Filters"].is_array()) {
             for (const auto& f : req["Filters"]) {
@@ -189,9 +350,11 @@ Ec2Reply ec2_query(ControlPlane& cp, std::string_view body, TimePoint now,
                     continue;
                 }
                 filtered = true;
-                for (const auto& v : f.value("Value", json::array())) {
-                    const std::string name = cp.cluster_of_security_group(text_of(v));
-                    if (!name.empty()) {
+                for (const auto& v : values_of(f.value("Value", json()))) {
+                    const std::string name = cp.cluster_of_security_group(v);
+                    group_ids.push_back(v);
+                    if (!name.empty() &&
+                        std::find(clusters.begin(), clusters.end(), name) == clusters.end()) {
                         clusters.push_back(name);
                     }
                 }
@@ -208,11 +371,15 @@ Ec2Reply ec2_query(ControlPlane& cp, std::string_view body, TimePoint now,
         for (const auto& name : clusters) {
             const ApiResult r = cp.describe_security_group_rules(name);
             for (const auto& rule : r.body["SecurityGroupRules"]) {
+                const bool in_group =
+                    !filtered || std::find(group_ids.begin(), group_ids.end(),
+                                           text_of(rule["GroupId"])) != group_ids.end();
                 const bool wanted =
-                    !req.contains("SecurityGroupRuleIds") ||
-                    std::any_of(req["SecurityGroupRuleIds"].begin(),
-                                req["SecurityGroupRuleIds"].end(),
-                                [&](const json& id) { return id == rule["SecurityGroupRuleId"]; });
+                    in_group &&
+                    (!req.contains("SecurityGroupRuleIds") ||
+                     std::any_of(
+                         req["SecurityGroupRuleIds"].begin(), req["SecurityGroupRuleIds"].end(),
+                         [&](const json& id) { return id == rule["SecurityGroupRuleId"]; }));
                 if (wanted) {
                     items += rule_xml(rule);
                 }

@@ -298,8 +298,45 @@ json rule_json(const SgRule& r, const std::string& group_id, const std::string& 
 }
 
 json saved_rule_json(const SgRule& r) {
-    return {{"id", r.id},          {"protocol", r.protocol},     {"fromPort", r.from_port},
-            {"toPort", r.to_port}, {"cidr", r.cidr.to_string()}, {"description", r.description}};
+    json j = {{"id", r.id},          {"protocol", r.protocol},     {"fromPort", r.from_port},
+              {"toPort", r.to_port}, {"cidr", r.cidr.to_string()}, {"description", r.description}};
+    if (r.additional) {
+        j["group"] = "additional"; // absent: the cluster security group (older files too)
+    }
+    return j;
+}
+
+bool filter_match(std::string_view pattern, std::string_view text) {
+    // Iterative glob with one backtrack point: linear in practice, no recursion to exhaust.
+    size_t p = 0;
+    size_t t = 0;
+    size_t star = std::string_view::npos;
+    size_t resume = 0;
+    while (t < text.size()) {
+        if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            resume = t;
+            continue;
+        }
+        if (p < pattern.size()) {
+            const bool escaped = pattern[p] == '\\' && p + 1 < pattern.size();
+            const char want = escaped ? pattern[p + 1] : pattern[p];
+            if ((!escaped && want == '?') || want == text[t]) {
+                p += escaped ? 2 : 1;
+                ++t;
+                continue;
+            }
+        }
+        if (star == std::string_view::npos) {
+            return false;
+        }
+        p = star + 1;
+        t = ++resume;
+    }
+    while (p < pattern.size() && pattern[p] == '*') {
+        ++p;
+    }
+    return p == pattern.size();
 }
 
 SgRule saved_rule(const json& j, const std::string& where) {
@@ -316,6 +353,11 @@ SgRule saved_rule(const json& j, const std::string& where) {
         r.from_port = j.at("fromPort").get<int>();
         r.to_port = j.at("toPort").get<int>();
         r.description = j.at("description").get<std::string>();
+        const std::string group = j.value("group", "cluster");
+        if (group != "cluster" && group != "additional") {
+            fail(fmt::format("unknown security group \"{}\"", group));
+        }
+        r.additional = group == "additional";
         const auto cidr = util::Cidr::parse(j.at("cidr").get<std::string>());
         if (!cidr) {
             fail("invalid CIDR");

@@ -21,6 +21,9 @@ struct SgRule {
     int to_port = -1;
     util::Cidr cidr;
     std::string description;
+    /// In the additional security group (securityGroupIds), not the cluster security group. Both
+    /// are attached to EKS's ENIs, so the private side admits what either admits.
+    bool additional = false;
 
     /// Whether the rule lets TCP to `port` in.
     [[nodiscard]] bool admits_tcp(uint16_t port) const;
@@ -41,6 +44,10 @@ std::vector<util::Cidr> file_ingress(const config::ClusterConfig& c);
 
 /// The CIDRs of `rules` that let TCP to `port` in, each once, in rule order.
 std::vector<util::Cidr> admitted_cidrs(const std::vector<SgRule>& rules, uint16_t port);
+
+/// `text` matches EC2 filter value `pattern`: '*' any run of characters, '?' any one, '\\'
+/// escapes the next; case-sensitive, as EC2's filters are.
+bool filter_match(std::string_view pattern, std::string_view text);
 
 /// An EC2 error: the code (HTTP 400 and x-amzn-ErrorType) and EC2's message.
 struct Ec2Error {

@@ -44,6 +44,28 @@ std::string cluster_security_group_id(const config::ClusterConfig& c) {
     return aws_id("sg", c, "cluster-security-group");
 }
 
+std::string cluster_security_group_name(const config::ClusterConfig& c) {
+    // Seen on EKS: eks-cluster-sg-myeks-104368993 (nine or ten digits).
+    return fmt::format("eks-cluster-sg-{}-{}", c.name,
+                       100'000'000 +
+                           number_of(digest_of(c, "cluster-security-group-name")) % 900'000'000);
+}
+
+std::string additional_security_group_id(const config::ClusterConfig& c) {
+    return aws_id("sg", c, "security-group");
+}
+
+std::string additional_security_group_name(const config::ClusterConfig& c) {
+    // CloudFormation's physical names end in 12 or 13 upper-case letters and digits.
+    static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const Digest d = digest_of(c, "additional-security-group-name");
+    std::string suffix;
+    for (size_t i = 0; i < 13; ++i) {
+        suffix += kAlphabet[d[i] % kAlphabet.size()];
+    }
+    return fmt::format("eksctl-{}-cluster-ControlPlaneSecurityGroup-{}", c.name, suffix);
+}
+
 std::string account_id(const config::ClusterConfig& c) {
     static constexpr uint64_t kLow = 100'000'000'000;
     static constexpr uint64_t kSpan = 900'000'000'000;
@@ -97,7 +119,7 @@ std::vector<std::string> subnet_ids(const config::ClusterConfig& c) {
 }
 
 std::vector<std::string> security_group_ids(const config::ClusterConfig& c) {
-    return {aws_id("sg", c, "security-group")};
+    return {additional_security_group_id(c)};
 }
 
 } // namespace horizon::control

@@ -23,8 +23,15 @@ std::string hex_of(std::span<const unsigned char> bytes, size_t digits);
 /// "vpc-0a1b2c3d4e5f60718": AWS resource IDs have 17 hex digits after the prefix.
 std::string aws_id(std::string_view prefix, const config::ClusterConfig& c,
                    std::string_view purpose);
-/// describe-cluster's clusterSecurityGroupId, the group the EC2 API changes.
+/// describe-cluster's clusterSecurityGroupId: the group EKS creates and attaches to its ENIs.
 std::string cluster_security_group_id(const config::ClusterConfig& c);
+/// EKS's name for it: "eks-cluster-sg-<cluster>-<number>".
+std::string cluster_security_group_name(const config::ClusterConfig& c);
+/// The additional group of describe-cluster's securityGroupIds (what eksctl's stack creates and
+/// EKS attaches to the same ENIs): its ID and eksctl's CloudFormation name for it,
+/// "eksctl-<cluster>-cluster-ControlPlaneSecurityGroup-<13 characters>".
+std::string additional_security_group_id(const config::ClusterConfig& c);
+std::string additional_security_group_name(const config::ClusterConfig& c);
 /// Twelve digits, never starting with 0 so that no tool strips it to eleven.
 std::string account_id(const config::ClusterConfig& c);
 

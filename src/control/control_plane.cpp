@@ -127,7 +127,8 @@ config::Config ControlPlane::effective() const {
 
 std::string ControlPlane::cluster_of_security_group(const std::string& group_id) const {
     for (const auto& c : clusters_) {
-        if (cluster_security_group_id(c.file) == group_id) {
+        if (cluster_security_group_id(c.file) == group_id ||
+            additional_security_group_id(c.file) == group_id) {
             return c.file.name;
         }
     }

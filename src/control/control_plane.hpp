@@ -134,19 +134,25 @@ public:
     /// Everything to persist ({"format": 1, ...}); the constructor takes it back.
     [[nodiscard]] nlohmann::json save() const;
 
-    /// DescribeSecurityGroupRules for the cluster security group:
+    /// DescribeSecurityGroupRules for the cluster's security groups (both; see GroupId):
     /// {"SecurityGroupRules": [...]} as `aws ec2 describe-security-group-rules` prints it.
     [[nodiscard]] ApiResult describe_security_group_rules(const std::string& name) const;
-    /// AuthorizeSecurityGroupIngress on the cluster security group with EC2's request JSON (see
-    /// read_sg_request): {"Return": true, "SecurityGroupRules": [the new rules]}. Applies at once.
+    /// AuthorizeSecurityGroupIngress with EC2's request JSON (see read_sg_request), on the group
+    /// its GroupId names (the cluster security group when absent): {"Return": true,
+    /// "SecurityGroupRules": [the new rules]}. Applies at once.
     ApiResult authorize_security_group_ingress(const std::string& name,
                                                const nlohmann::json& request, TimePoint now);
     /// RevokeSecurityGroupIngress by permission or by SecurityGroupRuleIds: {"Return": true,
     /// "RevokedSecurityGroupRules": [...]}; 400 InvalidPermission.NotFound if one does not exist.
     ApiResult revoke_security_group_ingress(const std::string& name, const nlohmann::json& request,
                                             TimePoint now);
-    /// The cluster whose clusterSecurityGroupId (describe-cluster) is `group_id`, or "".
+    /// The cluster whose clusterSecurityGroupId or additional group (securityGroupIds) is
+    /// `group_id`, or "".
     [[nodiscard]] std::string cluster_of_security_group(const std::string& group_id) const;
+    /// Every cluster's two groups as EC2's DescribeSecurityGroups lists them (GroupId,
+    /// GroupName, Description, OwnerId, VpcId, IpPermissions, IpPermissionsEgress, Tags): the
+    /// cluster security group and the additional one, each with its inbound rules.
+    [[nodiscard]] nlohmann::json describe_security_groups() const;
 
     /// Bumps on every change of effective() (a completed update, a reload) and at construction,
     /// continuing from the saved value, so that it only ever grows (it is the SOA serial).

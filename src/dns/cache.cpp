@@ -219,7 +219,8 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
                                       const OursFn& ours) {
     if (ours) {
         // Upstream data about our names never reaches a client: it could carry private IPs to
-        // an outside source, or an upstream's addresses to an inside one (docs/horizond.md, Forwarding).
+        // an outside source, or an upstream's addresses to an inside one (docs/horizond.md,
+        // Forwarding).
         std::vector<uint8_t> rewritten(65535);
         std::string cut;
         if (drop_ours(response, ours, rewritten, cut)) {

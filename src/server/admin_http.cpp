@@ -118,6 +118,9 @@ struct AdminHttp::Impl {
                                       if (auto rejected = by_group(cp, key, name)) {
                                           return *rejected;
                                       }
+                                      if (body.is_object() && !body.contains("GroupId")) {
+                                          body["GroupId"] = key; // which of its two groups
+                                      }
                                   }
                                   return (cp.*call)(name, body, now);
                               }));
@@ -135,7 +138,7 @@ struct AdminHttp::Impl {
                              [](unsigned char c) { return std::isalnum(c) != 0; })) {
                 action = "?"; // it goes into our messages (XML, JSON) as written
             }
-            if (action != "DescribeSecurityGroupRules" && runtime->admin_read_only()) {
+            if (!action.starts_with("Describe") && runtime->admin_read_only()) {
                 res.status = 403; // EC2's Query protocol: its XML error document
                 res.set_content(
                     fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors>"

@@ -15,8 +15,9 @@ never touched) with a 2 s update duration, and replays the seed with real client
   completes a node resolves the ENIs while the home PC still gets the NLB; the agents stay on the
   NLB until `lab restart node1 kubelet` / `kube-proxy`, then connect to an ENI;
 - the home PC's connect() now times out (nftables drops its SYN, as EKS does: no SYN-ACK); the
-  bastion resolves the ENIs but its connect() times out the same way until
-  `aws ec2 authorize-security-group-ingress` on the cluster security group, then connects;
+  bastion resolves the ENIs but its connect() times out the same way until the seed's
+  `aws ec2 describe-security-groups --filters Name=group-name,Values=*ControlPlaneSecurityGroup*`
+  and `aws ec2 authorize-security-group-ingress` on that group, then connects;
 - `lab down` leaves nothing: no hzt- namespace, no /etc/netns/hzt-*, no run directory.
 
 Traffic stays inside the namespaces the test makes (and removes). Python 3.11 and harness.py.
@@ -215,8 +216,14 @@ def _():
 def _():
     need_lab()
     syn_dropped("bastion")  # not in the cluster security group yet
-    cmd = (f"CPSGID=$({ENV.aws} eks describe-cluster --name $CLUSTER_NAME --query "
-           f"cluster.resourcesVpcConfig.clusterSecurityGroupId --output text) && "
+    if ENV.aws == ENV.horizonctl:  # no AWS CLI: horizonctl has describe-cluster, not ec2 lookups
+        lookup = (f"{ENV.aws} eks describe-cluster --name $CLUSTER_NAME --query "
+                  f"cluster.resourcesVpcConfig.clusterSecurityGroupId --output text")
+    else:  # the seed's own lookup: eksctl's additional group, attached to the same ENIs
+        lookup = (f"{ENV.aws} ec2 describe-security-groups --filters "
+                  f"Name=group-name,Values=*ControlPlaneSecurityGroup* "
+                  f"--query \"SecurityGroups[*].[GroupId]\" --output text")
+    cmd = (f"CPSGID=$({lookup}) && test -n \"$CPSGID\" && "
            f"{ENV.aws} ec2 authorize-security-group-ingress --group-id $CPSGID --protocol '-1' "
            f"--cidr 192.168.1.100/32")
     a = on("bastion", cmd, timeout=30)

@@ -315,3 +315,93 @@ TEST_CASE("EC2 Query: authorize, describe, revoke and errors as EC2's XML") {
                                       kT0, "x")
               .xml.find("<Code>InvalidGroup.NotFound</Code>") != std::string::npos);
 }
+
+TEST_CASE("EC2 filter values: '*' and '?' wildcards, '\\' escapes, case-sensitive") {
+    using horizon::control::filter_match;
+    CHECK(filter_match("*ControlPlaneSecurityGroup*",
+                       "eksctl-myeks-cluster-ControlPlaneSecurityGroup-1AB2CD3EF4GH5"));
+    CHECK_FALSE(filter_match("*ControlPlaneSecurityGroup*", "eks-cluster-sg-myeks-104368993"));
+    CHECK_FALSE(filter_match("*controlplanesecuritygroup*",
+                             "eksctl-myeks-cluster-ControlPlaneSecurityGroup-1AB2CD3EF4GH5"));
+    CHECK(filter_match("eks-cluster-sg-?????"
+                       "-*",
+                       "eks-cluster-sg-myeks-104368993"));
+    CHECK(filter_match("a\\*b", "a*b"));
+    CHECK_FALSE(filter_match("a\\*b", "axb"));
+    CHECK(filter_match("*", ""));
+    CHECK_FALSE(filter_match("", "x"));
+    CHECK(filter_match("**a**b**", "xxaxxbxx"));
+    // Many stars against a long text ends quickly (no exponential backtracking).
+    CHECK_FALSE(filter_match(std::string(100, '*') + "b", std::string(100'000, 'a')));
+}
+
+TEST_CASE("the additional security group (securityGroupIds): found by the seed's lookup, and its "
+          "rules admit to the private side as the cluster group's do") {
+    ControlPlane cp = make();
+    const std::string extra = cp.describe_cluster("aews")
+                                  .body["cluster"]["resourcesVpcConfig"]["securityGroupIds"][0]
+                                  .get<std::string>();
+    CHECK(cp.cluster_of_security_group(extra) == "aews");
+
+    // aws ec2 describe-security-groups --filters Name=group-name,Values=*ControlPlaneSecurityGroup*
+    auto r = horizon::control::ec2_query(cp,
+                                         "Action=DescribeSecurityGroups&Version=2016-11-15&"
+                                         "Filter.1.Name=group-name&Filter.1.Value.1=%2A"
+                                         "ControlPlaneSecurityGroup%2A",
+                                         kT0, "req-1");
+    REQUIRE(r.status == 200);
+    CHECK(r.xml.find("<groupId>" + extra + "</groupId>") != std::string::npos);
+    CHECK(r.xml.find("<groupId>" + group_of(cp) + "</groupId>") == std::string::npos);
+    CHECK(r.xml.find("<groupName>eksctl-aews-cluster-ControlPlaneSecurityGroup-") !=
+          std::string::npos);
+
+    // Both groups without filters; the cluster group's rules in its ipPermissions.
+    r = horizon::control::ec2_query(cp, "Action=DescribeSecurityGroups", kT0, "req-2");
+    CHECK(r.xml.find("<groupId>" + extra + "</groupId>") != std::string::npos);
+    CHECK(r.xml.find("<groupId>" + group_of(cp) + "</groupId>") != std::string::npos);
+    CHECK(r.xml.find("<cidrIp>127.10.0.0/24</cidrIp>") != std::string::npos);
+    r = horizon::control::ec2_query(cp,
+                                    "Action=DescribeSecurityGroups&Filter.1.Name=tag:aws:eks:"
+                                    "cluster-name&Filter.1.Value.1=aews",
+                                    kT0, "req-3");
+    CHECK(r.xml.find("<groupId>" + group_of(cp) + "</groupId>") != std::string::npos);
+    CHECK(r.xml.find("<groupId>" + extra + "</groupId>") == std::string::npos);
+    CHECK(horizon::control::ec2_query(cp, "Action=DescribeSecurityGroups&GroupId.1=sg-0", kT0, "x")
+              .xml.find("<Code>InvalidGroup.NotFound</Code>") != std::string::npos);
+    CHECK(horizon::control::ec2_query(
+              cp,
+              "Action=DescribeSecurityGroups&Filter.1.Name=ip-permission.cidr&Filter.1.Value.1=x",
+              kT0, "x")
+              .xml.find("<Code>InvalidParameterValue</Code>") != std::string::npos);
+
+    // authorize on the additional group: the private side admits it, the rule is its group's.
+    json req = rule("-1", -1, "127.10.1.100/32");
+    req["GroupId"] = extra;
+    const auto a = cp.authorize_security_group_ingress("aews", req, kT0);
+    REQUIRE(a.status == 200);
+    CHECK(a.body["SecurityGroupRules"][0]["GroupId"] == extra);
+    CHECK(ingress(cp).back() == cidr("127.10.1.100/32"));
+    // The same permission in the other group is no duplicate; a second time in it is.
+    json again = rule("-1", -1, "127.10.1.100/32");
+    CHECK(cp.authorize_security_group_ingress("aews", again, kT0).status == 200);
+    CHECK(cp.authorize_security_group_ingress("aews", req, kT0).error_type ==
+          "InvalidPermission.Duplicate");
+    // DescribeSecurityGroupRules filtered by group-id: only that group's rules.
+    r = horizon::control::ec2_query(
+        cp, "Action=DescribeSecurityGroupRules&Filter.1.Name=group-id&Filter.1.Value.1=" + extra,
+        kT0, "req-4");
+    CHECK(r.xml.find("<cidrIpv4>127.10.1.100/32</cidrIpv4>") != std::string::npos);
+    CHECK(r.xml.find("<cidrIpv4>127.10.0.0/24</cidrIpv4>") == std::string::npos);
+
+    // Saved and restored in its group.
+    std::vector<std::string> log;
+    const ControlPlane restored(load(config_text()), cp.save(), kT0, log);
+    CHECK(restored.describe_security_group_rules("aews").body ==
+          cp.describe_security_group_rules("aews").body);
+
+    // Revoking from the additional group leaves the cluster group's copy.
+    CHECK(cp.revoke_security_group_ingress("aews", req, kT0).status == 200);
+    CHECK(ingress(cp).back() == cidr("127.10.1.100/32"));
+    CHECK(cp.revoke_security_group_ingress("aews", req, kT0).error_type ==
+          "InvalidPermission.NotFound");
+}
