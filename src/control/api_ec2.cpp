@@ -241,9 +241,8 @@ std::optional<std::vector<std::string>> filter_subject(const std::string& name, 
 Ec2Reply describe_security_groups(const ControlPlane& cp, const json& req, const std::string& head,
                                   const std::string& request_id) {
     const json groups = cp.describe_security_groups();
-    for (const auto& [param, field] :
-         {std::pair<const char*, const char*>{"GroupId", "GroupId"}, {"GroupName", "GroupName"}}) {
-        for (const auto& wanted : values_of(req.value(param, json()))) {
+    for (const char* field : {"GroupId", "GroupName"}) { // the parameter is the field's name
+        for (const auto& wanted : values_of(req.value(field, json()))) {
             if (std::none_of(groups.begin(), groups.end(),
                              [&](const json& g) { return text_of(g[field]) == wanted; })) {
                 return error_xml(400, "InvalidGroup.NotFound",
@@ -267,10 +266,8 @@ Ec2Reply describe_security_groups(const ControlPlane& cp, const json& req, const
     std::string items;
     for (const auto& g : groups) {
         bool keep = true;
-        for (const auto& [param, field] :
-             {std::pair<const char*, const char*>{"GroupId", "GroupId"},
-              {"GroupName", "GroupName"}}) {
-            const auto wanted = values_of(req.value(param, json()));
+        for (const char* field : {"GroupId", "GroupName"}) {
+            const auto wanted = values_of(req.value(field, json()));
             keep = keep && (wanted.empty() || std::find(wanted.begin(), wanted.end(),
                                                         text_of(g[field])) != wanted.end());
         }
