@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "dns/snapshot.hpp"
 #include "dns/zone.hpp"
+#include "server/fd_budget.hpp"
 #include "server/forwarder.hpp"
 #include "server/privileges.hpp"
 #include "server/runtime.hpp"
@@ -203,11 +204,14 @@ int main(int argc, char** argv) {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(cfg.server.log_level));
 
-    // Every question in flight holds an upstream socket: use all the descriptors we may (the soft
-    // RLIMIT_NOFILE up to the hard one), and give the forwarder half of them, so the listeners,
-    // TCP clients and the admin API keep the rest however many names are being resolved. Logged
-    // once the server is up (a start-up error stays the only line on stderr).
+    // Use all the descriptors we may (the soft RLIMIT_NOFILE up to the hard one) and share them
+    // out (server/fd_budget.hpp): listeners, loops, the admin API, the gate and state writes
+    // first, then TCP clients (tcp_max_connections, clamped if it does not fit) and upstream
+    // sockets, so that no kind of traffic can take every descriptor. Logged once the server is
+    // up (a start-up error stays the only line on stderr).
     std::string nofile_text;
+    std::vector<std::string> nofile_warnings;
+    unsigned tcp_cap = 0;
     if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
         const rlim_t before = nofile.rlim_cur;
         if (nofile.rlim_cur < nofile.rlim_max) {
@@ -216,14 +220,36 @@ int main(int argc, char** argv) {
                 nofile.rlim_cur = before; // e.g. a hard limit of "unlimited" above fs.nr_open
             }
         }
-        const auto budget = static_cast<size_t>(std::min<rlim_t>(nofile.rlim_cur / 2, 1U << 20));
-        server::Forwarder::set_socket_budget(std::max<size_t>(budget, 1));
-        nofile_text = fmt::format(
-            "open file limit {} (was {}, hard {}): at most {} upstream queries in flight",
-            nofile.rlim_cur, before,
-            nofile.rlim_max == RLIM_INFINITY ? std::string("unlimited")
-                                             : std::to_string(nofile.rlim_max),
-            budget);
+        const server::FdPlan plan = server::plan_descriptors(
+            cfg, server::worker_count(cfg.server), static_cast<uint64_t>(nofile.rlim_cur));
+        server::Forwarder::set_socket_budget(plan.upstream);
+        tcp_cap = plan.tcp;
+        nofile_text =
+            fmt::format("open file limit {} (was {}, hard {}): at most {} upstream "
+                        "queries in flight, {} TCP connections",
+                        nofile.rlim_cur, before,
+                        nofile.rlim_max == RLIM_INFINITY ? std::string("unlimited")
+                                                         : std::to_string(nofile.rlim_max),
+                        plan.upstream, plan.tcp);
+        const std::string fix = fmt::format(
+            "raise the open file limit to at least {} (ulimit -n, systemd LimitNOFILE=, docker "
+            "run --ulimit nofile=)",
+            plan.wanted(cfg.server.tcp_max_connections));
+        if (plan.gate_short) {
+            nofile_warnings.push_back(fmt::format(
+                "the API endpoint's max_connections and max_held need {} descriptors and the "
+                "rest of horizond {}, more than the open file limit of {}: connections beyond "
+                "it wait or fail; {}",
+                plan.gate, plan.fixed, plan.limit, fix));
+        }
+        if (plan.tcp_clamped) {
+            nofile_warnings.push_back(fmt::format(
+                "tcp_max_connections = {} does not fit in the open file limit of {} ({} for "
+                "listeners, event loops, the admin API, state and a reserve, {} for the API "
+                "endpoint, half the rest for upstream queries): serving at most {} TCP "
+                "connections; {}",
+                cfg.server.tcp_max_connections, plan.limit, plan.fixed, plan.gate, plan.tcp, fix));
+        }
     }
 
     std::string error;
@@ -233,7 +259,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
         return 1;
     }
-    auto server = server::Server::create(*runtime, error);
+    auto server = server::Server::create(*runtime, error, tcp_cap);
     if (!server) {
         std::fprintf(stderr, "horizond: error: %s\n", error.c_str());
         return 1;
@@ -254,6 +280,9 @@ int main(int argc, char** argv) {
     print_summary(*runtime->holder().current.load());
     if (!nofile_text.empty()) {
         spdlog::info("{}", nofile_text);
+    }
+    for (const auto& w : nofile_warnings) {
+        spdlog::warn("{}", w);
     }
     if (cfg.server.admin_listen) {
         spdlog::info("admin API on http://{} (state in {})", cfg.server.admin_listen->to_string(),

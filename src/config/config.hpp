@@ -36,7 +36,10 @@ struct ServerConfig {
     unsigned workers = 0;        ///< 0 = one per core
     uint16_t udp_payload = 1232; ///< our EDNS buffer size, 512..4096
     std::chrono::milliseconds tcp_idle_timeout{10000};
-    unsigned tcp_max_connections = 1024;
+    unsigned tcp_max_connections = 1024; ///< all workers together (clamped to the fd budget)
+    /// Open connections from one IPv4 address or one IPv6 /64 (RFC 7766 §10: one client must not
+    /// hold every slot).
+    unsigned tcp_max_connections_per_source = 64;
     std::string log_level = "info"; ///< trace, debug, info, warn, error, critical, off
     bool query_log = false;
     std::string identity = "horizon"; ///< CHAOS id.server / hostname.bind and NSID; "" = off

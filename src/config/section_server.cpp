@@ -214,6 +214,8 @@ constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
     {"tcp_idle_timeout", Presence::Optional, positive_duration<&ServerConfig::tcp_idle_timeout>},
     {"tcp_max_connections", Presence::Optional,
      integer<&ServerConfig::tcp_max_connections, 1, 1000000>},
+    {"tcp_max_connections_per_source", Presence::Optional,
+     integer<&ServerConfig::tcp_max_connections_per_source, 1, 1000000>},
     {"log_level", Presence::Optional, choice<&ServerConfig::log_level, kLogLevels>},
     {"query_log", Presence::Optional, boolean<&ServerConfig::query_log>},
     {"identity", Presence::Optional, txt_string<&ServerConfig::identity>},

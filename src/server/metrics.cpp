@@ -133,10 +133,27 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
            "# TYPE horizon_tcp_accepted_total counter\n";
     out += fmt::format("horizon_tcp_accepted_total {}\n",
                        sum([](const WorkerMetrics& w) { return w.tcp_accepted.get(); }));
-    out += "# HELP horizon_tcp_rejected_total TCP connections closed on accept "
-           "(tcp_max_connections).\n# TYPE horizon_tcp_rejected_total counter\n";
-    out += fmt::format("horizon_tcp_rejected_total {}\n",
+    out += "# HELP horizon_tcp_rejected_total TCP connections closed on accept, by reason: "
+           "limit (tcp_max_connections and no idle one to close), per_source "
+           "(tcp_max_connections_per_source).\n# TYPE horizon_tcp_rejected_total counter\n";
+    out += fmt::format("horizon_tcp_rejected_total{{reason=\"limit\"}} {}\n",
                        sum([](const WorkerMetrics& w) { return w.tcp_rejected.get(); }));
+    out += fmt::format("horizon_tcp_rejected_total{{reason=\"per_source\"}} {}\n",
+                       sum([](const WorkerMetrics& w) { return w.tcp_rejected_per_source.get(); }));
+    out += "# HELP horizon_tcp_evicted_total Idle TCP connections closed to admit a new one at "
+           "tcp_max_connections (RFC 7766 6.2.3).\n# TYPE horizon_tcp_evicted_total counter\n";
+    out += fmt::format("horizon_tcp_evicted_total {}\n",
+                       sum([](const WorkerMetrics& w) { return w.tcp_evicted.get(); }));
+    out += "# HELP horizon_tcp_accept_paused_total Times a TCP listener stopped accepting for "
+           "100 ms because no file descriptor was left (EMFILE, ENFILE).\n"
+           "# TYPE horizon_tcp_accept_paused_total counter\n";
+    out += fmt::format("horizon_tcp_accept_paused_total {}\n",
+                       sum([](const WorkerMetrics& w) { return w.tcp_accept_paused.get(); }));
+    out += "# HELP horizon_tcp_read_paused_total Times a TCP connection stopped being read "
+           "because its unread answers reached the output cap.\n"
+           "# TYPE horizon_tcp_read_paused_total counter\n";
+    out += fmt::format("horizon_tcp_read_paused_total {}\n",
+                       sum([](const WorkerMetrics& w) { return w.tcp_read_paused.get(); }));
     out += "# HELP horizon_reloads_total Configuration reloads by outcome.\n"
            "# TYPE horizon_reloads_total counter\n";
     out += fmt::format("horizon_reloads_total{{outcome=\"success\"}} {}\n", g.reloads_ok);

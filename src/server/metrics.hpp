@@ -41,7 +41,11 @@ struct WorkerMetrics {
     Counter latency_sum_ns;
     std::array<Counter, static_cast<size_t>(Drop::Count)> dropped;
     Counter tcp_accepted;
-    Counter tcp_rejected; ///< closed on accept: tcp_max_connections reached
+    Counter tcp_rejected;            ///< closed on accept: tcp_max_connections, none idle
+    Counter tcp_rejected_per_source; ///< closed on accept: tcp_max_connections_per_source
+    Counter tcp_evicted;             ///< idle connections closed to make room (RFC 7766 §6.2.3)
+    Counter tcp_accept_paused;       ///< accept failed for want of descriptors: paused
+    Counter tcp_read_paused;         ///< reading stopped: a client's unread answers hit the cap
 
     /// Counts one engine outcome that took `ns` nanoseconds.
     void count(const dns::Outcome& o, dns::Transport t, uint64_t ns);

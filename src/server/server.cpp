@@ -16,6 +16,7 @@
 #include "dns/zone.hpp"
 #include "server/admin_http.hpp"
 #include "server/api_endpoint.hpp"
+#include "server/fd_budget.hpp"
 #include "server/runtime.hpp"
 #include "server/uv_check.hpp"
 #include "server/worker.hpp"
@@ -231,12 +232,12 @@ Server::Server(std::unique_ptr<Impl> impl)
 
 Server::~Server() = default;
 
-std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error) {
+std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error, unsigned tcp_cap) {
     auto impl = std::make_unique<Impl>();
     impl->runtime = &runtime;
+    impl->budget.cap = tcp_cap;
     const auto& cfg = runtime.file_config().server;
-    const unsigned n =
-        cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());
+    const unsigned n = worker_count(cfg);
 
     std::vector<std::vector<ListenSocket>> per_worker(n);
     const auto close_all = [&] {

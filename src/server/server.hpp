@@ -13,7 +13,10 @@ class Server {
 public:
     /// Binds every listener, the admin one too (so that "address in use" is reported before
     /// anything runs). Returns null and sets `error` to one user-facing line on failure.
-    static std::unique_ptr<Server> create(Runtime& runtime, std::string& error);
+    /// `tcp_cap` (0 = none) holds tcp_max_connections, on reload too, to what the open file
+    /// limit allows (FdPlan::tcp).
+    static std::unique_ptr<Server> create(Runtime& runtime, std::string& error,
+                                          unsigned tcp_cap = 0);
 
     /// Serves until SIGINT or SIGTERM; returns the process exit status.
     int run();

@@ -1,9 +1,13 @@
 // One worker: a libuv loop with its UDP and TCP listeners. Internal to src/server.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <list>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <uv.h>
@@ -37,6 +41,26 @@ struct Owned {
 /// Server-wide TCP connection accounting (tcp_max_connections covers all workers).
 struct TcpBudget {
     std::atomic<unsigned> open{0};
+    /// What the open file limit allows (FdPlan::tcp), set before any worker runs; 0 = no cap.
+    unsigned cap = 0;
+
+    /// tcp_max_connections as configured now, held to `cap`.
+    [[nodiscard]] unsigned limit(unsigned configured) const {
+        return cap != 0 ? std::min(cap, configured) : configured;
+    }
+
+    /// A connection's source for tcp_max_connections_per_source: an IPv4 address, or the /64
+    /// of an IPv6 one (a host usually has a whole /64).
+    using SourceKey = std::pair<uint64_t, uint64_t>;
+    static SourceKey source_key(const util::IpAddress& a);
+
+    /// Counts a connection from `key` unless `limit` are open from it already (all workers).
+    bool acquire_source(const SourceKey& key, unsigned limit);
+    void release_source(const SourceKey& key);
+
+private:
+    std::mutex sources_mutex_;
+    std::map<SourceKey, unsigned> sources_; ///< sources with connections open
 };
 
 struct ListenSocket {
@@ -95,6 +119,10 @@ public:
 
     TcpBudget& tcp_budget() { return budget_; }
 
+    /// This worker's TCP connections, least recently active first (tcp_listener.cpp picks the
+    /// one to close at tcp_max_connections from the front). Its loop thread only.
+    std::list<Owned*>& tcp_connections() { return tcp_connections_; }
+
     WorkerMetrics& metrics() { return metrics_; }
 
     /// Answers one query, accounting for it unless it is forwarded; `q` receives its parse
@@ -122,6 +150,7 @@ private:
     TcpBudget& budget_;
     WorkerMetrics& metrics_;
     std::vector<ListenSocket> sockets_;
+    std::list<Owned*> tcp_connections_;
     std::shared_ptr<const dns::Snapshot> snap_;
     std::shared_ptr<const config::ResolverConfig> resolver_;
     uint64_t generation_ = ~uint64_t{0};

@@ -240,11 +240,14 @@ TEST_CASE("good configurations and edge cases load") {
         {"duration in hours", minimal("tcp_idle_timeout = \"1h\"\n", ""),
          [](const Config& c) { CHECK(c.server.tcp_idle_timeout == std::chrono::hours(1)); }},
         {"lowest bounds",
-         minimal("workers = 0\nudp_payload = 512\ntcp_max_connections = 1\n", "ttl = 0\n"),
+         minimal("workers = 0\nudp_payload = 512\ntcp_max_connections = 1\n"
+                 "tcp_max_connections_per_source = 1\n",
+                 "ttl = 0\n"),
          [](const Config& c) {
              CHECK(c.server.workers == 0);
              CHECK(c.server.udp_payload == 512);
              CHECK(c.server.tcp_max_connections == 1);
+             CHECK(c.server.tcp_max_connections_per_source == 1);
              CHECK(c.clusters[0].ttl == 0);
          }},
         {"highest bounds",
@@ -378,6 +381,7 @@ TEST_CASE("good configurations and edge cases load") {
              CHECK(c.server.udp_payload == d.udp_payload);
              CHECK(c.server.tcp_idle_timeout == d.tcp_idle_timeout);
              CHECK(c.server.tcp_max_connections == d.tcp_max_connections);
+             CHECK(c.server.tcp_max_connections_per_source == d.tcp_max_connections_per_source);
              CHECK(c.server.log_level == d.log_level);
              CHECK(c.server.query_log == d.query_log);
              CHECK(c.server.identity == d.identity);
