@@ -80,6 +80,42 @@ unsigned rdata_names(uint16_t type, size_t& skip) {
     }
 }
 
+/// Where the one name an additional-section-processing record asks addresses for starts in its
+/// RDATA: NS (RFC 1035 §3.3.11), MX (§3.3.9), SRV (RFC 2782), SVCB/HTTPS (RFC 9460 §4.2).
+/// False for any other type.
+bool names_a_host(uint16_t type, size_t& skip) {
+    switch (type) {
+    case type::NS:
+        skip = 0;
+        return true;
+    case 15: // MX: PREFERENCE
+    case 64: // SVCB: SvcPriority
+    case 65: // HTTPS
+        skip = 2;
+        return true;
+    case 33: // SRV: priority, weight, port
+        skip = 6;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// Whether lower-case wire `name` is `zone` or below it (at a label boundary).
+bool in_bailiwick(std::string_view name, std::string_view zone) {
+    size_t at = 0;
+    while (at < name.size()) {
+        if (name.substr(at) == zone) {
+            return true;
+        }
+        if (name[at] == 0) {
+            break;
+        }
+        at += static_cast<uint8_t>(name[at]) + 1U;
+    }
+    return false;
+}
+
 struct UpstreamRecord {
     std::string owner; ///< lower-case wire, uncompressed
     uint16_t type = 0;
@@ -89,11 +125,13 @@ struct UpstreamRecord {
     bool answer = false;
 };
 
-/// The bailiwick check of normalize(): rewrites `p` into `out` without the upstream's records
-/// for our names, cutting the CNAME chain at the first name of ours. False when nothing is to
-/// be removed (or the message does not parse: the plain path rejects it).
-bool drop_ours(std::span<const uint8_t> p, const OursFn& ours, std::vector<uint8_t>& out,
-               std::string& cut) {
+/// The scrubber of normalize(): rewrites `p` into `out` without the upstream's records for our
+/// names (cutting the CNAME chain at the first name of ours) and without the additional records
+/// a client has no reason to believe (see normalize()). False when nothing is to be removed (or
+/// the message does not parse: the plain path rejects it).
+bool scrub(std::span<const uint8_t> p, const OursFn& ours_fn, std::string_view bailiwick,
+           std::vector<uint8_t>& out, std::string& cut) {
+    const auto ours = [&ours_fn](std::string_view name) { return ours_fn && ours_fn(name); };
     if (p.size() < kHeaderSize || get16(p, 4) != 1) {
         return false;
     }
@@ -151,13 +189,45 @@ bool drop_ours(std::span<const uint8_t> p, const OursFn& ours, std::vector<uint8
             chain.push_back(std::move(target));
         }
     }
-    const auto keep = [&](const UpstreamRecord& r) {
+    // Additional-section processing (RFC 1035 §3.3.9, §3.3.11, §4.3.2 step 6; RFC 2782;
+    // RFC 9460 §4.2): the only additional records a client may use are addresses of the hosts
+    // the answer and authority sections name, inside the zone we forwarded to (Unbound's
+    // scrubber, scrub_sanitize). Anything else is what a poisoner rides on (RFC 5452 §6, RFC
+    // 2181 §5.4.1: additional data is the least trusted), so it is neither passed on nor cached.
+    const size_t before_additional = unsigned{an} + get16(p, 8);
+    std::vector<std::string> hosts;
+    std::string host;
+    for (size_t i = 0; i < records.size() && i < before_additional; ++i) {
+        size_t skip = 0;
+        size_t at = records[i].rdata;
+        if (names_a_host(records[i].type, skip) && skip < records[i].rdlen) {
+            at += skip;
+            if (read_name(p, at, host) && host.size() > 1) {
+                hosts.push_back(host);
+            }
+        }
+    }
+    const auto believable = [&](size_t i) {
+        const UpstreamRecord& r = records[i];
+        if (i < before_additional) {
+            return true;
+        }
+        return (r.type == type::A || r.type == type::AAAA || r.type == type::RRSIG) &&
+               std::find(hosts.begin(), hosts.end(), r.owner) != hosts.end() &&
+               in_bailiwick(r.owner, bailiwick);
+    };
+    const auto keep = [&](size_t i) {
+        const UpstreamRecord& r = records[i];
         if (!cut.empty()) { // the chain before the cut, nothing about what lies after it
             return r.answer && std::find(chain.begin(), chain.end(), r.owner) != chain.end();
         }
-        return r.owner == qname || !ours(r.owner);
+        return (r.owner == qname || !ours(r.owner)) && believable(i);
     };
-    if (cut.empty() && std::all_of(records.begin(), records.end(), keep)) {
+    bool all_kept = cut.empty();
+    for (size_t i = 0; i < records.size() && all_kept; ++i) {
+        all_kept = keep(i);
+    }
+    if (all_kept) {
         return false;
     }
     Writer w(std::span<uint8_t>(out.data(), out.size()));
@@ -175,7 +245,7 @@ bool drop_ours(std::span<const uint8_t> p, const OursFn& ours, std::vector<uint8
     std::string name;
     for (size_t i = 0; i < records.size(); ++i) {
         const UpstreamRecord& r = records[i];
-        if (!keep(r)) {
+        if (!keep(i)) {
             continue;
         }
         const size_t section = r.answer ? 0 : i < unsigned{an} + get16(p, 8) ? 1 : 2;
@@ -215,16 +285,23 @@ bool drop_ours(std::span<const uint8_t> p, const OursFn& ours, std::vector<uint8
 
 } // namespace
 
+namespace {
+
+std::optional<CachedAnswer> normalize_plain(std::span<const uint8_t> response,
+                                            const TtlPolicy& policy);
+
+} // namespace
+
 std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const TtlPolicy& policy,
-                                      const OursFn& ours) {
-    if (ours) {
+                                      const OursFn& ours, std::string_view bailiwick) {
+    {
         // Upstream data about our names never reaches a client: it could carry private IPs to
         // an outside source, or an upstream's addresses to an inside one (docs/horizond.md,
-        // Forwarding).
+        // Forwarding). Nor do additional records it had no business sending.
         std::vector<uint8_t> rewritten(65535);
         std::string cut;
-        if (drop_ours(response, ours, rewritten, cut)) {
-            auto a = normalize(rewritten, policy);
+        if (scrub(response, ours, bailiwick, rewritten, cut)) {
+            auto a = normalize_plain(rewritten, policy);
             if (a && !cut.empty()) {
                 // Not negative: the rest of the answer is ours. It lives as its records do.
                 a->negative = false;
@@ -239,6 +316,13 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
             return a;
         }
     }
+    return normalize_plain(response, policy);
+}
+
+namespace {
+
+std::optional<CachedAnswer> normalize_plain(std::span<const uint8_t> response,
+                                            const TtlPolicy& policy) {
     const std::span<const uint8_t> p = response;
     if (p.size() < kHeaderSize || p.size() > 65535) {
         return std::nullopt;
@@ -355,6 +439,8 @@ std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const T
     a.ttl = cacheable ? lifetime : 0;
     return a;
 }
+
+} // namespace
 
 Written write_answer(const CachedAnswer& a, uint32_t age, const Asker& asker,
                      const AnswerOptions& options, std::span<uint8_t> out) {

@@ -61,8 +61,15 @@ enum class NormalizeError : uint8_t { None, Malformed };
 /// the chain before it; without a cut, every record owned by one of our names other than the
 /// question's (any section) is dropped. Either way the message is rewritten with uncompressed
 /// names. The question's own name is exempt: it was forwarded, so it is not ours for this client.
+///
+/// Always: the additional section keeps only A, AAAA and RRSIG records owned by a host that an
+/// NS, MX, SRV, SVCB or HTTPS record of the answer or authority section names, at or below
+/// `bailiwick` (lower-case wire: the forward zone the upstream was asked for; the root by
+/// default). Anything else there is out of bailiwick or unrelated (RFC 2181 §5.4.1, RFC 5452 §6)
+/// and is neither passed on nor cached.
 std::optional<CachedAnswer> normalize(std::span<const uint8_t> response, const TtlPolicy& policy,
-                                      const OursFn& ours = {});
+                                      const OursFn& ours = {},
+                                      std::string_view bailiwick = std::string_view("\0", 1));
 
 /// The answer records of `a` (after the question, before authority) with every TTL decreased by
 /// `age`, and how many there are: the upstream part of a cut chain (CachedAnswer::cut).

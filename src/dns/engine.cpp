@@ -158,7 +158,12 @@ OptRecord our_opt(const Snapshot& snap, const Query& q, const Reply& r) {
 /// question and OPT only, TC=1 (RFC 1035 §4.2.1, RFC 2181 §9, RFC 6891 §7).
 size_t write_reply(Writer& w, const Snapshot& snap, std::span<const uint8_t> query, const Query& q,
                    const Reply& r, size_t limit, bool& truncated) {
-    uint16_t flags = flag::QR | (q.flags & (flag::OpcodeMask | flag::RD | flag::CD));
+    // RFC 1035 §4.1.1: RD is copied into the response; RFC 4035 §3.2.2: so is CD. Both (and AD,
+    // RFC 6840 §5.8) are defined for QUERY only: any other opcode gets its opcode back and
+    // nothing else (RFC 8906 §3.1.4; a compliance test's "opcodeflg").
+    const bool is_query = (q.flags & flag::OpcodeMask) == 0;
+    uint16_t flags = flag::QR | (q.flags & flag::OpcodeMask);
+    flags |= static_cast<uint16_t>(is_query ? q.flags & (flag::RD | flag::CD) : 0);
     flags |= static_cast<uint16_t>(r.aa ? flag::AA : 0);
     flags |= static_cast<uint16_t>(r.ra ? flag::RA : 0);
     flags |= static_cast<uint16_t>(static_cast<uint16_t>(r.rcode) & 0xF);

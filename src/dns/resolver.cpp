@@ -99,6 +99,7 @@ struct Resolver::Pending {
     std::string key;
     Query q; ///< the first client's query: the question we ask and match
     std::vector<util::Endpoint> upstreams;
+    std::string zone; ///< lower wire: the forward zone they serve, the bailiwick of their answers
     std::chrono::milliseconds timeout{0};
     size_t next = 0; ///< the upstream to try after the current one
     std::vector<Waiter> waiters;
@@ -160,11 +161,18 @@ void Resolver::configure(std::shared_ptr<const Snapshot> snap,
     cache_.set_capacity(config_->cache_size);
 }
 
-const std::vector<util::Endpoint>* Resolver::upstreams_for(const Query& q) const {
+const std::vector<util::Endpoint>* Resolver::upstreams_for(const Query& q,
+                                                           std::string* zone) const {
     for (unsigned i = 0; i < q.label_count && !zones_.empty(); ++i) { // longest suffix first
         if (const auto it = zones_.find(std::string(q.lower_suffix(i))); it != zones_.end()) {
+            if (zone != nullptr) {
+                *zone = it->first;
+            }
             return &it->second;
         }
+    }
+    if (zone != nullptr) {
+        zone->assign(1, '\0'); // the root: [resolver] upstreams answer for every name
     }
     return config_ && !config_->upstreams.empty() ? &config_->upstreams : nullptr;
 }
@@ -228,7 +236,8 @@ Commands Resolver::on_query(ClientId id, std::span<const uint8_t> query, const Q
         answer_now(w, Rcode::Refused, "recursion not allowed", false, out);
         return out;
     }
-    const auto* upstreams = config_ ? upstreams_for(q) : nullptr;
+    std::string zone;
+    const auto* upstreams = config_ ? upstreams_for(q, &zone) : nullptr;
     if (upstreams == nullptr) {
         answer_now(w, Rcode::Refused, "no upstream for this name", false, out);
         return out;
@@ -274,6 +283,7 @@ Commands Resolver::on_query(ClientId id, std::span<const uint8_t> query, const Q
     p->key = key;
     p->q = q;
     p->upstreams = *upstreams;
+    p->zone = std::move(zone);
     p->timeout = config_->timeout;
     p->waiters.push_back(std::move(w));
     Pending& ref = *p;
@@ -295,26 +305,35 @@ Commands Resolver::on_response(AttemptId id, const util::Endpoint& from,
         return out;
     }
     const char* why = nullptr;
+    const char* tcp_why = nullptr; // the same, as EDE EXTRA-TEXT (RFC 8914 §2) for a TCP answer
     if (!same_endpoint(from, p->upstream)) {
         why = "wrong source";
+        tcp_why = "answered from another address over TCP";
     } else {
         switch (match_response(message, p->id, p->q)) {
         case Match::Ok:
             break;
+        case Match::Short:
+            why = "cut short";
+            tcp_why = "sent an answer cut short over TCP (it ends before its question)";
+            break;
         case Match::NotAResponse:
             why = "not a response";
+            tcp_why = "sent a message that is not a response over TCP";
             break;
         case Match::WrongId:
             why = "wrong ID";
+            tcp_why = "answered with another query ID over TCP";
             break;
         case Match::WrongQuestion:
             why = "wrong question";
+            tcp_why = "answered another question over TCP";
             break;
         }
     }
     if (why != nullptr && p->tcp) {
         // On a connection we opened, a mismatch is the upstream's fault, not a spoofer's.
-        failed(*p, "answered another question over TCP", false, out);
+        failed(*p, tcp_why, false, out);
         return out;
     }
     if (why != nullptr) {
@@ -414,13 +433,18 @@ void Resolver::answered(Pending& p, std::span<const uint8_t> response, TimePoint
     }
     const Snapshot& snap = *snap_;
     // Upstream data about our names never reaches a client (docs/horizond.md, Forwarding): the cut.
-    const auto normalized = normalize(response, policy_, [&snap](std::string_view name) {
-        return snap.find_apex(name) != nullptr ||
-               (snap.zones && (snap.zones->find(name, config::View::Vpc) != nullptr ||
-                               snap.zones->find(name, config::View::Public) != nullptr));
-    });
+    // Additional records outside the forward zone, or about no host the answer names, go too.
+    const auto normalized = normalize(
+        response, policy_,
+        [&snap](std::string_view name) {
+            return snap.find_apex(name) != nullptr ||
+                   (snap.zones && (snap.zones->find(name, config::View::Vpc) != nullptr ||
+                                   snap.zones->find(name, config::View::Public) != nullptr));
+        },
+        p.zone);
     if (!normalized) {
-        failed(p, "sent a malformed answer", false, out);
+        failed(p, p.tcp ? "sent a malformed answer over TCP" : "sent a malformed answer", false,
+               out);
         return;
     }
     if (normalized->rcode != Rcode::NoError && normalized->rcode != Rcode::NxDomain) {

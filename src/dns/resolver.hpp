@@ -116,7 +116,10 @@ private:
     struct Failure;
     struct Pending;
 
-    const std::vector<util::Endpoint>* upstreams_for(const Query& q) const;
+    /// The upstreams for `q` and, in `zone`, the forward zone they serve (the root for the
+    /// [resolver] upstreams).
+    const std::vector<util::Endpoint>* upstreams_for(const Query& q,
+                                                     std::string* zone = nullptr) const;
     AnswerOptions options(const Waiter& w) const;
     Written write_cached(const Waiter& w, const CachedAnswer& a, uint32_t age, Outcome& o);
     void answer_now(const Waiter& w, Rcode rcode, std::string_view why, bool ede, Commands& out);

@@ -20,7 +20,10 @@ size_t write_upstream_query(const Query& q, uint16_t id, uint16_t udp_payload,
 
 Match match_response(std::span<const uint8_t> response, uint16_t id, const Query& q) {
     const auto h = read_header(response);
-    if (!h || (h->flags & flag::QR) == 0 || (h->flags & flag::OpcodeMask) != 0) {
+    if (!h) {
+        return Match::Short;
+    }
+    if ((h->flags & flag::QR) == 0 || (h->flags & flag::OpcodeMask) != 0) {
         return Match::NotAResponse;
     }
     if (h->id != id) {
@@ -29,6 +32,10 @@ Match match_response(std::span<const uint8_t> response, uint16_t id, const Query
     // The name must be exactly ours, uncompressed, up to ASCII case (RFC 4343).
     const auto name = q.lower_name();
     const size_t at = kHeaderSize + name.size();
+    if (size_t end = kHeaderSize;
+        h->qdcount >= 1 && (!skip_name(response, end) || end + 4 > response.size())) {
+        return Match::Short; // the message ends inside its own question: it was cut
+    }
     if (h->qdcount != 1 || !name_equals(response, kHeaderSize, name) || response.size() < at + 4 ||
         get16(response, at) != q.qtype || get16(response, at + 2) != q.qclass) {
         return Match::WrongQuestion;

@@ -18,7 +18,8 @@ size_t write_upstream_query(const Query& q, uint16_t id, uint16_t udp_payload,
 
 enum class Match : uint8_t {
     Ok,
-    NotAResponse,  ///< shorter than a header, QR=0, or another opcode
+    Short,         ///< the message ends before its header or its question does (cut short)
+    NotAResponse,  ///< QR=0, or another opcode
     WrongId,       ///< RFC 5452 §9.1: not the ID we sent
     WrongQuestion, ///< RFC 5452 §9.1: not the question we asked (QDCOUNT, name, type, class)
 };

@@ -182,8 +182,15 @@ void on_tcp_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
     Attempt* a = attempt_of(s->data);
     try {
         if (n < 0) {
-            const std::string why = n == UV_EOF ? "closed the TCP connection without an answer"
-                                                : uv_strerror(static_cast<int>(n));
+            std::string why = uv_strerror(static_cast<int>(n));
+            if (n == UV_EOF && a->input.size() >= 2) {
+                // RFC 7766 §8: the length said more was coming; the answer was cut mid-message.
+                why = fmt::format("closed the TCP connection after {} of the {} bytes of its "
+                                  "answer",
+                                  a->input.size() - 2, (size_t{a->input[0]} << 8) | a->input[1]);
+            } else if (n == UV_EOF) {
+                why = "closed the TCP connection without an answer";
+            }
             a->feed(
                 [&](dns::Resolver& r) { return r.on_error(a->id, why, dns::Cache::Clock::now()); });
             return;

@@ -585,6 +585,56 @@ TEST_CASE("match_response: RFC 5452 §9.1 ID and question checks") {
     auto no_question = ok;
     no_question[5] = 0;
     CHECK(dns::match_response(no_question, 0x4242, q) == Match::WrongQuestion);
-    CHECK(dns::match_response(std::span(ok).first(11), 0x4242, q) == Match::NotAResponse);
-    CHECK(dns::match_response(std::span(ok).first(20), 0x4242, q) == Match::WrongQuestion);
+    // Cut mid-message (a TCP frame whose length covers only part of the answer): Short, not
+    // "another question" (issue 17 item 12).
+    CHECK(dns::match_response(std::span(ok).first(11), 0x4242, q) == Match::Short);
+    CHECK(dns::match_response(std::span(ok).first(20), 0x4242, q) == Match::Short);
+    CHECK(dns::match_response(std::span(ok).first(31), 0x4242, q) == Match::Short);
+}
+
+TEST_CASE("normalize: additional records the answer does not call for are scrubbed") {
+    // www.example MX 10 mail.example; authority: example NS ns.example, example NS ns.elsewhere.
+    // Additional: mail.example A and ns.example AAAA (named hosts, in bailiwick: kept),
+    // evil.test A (named by nothing), ns.elsewhere A (named, outside the forward zone "example"
+    // in the second case), mail.example TXT (not an address).
+    std::vector<uint8_t> mx = {0, 10};
+    const auto mail = wire_name("mail.example");
+    mx.insert(mx.end(), mail.begin(), mail.end());
+    const auto m = response("www.example", 15, 0, {{15, 60, mx}},
+                            {{kNs, 60, wire_name("ns.example"), wire_name("example")},
+                             {kNs, 60, wire_name("ns.elsewhere"), wire_name("example")}},
+                            {{kA, 60, {192, 0, 2, 25}, mail},
+                             {28, 60, std::vector<uint8_t>(16, 1), wire_name("ns.example")},
+                             {kA, 60, {6, 6, 6, 6}, wire_name("evil.test")},
+                             {kA, 60, {192, 0, 2, 99}, wire_name("ns.elsewhere")},
+                             {kTxt, 60, {2, 'h', 'i'}, mail},
+                             opt_record()});
+    const auto owners = [](const CachedAnswer& a) {
+        const auto pkt = horizon::test::decode(a.message);
+        std::set<std::string> out;
+        for (size_t i = 0; i < ldns_rr_list_rr_count(ldns_pkt_additional(pkt.get())); ++i) {
+            out.insert(horizon::test::owner_of(ldns_pkt_additional(pkt.get()), i) + " " +
+                       std::to_string(
+                           ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_additional(pkt.get()), i))));
+        }
+        return out;
+    };
+    const auto root = dns::normalize(m, TtlPolicy{});
+    REQUIRE(root.has_value());
+    CHECK(owners(*root) ==
+          std::set<std::string>{"mail.example. 1", "ns.example. 28", "ns.elsewhere. 1"});
+    CHECK(root->additional_count == 3);
+    const auto zone = wire_name("example");
+    const auto fwd =
+        dns::normalize(m, TtlPolicy{}, {},
+                       std::string_view(reinterpret_cast<const char*>(zone.data()), zone.size()));
+    REQUIRE(fwd.has_value());
+    CHECK(owners(*fwd) == std::set<std::string>{"mail.example. 1", "ns.example. 28"});
+    // The answer and authority sections are untouched.
+    const auto pkt = horizon::test::decode(fwd->message);
+    CHECK(ldns_rr_list_rr_count(ldns_pkt_answer(pkt.get())) == 1);
+    CHECK(ldns_rr_list_rr_count(ldns_pkt_authority(pkt.get())) == 2);
+    // A clean answer is kept byte for byte.
+    const auto clean = response("www.example", kA, 0, {a_record(60)}, {}, {opt_record()});
+    CHECK(dns::normalize(clean, TtlPolicy{})->message == normalized(clean).message);
 }

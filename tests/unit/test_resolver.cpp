@@ -143,3 +143,38 @@ TEST_CASE("resolver: a slow upstream's late answer is ignored; so is one to anot
     CHECK(reply->outcome.rcode == dns::Rcode::NoError);
     CHECK(lab.r.pending() == 0);
 }
+
+TEST_CASE("resolver: a TCP answer cut mid-message is reported as cut, not as another question") {
+    Lab lab;
+    QueryOptions o;
+    o.id = 7;
+    o.edns = true; // so the SERVFAIL carries its EDE text (RFC 8914 §2)
+    const auto wire = make_query("cut.example.test", LDNS_RR_TYPE_A, o);
+    dns::Query q;
+    REQUIRE(dns::parse_query(wire, q) == dns::ParseStatus::Ok);
+    auto cs = lab.r.on_query(7, wire, q,
+                             {*util::IpAddress::parse("127.10.0.5"), dns::Transport::Udp}, lab.now);
+    const dns::Command send = *find(cs, Kind::Send);
+    cs = lab.r.on_response(send.attempt, send.upstream, answer_to(send, dns::flag::TC), lab.now);
+    const dns::Command tcp = *find(cs, Kind::Send);
+    REQUIRE(tcp.tcp);
+    const auto whole = answer_to(tcp);
+    SUBCASE("cut inside the question") {
+        cs = lab.r.on_response(tcp.attempt, tcp.upstream, std::span(whole).first(20), lab.now);
+    }
+    SUBCASE("cut inside the answer records") {
+        cs = lab.r.on_response(tcp.attempt, tcp.upstream, std::span(whole).first(whole.size() - 3),
+                               lab.now);
+    }
+    const auto* next = find(cs, Kind::Send);
+    REQUIRE(next != nullptr); // on to the next upstream
+    cs = lab.r.on_timeout(next->attempt, lab.now);
+    const auto* reply = find(cs, Kind::Reply);
+    REQUIRE(reply != nullptr);
+    CHECK(reply->outcome.rcode == dns::Rcode::ServFail);
+    const std::string text(reply->message.begin(), reply->message.end());
+    CHECK(text.find("another question") == std::string::npos);
+    const bool cut = text.find("cut short over TCP") != std::string::npos ||
+                     text.find("malformed answer over TCP") != std::string::npos;
+    CHECK(cut);
+}

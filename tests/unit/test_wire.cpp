@@ -59,19 +59,31 @@ TEST_CASE("wire: messages that are not answered at all") {
 }
 
 TEST_CASE("wire: opcodes other than QUERY get NOTIMP (RFC 8906 §3.1.4)") {
-    for (uint16_t opcode : {1, 2, 4, 5, 15}) {
+    for (uint16_t opcode : {1, 2, 3, 4, 5, 15}) {
         CAPTURE(opcode);
         QueryOptions o;
-        o.flags = static_cast<uint16_t>(0x0100 | (opcode << 11));
+        // RD, AD and CD set: they are QUERY flags (RFC 1035 §4.1.1, RFC 4035 §3.2.2, RFC 6840
+        // §5.8), so none comes back with another opcode.
+        o.flags = static_cast<uint16_t>(0x0100 | 0x0020 | 0x0010 | (opcode << 11));
         const auto a = ask(snap(), make_query(kName, 1, o), "127.0.0.1");
         REQUIRE(a.outcome.size == 12);
         CHECK(rcode_of(a.wire) == 4);
         CHECK(a.wire[0] == 0x12);
         CHECK(a.wire[1] == 0x34);
         CHECK(((a.wire[2] >> 3) & 0xF) == opcode); // opcode echoed
-        CHECK((a.wire[2] & 0x01) == 1);            // RD copied
+        CHECK((a.wire[2] & 0x01) == 0);            // RD not echoed
+        CHECK((a.wire[3] & 0x30) == 0);            // nor AD, CD
         CHECK((a.wire[2] & 0x80) != 0);            // QR
     }
+}
+
+TEST_CASE("wire: a QUERY still gets RD and CD back (RFC 1035 §4.1.1, RFC 4035 §3.2.2)") {
+    QueryOptions o;
+    o.flags = 0x0100 | 0x0010;
+    const auto a = ask(snap(), make_query(kName, 1, o), "127.0.0.1");
+    REQUIRE(a.outcome.size > 12);
+    CHECK((a.wire[2] & 0x01) == 1);
+    CHECK((a.wire[3] & 0x10) != 0);
 }
 
 TEST_CASE("wire: a NOTIMP to an EDNS query carries our OPT (RFC 6891 §6.1.1)") {
