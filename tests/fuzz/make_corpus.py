@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus for fuzz_engine into tests/fuzz/corpus/ (deterministic; rerun to refresh).
+"""Writes the seed corpora: fuzz_engine's into tests/fuzz/corpus/, each other target's into
+tests/fuzz/corpus_<target>/ (deterministic; rerun to refresh).
 
 Each seed is one DNS message covering a path through the engine: answers in every view, EDNS and
 its errors, CHAOS, truncation-sized names, and malformed headers, names and records.
@@ -76,9 +77,101 @@ SEEDS = {
     "arcount_past_end": query(NAME, ar=3),
 }
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
-os.makedirs(out, exist_ok=True)
-for k, v in SEEDS.items():
-    with open(os.path.join(out, k), "wb") as f:
-        f.write(v)
-print(f"wrote {len(SEEDS)} seeds to {out}")
+
+def rr(owner, rtype, rdata, ttl=300, rclass=1):
+    return (owner if isinstance(owner, bytes) else name(owner)) + \
+        struct.pack(">HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+
+
+def response(qname, qtype=1, rcode=0, an=(), ns=(), ar=(), flags=0x8180, qd=1, tail=b""):
+    flags |= rcode
+    return struct.pack(">HHHHHH", 0xBEEF, flags, qd, len(an), len(ns), len(ar)) + name(qname) + \
+        struct.pack(">HH", qtype, 1) + b"".join(an) + b"".join(ns) + b"".join(ar) + tail
+
+
+SOA = name("ns.example.com") + name("hostmaster.example.com") + struct.pack(">IIIII", 1, 3600, 600, 86400, 60)
+
+# Upstream answers for fuzz_upstream: positive, negative with and without SOA, CNAME chains into
+# our names (lab.internal), out-of-bailiwick additionals, OPT, compression, truncation, junk.
+UPSTREAM = {
+    "a": response("www.example.com", an=[rr("www.example.com", 1, b"\xc0\x00\x02\x01")]),
+    "a_compressed": response("www.example.com", an=[rr(b"\xc0\x0c", 1, b"\xc0\x00\x02\x01")]),
+    "aaaa": response("www.example.com", 28, an=[rr("www.example.com", 28, bytes(15) + b"\x01")]),
+    "cname_chain": response("www.example.com", an=[rr("www.example.com", 5, name("b.example.net")),
+                                                   rr("b.example.net", 1, b"\x01\x02\x03\x04", 30)]),
+    "cname_to_ours": response("www.example.com", an=[rr("www.example.com", 5, name("x.lab.internal")),
+                                                     rr("x.lab.internal", 1, b"\x0a\x00\x00\x01")]),
+    "ours_in_additional": response("www.example.com", an=[rr("www.example.com", 1, b"\x01\x01\x01\x01")],
+                                   ar=[rr("ns.lab.internal", 1, b"\x0a\x00\x00\x35")]),
+    "nxdomain_soa": response("nope.example.com", rcode=3, ns=[rr("example.com", 6, SOA, 900)]),
+    "nxdomain_no_soa": response("nope.example.com", rcode=3),
+    "nodata": response("www.example.com", 16, ns=[rr("example.com", 6, SOA)]),
+    "servfail": response("www.example.com", rcode=2),
+    "truncated": response("www.example.com", flags=0x8380),
+    "with_opt": response("www.example.com", an=[rr("www.example.com", 1, b"\x01\x02\x03\x04")],
+                         ar=[b"\x00" + struct.pack(">HHBBHH", 41, 1232, 0, 0, 0, 0)]),
+    "referral": response("www.example.com", flags=0x8100, ns=[rr("example.com", 2, name("ns.example.com"))],
+                         ar=[rr("ns.example.com", 1, b"\xc0\x00\x02\x35")]),
+    "ttl_huge": response("www.example.com", an=[rr("www.example.com", 1, b"\x01\x02\x03\x04", 0xFFFFFFFF)]),
+    "rdlen_overrun": response("www.example.com")+ name("www.example.com") + struct.pack(">HHIH", 1, 1, 60, 40) + b"\x01",
+    "pointer_loop": struct.pack(">HHHHHH", 1, 0x8180, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",
+    "short": b"\xbe\xef\x81\x80\x00",
+}
+
+# Admin API bodies for fuzz_admin: the first byte is the route (0 update-config, 1 authorize,
+# 2 revoke, 3 EC2 Query form, 4 the form parser alone).
+ADMIN = {
+    "update_public": b"\x00" + b'{"resourcesVpcConfig":{"endpointPublicAccess":true,"endpointPrivateAccess":true,"publicAccessCidrs":["203.0.113.5/32"]},"clientRequestToken":"t1"}',
+    "update_private": b"\x00" + b'{"resourcesVpcConfig":{"endpointPublicAccess":false,"endpointPrivateAccess":true}}',
+    "update_bad_cidr": b"\x00" + b'{"resourcesVpcConfig":{"publicAccessCidrs":["10.0.0.0/33"]}}',
+    "update_empty": b"\x00",
+    "update_wrong_types": b"\x00" + b'{"resourcesVpcConfig":{"endpointPublicAccess":"yes","subnetIds":{}}}',
+    "authorize_json": b"\x01" + b'{"IpPermissions":[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"192.168.0.0/16","Description":"lab"}]}]}',
+    "authorize_v6": b"\x01" + b'{"IpPermissions":[{"IpProtocol":"-1","Ipv6Ranges":[{"CidrIpv6":"2001:db8::/32"}]}]}',
+    "revoke_json": b"\x02" + b'{"IpPermissions":[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"192.168.0.0/16"}]}]}',
+    "revoke_ids": b"\x02" + b'{"SecurityGroupRuleIds":["sgr-0123456789abcdef0"]}',
+    "ec2_authorize": b"\x03" + b"Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&GroupId=sg-0123456789abcdef0&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=443&IpPermissions.1.ToPort=443&IpPermissions.1.IpRanges.1.CidrIp=192.168.0.0%2F16",
+    "ec2_describe": b"\x03" + b"Action=DescribeSecurityGroupRules&Version=2016-11-15&Filter.1.Name=group-id&Filter.1.Value.1=sg-0123456789abcdef0",
+    "ec2_describe_groups": b"\x03" + b"Action=DescribeSecurityGroups&Version=2016-11-15",
+    "ec2_revoke_ids": b"\x03" + b"Action=RevokeSecurityGroupIngress&GroupId=sg-0123456789abcdef0&SecurityGroupRuleId.1=sgr-0123456789abcdef0",
+    "form_nested": b"\x04" + b"a.1.b.2.c=x&a.1.b.1.c=y&k=%zz&=v&plus+sign=a+b",
+    "form_big_index": b"\x04" + b"k.1000=x&k.99999999999999999999=y",
+}
+
+ZONE = {
+    "small": b"$ORIGIN lab.internal.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 10.0.0.53\n"
+             b"www IN AAAA fd00::10\nalias IN CNAME www\n*.apps IN A 10.0.1.1\ntxt IN TXT \"a b\" c \"\\065\\\"\"\n"
+             b"( multi IN A\n 10.0.0.9 )\nsub IN NS ns.sub\nmx IN MX 10 mail\n; comment\n",
+    "errors": b"$TTL x\n@ IN SOA ns1\nwww IN A 300.1.1.1\nbad IN CNAME\n$INCLUDE /etc/passwd\n",
+}
+
+CONFIG = {
+    "minimal": b'[[cluster]]\nname = "c"\nendpoint = "0123456789ABCDEF0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"\n'
+               b'private_ips = ["10.0.0.1"]\npublic_ips = ["203.0.113.1"]\nvpc_cidrs = ["10.0.0.0/16"]\n',
+    "syntax_error": b"[server\nlisten = ",
+}
+
+SHORTHAND = {
+    "vpc": b"endpointPublicAccess=true,endpointPrivateAccess=false,publicAccessCidrs=203.0.113.5/32,198.51.100.0/24",
+    "list": b"publicAccessCidrs=[1.2.3.4/32,5.6.7.8/32],subnetIds=subnet-1",
+    "nested": b"a={b=[c,{d=e}],f='g,h'},i=\"j\\\"k\"",
+    "json": b' {"endpointPublicAccess": false, "publicAccessCidrs": ["0.0.0.0/0"]}',
+    "escape": b"a=b\\,c,d=",
+    "unknown": b"foo=bar",
+    "deep": b"a=" + b"[" * 70,
+}
+
+SCENARIO = {
+    "tiny": b'name = "tiny"\nduration = "60s"\n[cluster]\nname = "c"\n',
+}
+
+here = os.path.dirname(os.path.abspath(__file__))
+for corpus, seeds in (("corpus", SEEDS), ("corpus_upstream", UPSTREAM), ("corpus_admin", ADMIN),
+                      ("corpus_zone", ZONE), ("corpus_config", CONFIG),
+                      ("corpus_shorthand", SHORTHAND), ("corpus_scenario", SCENARIO)):
+    out = os.path.join(here, corpus)
+    os.makedirs(out, exist_ok=True)
+    for k, v in seeds.items():
+        with open(os.path.join(out, k), "wb") as f:
+            f.write(v)
+    print(f"wrote {len(seeds)} seeds to {out}")
