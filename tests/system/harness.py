@@ -222,6 +222,18 @@ def parse_args(doc: str | None, *paths: str, tools: tuple[str, ...] = (),
     return args
 
 
+def sanitizer_of(binary: str) -> str | None:
+    """"ASan" when `binary` is an AddressSanitizer build (it links libasan), else None. Such a
+    build needs far more memory and starts threads differently, so checks that measure RSS or
+    run out of descriptors on purpose say SKIP there, with this reason, rather than a false
+    failure; the plain build runs them."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return "ASan" if "libasan" in out else None
+
+
 def make_tmp(prefix: str, *, log_dir: bool = False) -> tuple[Path, Path]:
     """A fresh temporary directory and the server log's path in it. With `log_dir` the log is in
     tmp/log/, away from the config: horizond's file watch there would see every log line."""
