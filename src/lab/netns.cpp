@@ -14,28 +14,15 @@
 #include <unistd.h>
 
 #include "util/file.hpp"
+#include "util/process.hpp"
 
 namespace horizon::lab {
-
-namespace {
-
-std::vector<char*> c_argv(const std::vector<std::string>& argv) {
-    std::vector<char*> out;
-    out.reserve(argv.size() + 1);
-    for (const auto& a : argv) {
-        out.push_back(const_cast<char*>(a.c_str())); // NOLINT: execvp's signature
-    }
-    out.push_back(nullptr);
-    return out;
-}
-
-} // namespace
 
 int spawn_in(const std::string& ns, const std::vector<std::string>& argv, const std::string& log,
              std::string& error) {
     std::vector<std::string> full = {"ip", "netns", "exec", ns};
     full.insert(full.end(), argv.begin(), argv.end());
-    auto args = c_argv(full);
+    auto args = util::exec_argv(full);
     const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out < 0) {
         error = fmt::format("cannot open {}: {}", log, std::strerror(errno));

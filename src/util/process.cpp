@@ -16,16 +16,6 @@ namespace {
 
 constexpr size_t kMaxOutput = 64 * 1024;
 
-std::vector<char*> c_argv(const std::vector<std::string>& argv) {
-    std::vector<char*> out;
-    out.reserve(argv.size() + 1);
-    for (const auto& a : argv) {
-        out.push_back(const_cast<char*>(a.c_str())); // NOLINT: execvp's signature
-    }
-    out.push_back(nullptr);
-    return out;
-}
-
 void close_both(std::array<int, 2>& fds) {
     for (int& fd : fds) {
         if (fd >= 0) {
@@ -54,6 +44,16 @@ bool send_all(int fd, std::string_view data) {
 
 } // namespace
 
+std::vector<char*> exec_argv(const std::vector<std::string>& argv) {
+    std::vector<char*> out;
+    out.reserve(argv.size() + 1);
+    for (const auto& a : argv) {
+        out.push_back(const_cast<char*>(a.c_str())); // NOLINT: execvp's signature
+    }
+    out.push_back(nullptr);
+    return out;
+}
+
 int run_command(const std::vector<std::string>& argv, std::string& output, std::string_view input) {
     output.clear();
     std::array<int, 2> out_fds{-1, -1};
@@ -65,7 +65,7 @@ int run_command(const std::vector<std::string>& argv, std::string& output, std::
         close_both(out_fds);
         return 127;
     }
-    auto args = c_argv(argv);
+    auto args = exec_argv(argv);
     const pid_t pid = ::fork();
     if (pid < 0) {
         output = fmt::format("cannot fork: {}", std::strerror(errno));

@@ -8,6 +8,10 @@
 
 namespace horizon::util {
 
+/// `argv` as execvp(3) takes it: pointers into the strings, then a null. The strings must
+/// outlive it.
+std::vector<char*> exec_argv(const std::vector<std::string>& argv);
+
 /// Runs `argv` (no shell, looked up in PATH), feeding it `input` on its standard input (closed
 /// after it; /dev/null when empty), and waits. Returns 0 or its exit status, 128 + the signal
 /// that ended it, or 127 when it cannot be run. Its stdout and stderr together land in `output`
