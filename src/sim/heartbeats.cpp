@@ -20,7 +20,6 @@ void Simulation::lease_renew(uint32_t i) {
         }
         n.backoff = 0;
         n.last_renew = now_;
-        n.probe = std::max(n.probe, now_);
         ++group_counters_[n.group].lease_updates;
         account(n.group, 1, m.lease_bytes); // one PUT of the Lease
         q_.push(now_ + m.lease_interval, kLease, i, n.lease_gen);
@@ -64,7 +63,6 @@ void Simulation::status_tick(uint32_t i) {
         account(n.group, 1, m.node_bytes); // the whole Node object is written again
         n.last_post = now_;
         n.posted = n.reported;
-        n.probe = std::max(n.probe, now_);
     }
 }
 

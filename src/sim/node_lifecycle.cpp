@@ -51,7 +51,7 @@ void NodeLifecycleController::set_ready(uint32_t i, Cond c) {
     if (c == Cond::Unknown) {
         n.posted = static_cast<uint8_t>(Cond::Unknown); // what the API server now holds
         node_event(i, fmt::format("Ready {} -> Unknown: no heartbeat for {:.1f} s (grace {} s)",
-                                  cond_text(old), static_cast<double>(now_ - n.probe) / 1000.0,
+                                  cond_text(old), static_cast<double>(now_ - n.seen_hb) / 1000.0,
                                   grace_for(n) / 1000));
     } else {
         node_event(i, fmt::format("Ready {} -> {}", cond_text(old), cond_text(c)));
@@ -90,8 +90,15 @@ void NodeLifecycleController::update_conditions(std::vector<uint32_t>& ready,
                                                 std::vector<uint32_t>& not_ready) {
     for (uint32_t i = 0; i < nodes_.size(); ++i) {
         Node& n = nodes_[i];
-        // Unknown at the first pass at or after the grace period without a heartbeat.
-        if (now_ - n.probe >= grace_for(n)) {
+        // tryUpdateNodeHealth: a heartbeat newer than the one last observed (a newly observed
+        // node included) stamps probeTimestamp with the controller's own clock; the node goes
+        // Unknown only when now is strictly after probeTimestamp + grace. With 5 s passes that
+        // is grace + 5..10 s after the kubelet's last renewal.
+        if (const Millis hb = std::max(n.last_renew, n.last_post); hb > n.seen_hb) {
+            n.seen_hb = hb;
+            n.probe = now_;
+        }
+        if (now_ - n.probe > grace_for(n)) {
             if (n.ready != static_cast<uint8_t>(Cond::Unknown)) {
                 set_ready(i, Cond::Unknown);
             }

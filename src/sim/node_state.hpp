@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,11 @@ struct Node {
     uint32_t egress = 0;   ///< the public address it is seen as; 0 = no way out of the VPC
     Millis last_renew = 0; ///< Lease renewTime
     Millis last_post = 0;  ///< last NodeStatus post
-    Millis probe = 0;      ///< the node controller's last heartbeat seen (lease or status)
+    /// The node controller's probeTimestamp: when *it* observed a new heartbeat (lease renewTime
+    /// or Ready heartbeat), not when the kubelet sent it (tryUpdateNodeHealth in
+    /// pkg/controller/nodelifecycle/node_lifecycle_controller.go).
+    Millis probe = 0;
+    Millis seen_hb = std::numeric_limits<Millis>::min(); ///< the heartbeat it last observed
     Millis dns_expiry = -1;
     Millis taint_at = -1;
     Millis created = 0;

@@ -130,7 +130,6 @@ void Simulation::place_nodes() {
                 n.last_renew = -g.age;
                 n.last_post = status_phase - sc.model.status_interval;
             }
-            n.probe = std::max(n.last_renew, n.last_post);
             nodes_.push_back(n);
             const auto i = static_cast<uint32_t>(nodes_.size() - 1);
             if (g.heartbeat == Heartbeat::Lease) {

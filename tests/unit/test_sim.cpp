@@ -137,7 +137,8 @@ TEST_CASE("heartbeats: a Lease every 10 s") {
     CHECK(s.ready(0) == Cond::True);
 }
 
-TEST_CASE("node controller: Unknown at the first pass at or after the grace period, per version") {
+TEST_CASE("node controller: Unknown at the first pass strictly after the observed heartbeat + "
+          "grace, per version") {
     for (const auto& [version, grace] : {std::pair{"1.31", 40'000}, std::pair{"1.32", 50'000}}) {
         const std::string version_shown = version; // clang 14 cannot capture a binding
         CAPTURE(version_shown);
@@ -147,9 +148,14 @@ TEST_CASE("node controller: Unknown at the first pass at or after the grace peri
         s.run_until(60'000);
         s.fail_node(0, false, false);
         const Millis last = s.last_renew(0);
-        // The pass before: still Ready. Passes run every 5 s from t=0.
-        const Millis due = last + grace;
-        const Millis pass = (due + 4'999) / 5'000 * 5'000; // first pass at or after
+        // tryUpdateNodeHealth (pkg/controller/nodelifecycle): the first pass at or after the
+        // renewal observes it and stamps probeTimestamp = its own time; Unknown at the first pass
+        // with now.After(probe + grace). Passes run every 5 s from t=0: grace + 5..10 s after
+        // the last renewal.
+        const Millis observed = (last + 4'999) / 5'000 * 5'000;
+        const Millis pass = ((observed + grace) / 5'000 + 1) * 5'000;
+        CHECK(pass - last > grace + 4'999);
+        CHECK(pass - last <= grace + 10'000);
         s.run_until(pass - 1);
         CHECK(s.ready(0) == Cond::True);
         s.run_until(pass);
@@ -384,7 +390,7 @@ duration = "140s"
     REQUIRE(i != std::string::npos);
     s.run_until(60'000);
     const Millis last = s.last_renew(i);
-    s.run_until(last + 40'000 + 5'000);
+    s.run_until(last + 40'000 + 10'000); // observed within 5 s, Unknown 40 s + one pass later
     CHECK(s.ready(i) == Cond::Unknown);
     CHECK(s.last_renew(i) == last); // nothing got through
     CHECK(s.connection(i, false).first == "SYN-SENT");
