@@ -67,6 +67,10 @@ struct ServerConfig {
     /// decisions (control/gate_nft.hpp), so a denied client's SYN is dropped in the kernel: a
     /// real connect timeout. Needs CAP_NET_ADMIN and `nft`; read at start. "" = off.
     std::string gate_nft_table;
+    /// A reload to a file without any [[cluster]] while clusters are served is accepted. Off by
+    /// default: such a reload (a file half written, a key removed from a ConfigMap) is refused
+    /// and the clusters in service stay. Starting without clusters is always allowed.
+    bool allow_no_clusters = false;
 };
 
 enum class AccessMode : uint8_t { Public, PublicPrivate, Private };

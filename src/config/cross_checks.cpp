@@ -125,4 +125,14 @@ void check_across_clusters(Diagnostics& d, const Document& doc) {
     }
 }
 
+void check_not_empty(Diagnostics& d, const toml::table& root) {
+    // An editor that truncates the file and writes it again, a ConfigMap key replaced by an empty
+    // one: refused, so that neither a start nor a reload serves nothing from a file half written.
+    if (root.empty()) {
+        d.error(toml::source_position{1, 1},
+                "the file is empty (no section, no key): a file still being written? (a running "
+                "horizond keeps serving what it has)");
+    }
+}
+
 } // namespace horizon::config::detail

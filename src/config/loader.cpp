@@ -29,6 +29,7 @@ LoadResult load(std::string_view text, const std::string& path, const Host& host
     Document doc(host);
     read_section<Document>(d, *root, "at top level", kTopLevelKeys, doc);
     detail::check_across_clusters(d, doc);
+    detail::check_not_empty(d, *root);
     detail::check_listener_clusters(d, *root, doc);
     const auto* server = root->get_as<toml::table>("server");
     if (server == nullptr || !server->contains("listen")) {

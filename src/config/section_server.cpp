@@ -229,6 +229,7 @@ constexpr auto kServerKeys = std::to_array<KeySpec<ServerConfig>>({
      cidrs<&ServerConfig::trusted_ecs_sources, Empty::Allowed>},
     {"user", Presence::Optional, plain_string<&ServerConfig::user>}, // checked by check_user
     {"gate_nft_table", Presence::Optional, read_gate_nft_table},
+    {"allow_no_clusters", Presence::Optional, boolean<&ServerConfig::allow_no_clusters>},
 });
 
 /// The token file read now, so that --check-config and a reload catch a missing secret.

@@ -104,5 +104,7 @@ void check_listener_clusters(Diagnostics& d, const toml::table& root, const Docu
 void check_api_addresses(Diagnostics& d, const Document& doc);
 /// Cluster names and endpoints unique.
 void check_across_clusters(Diagnostics& d, const Document& doc);
+/// A file with no section and no key (0 bytes, blanks, comments) is an error.
+void check_not_empty(Diagnostics& d, const toml::table& root);
 
 } // namespace horizon::config::detail

@@ -419,4 +419,9 @@ Ec2Reply ec2_query(ControlPlane& cp, std::string_view body, TimePoint now,
                      set + "></" + action + "Response>"};
 }
 
+Ec2Reply ec2_error(int status, std::string_view code, std::string_view message,
+                   const std::string& request_id) {
+    return error_xml(status, code, message, request_id);
+}
+
 } // namespace horizon::control

@@ -29,4 +29,8 @@ struct Ec2Reply {
 Ec2Reply ec2_query(ControlPlane& cp, std::string_view body, TimePoint now,
                    const std::string& request_id);
 
+/// EC2's error document (<Response><Errors><Error><Code>...) with `status`.
+Ec2Reply ec2_error(int status, std::string_view code, std::string_view message,
+                   const std::string& request_id);
+
 } // namespace horizon::control

@@ -77,6 +77,8 @@ struct ClusterState {
     std::optional<ApiChange> api_change;
     std::vector<Update> updates; ///< oldest first
     std::optional<SgChange> sg_change;
+    /// Out of the file since then: kept, not served (ControlPlane's dormant clusters).
+    std::optional<TimePoint> dormant_since;
 };
 
 // Precedence between the configuration file and API changes
@@ -89,9 +91,12 @@ struct ClusterState {
 //     Cancelled (errorCode ConfigurationConflict), and the log says which and why.
 // So a reload never silently discards an API change, and an edited file value is never silently
 // ignored. Values are compared as sets: reordering CIDRs in the file is not an edit. The security
-// group's rules follow the same rule against the file's [cluster.api] security_group_ingress. A
-// cluster removed from the file loses its state (logged). An update in progress survives
-// save()/restore: if it came due meanwhile it completes at the first tick().
+// group's rules follow the same rule against the file's [cluster.api] security_group_ingress.
+// A cluster removed from the file keeps its state, dormant (saved, not served, not in the API);
+// when a file names it again, its state returns under the rules above. Past kMaxDormant dormant
+// clusters the longest dormant ones are dropped: take_dropped() hands them to the caller, who
+// keeps a backup. An update in progress survives save()/restore: if it came due meanwhile it
+// completes at the first tick().
 
 /// The clusters of one configuration and their runtime state. NOT thread-safe: the caller
 /// serialises every call (one mutex). Time is always passed in.
@@ -133,6 +138,13 @@ public:
     void reload(config::Config file, TimePoint now, std::vector<std::string>& log);
     /// Everything to persist ({"format": 1, ...}); the constructor takes it back.
     [[nodiscard]] nlohmann::json save() const;
+    /// Dormant clusters kept at most; beyond, the longest dormant are dropped.
+    static constexpr size_t kMaxDormant = 1000;
+    /// The names of the dormant clusters (removed from the file, state kept), sorted.
+    [[nodiscard]] std::vector<std::string> dormant() const;
+    /// The dormant clusters dropped since the last call, in save()'s format ({"format": 1,
+    /// "generation": N, "clusters": {...}}), or null when none was.
+    nlohmann::json take_dropped();
 
     /// DescribeSecurityGroupRules for the cluster's security groups (both; see GroupId):
     /// {"SecurityGroupRules": [...]} as `aws ec2 describe-security-group-rules` prints it.
@@ -158,6 +170,10 @@ public:
     /// continuing from the saved value, so that it only ever grows (it is the SOA serial).
     [[nodiscard]] uint64_t generation() const { return generation_; }
 
+    /// Bumps on every change of what save() returns (an accepted call, a completed update, a
+    /// reload); starts at 0. The caller persists when it moved.
+    [[nodiscard]] uint64_t revision() const { return revision_; }
+
     /// Update counts by status (InProgress, Successful, Failed, Cancelled), all four present.
     [[nodiscard]] std::map<std::string, uint64_t> updates_by_status() const;
 
@@ -166,10 +182,18 @@ private:
     ClusterState* find(const std::string& name);
     std::string new_update_id();
     std::string new_rule_id(); ///< "sgr-" and 17 random hex digits
+    /// Keeps a cluster that left the file (logged).
+    void go_dormant(const std::string& name, ClusterState c, TimePoint now,
+                    std::vector<std::string>& log);
+    /// Drops the longest dormant clusters beyond kMaxDormant into dropped_ (logged).
+    void limit_dormant(std::vector<std::string>& log);
 
     config::ServerConfig server_;
-    std::vector<ClusterState> clusters_; ///< in file order
+    std::vector<ClusterState> clusters_;          ///< in file order
+    std::map<std::string, ClusterState> dormant_; ///< removed from the file; dormant_since set
+    nlohmann::json dropped_;                      ///< see take_dropped()
     uint64_t generation_ = 1;
+    uint64_t revision_ = 0;
     std::mt19937_64 rng_;
 };
 

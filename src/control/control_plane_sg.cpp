@@ -167,6 +167,7 @@ ApiResult ControlPlane::authorize_security_group_ingress(const std::string& name
     rules.insert(rules.end(), added.begin(), added.end());
     c->sg_change = SgChange{std::move(rules), file_ingress(c->file), floor_ms(now)};
     ++generation_;
+    ++revision_;
     return {200, {{"Return", true}, {"SecurityGroupRules", rules_json(added, c->file)}}, ""};
 }
 
@@ -208,6 +209,7 @@ ApiResult ControlPlane::revoke_security_group_ingress(const std::string& name, c
     }
     c->sg_change = SgChange{std::move(rules), file_ingress(c->file), floor_ms(now)};
     ++generation_;
+    ++revision_;
     return {
         200, {{"Return", true}, {"RevokedSecurityGroupRules", rules_json(revoked, c->file)}}, ""};
 }

@@ -213,6 +213,7 @@ public:
 struct SavedState {
     uint64_t generation = 0;
     std::map<std::string, ClusterState> clusters;
+    std::map<std::string, ClusterState> dormant; ///< dormant_since set
 };
 
 SavedState read_state(const json& saved) {
@@ -236,6 +237,18 @@ SavedState read_state(const json& saved) {
     }
     for (const auto& [name, value] : clusters.items()) {
         out.clusters.emplace(name, StateReader::cluster(value, "clusters." + name));
+    }
+    if (saved.contains("dormant")) { // absent in states saved before dormant clusters
+        const json& dormant = *saved.find("dormant");
+        if (!dormant.is_object()) {
+            StateReader::fail("dormant", "expected an object");
+        }
+        for (const auto& [name, value] : dormant.items()) {
+            const std::string where = "dormant." + name;
+            ClusterState c = StateReader::cluster(value, where);
+            c.dormant_since = StateReader::time(value, where, "dormantSinceMs");
+            out.dormant.emplace(name, std::move(c));
+        }
     }
     return out;
 }
@@ -301,15 +314,24 @@ void reconcile(ClusterState& c, std::vector<std::string>& log) {
     c.api_change.reset();
 }
 
-void log_dropped(const std::string& name, const ClusterState& c, std::vector<std::string>& log) {
+/// "2 update(s), the API change of ... and 1 API security group rule(s)".
+std::string what_is_kept(const ClusterState& c) {
     std::string what = fmt::format("{} update(s)", c.updates.size());
     if (c.api_change) {
-        what += fmt::format(" and the API change of {} ({})", iso_time(c.api_change->at),
+        what += fmt::format(", the API change of {} ({})", iso_time(c.api_change->at),
                             describe(c.api_change->value));
     }
-    log.push_back(fmt::format("cluster {}: not in the configuration file any more; dropping its "
-                              "state ({})",
-                              name, what));
+    if (c.sg_change) {
+        what += fmt::format(", {} security group rule(s) set through the API",
+                            c.sg_change->rules.size());
+    }
+    return what;
+}
+
+json saved_dormant(const ClusterState& c) {
+    json out = saved_cluster(c);
+    out["dormantSinceMs"] = to_ms(c.dormant_since.value_or(TimePoint{}));
+    return out;
 }
 
 } // namespace
@@ -319,11 +341,19 @@ ControlPlane::ControlPlane(config::Config file, const json& saved, TimePoint now
     : server_(std::move(file.server))
     , rng_(seeded_rng()) {
     SavedState state = read_state(saved); // throws before anything is half-built
+    dormant_ = std::move(state.dormant);
     for (auto& cluster : file.clusters) {
         ClusterState c;
         if (const auto it = state.clusters.find(cluster.name); it != state.clusters.end()) {
             c = std::move(it->second);
             state.clusters.erase(it);
+        } else if (const auto d = dormant_.find(cluster.name); d != dormant_.end()) {
+            c = std::move(d->second);
+            dormant_.erase(d);
+            log.push_back(fmt::format("cluster {}: back in the configuration file; its state, "
+                                      "dormant since {}, returns ({})",
+                                      cluster.name, iso_time(*c.dormant_since), what_is_kept(c)));
+            c.dormant_since.reset();
         } else {
             c.created_at = floor_ms(now);
         }
@@ -337,10 +367,52 @@ ControlPlane::ControlPlane(config::Config file, const json& saved, TimePoint now
         }
         clusters_.push_back(std::move(c));
     }
-    for (const auto& [name, c] : state.clusters) {
-        log_dropped(name, c, log);
+    for (auto& [name, c] : state.clusters) {
+        go_dormant(name, std::move(c), now, log);
     }
     generation_ = state.generation + 1;
+    limit_dormant(log);
+}
+
+void ControlPlane::go_dormant(const std::string& name, ClusterState c, TimePoint now,
+                              std::vector<std::string>& log) {
+    log.push_back(fmt::format("cluster {}: not in the configuration file; keeping its state "
+                              "dormant ({}): it returns when a file names the cluster again",
+                              name, what_is_kept(c)));
+    c.dormant_since = floor_ms(now);
+    dormant_.insert_or_assign(name, std::move(c));
+}
+
+void ControlPlane::limit_dormant(std::vector<std::string>& log) {
+    while (dormant_.size() > kMaxDormant) {
+        auto oldest =
+            std::min_element(dormant_.begin(), dormant_.end(), [](const auto& a, const auto& b) {
+                return a.second.dormant_since < b.second.dormant_since;
+            });
+        if (dropped_.is_null()) {
+            dropped_ = {{"format", kStateFormat},
+                        {"generation", generation_},
+                        {"clusters", json::object()}};
+        }
+        dropped_["clusters"][oldest->first] = saved_cluster(oldest->second);
+        log.push_back(fmt::format("cluster {}: dropping its state, dormant since {} ({}): more "
+                                  "than {} dormant clusters",
+                                  oldest->first, iso_time(*oldest->second.dormant_since),
+                                  what_is_kept(oldest->second), kMaxDormant));
+        dormant_.erase(oldest);
+    }
+}
+
+std::vector<std::string> ControlPlane::dormant() const {
+    std::vector<std::string> out;
+    for (const auto& [name, c] : dormant_) {
+        out.push_back(name);
+    }
+    return out;
+}
+
+json ControlPlane::take_dropped() {
+    return std::exchange(dropped_, nullptr);
 }
 
 void ControlPlane::reload(config::Config file, TimePoint now, std::vector<std::string>& log) {
@@ -350,7 +422,14 @@ void ControlPlane::reload(config::Config file, TimePoint now, std::vector<std::s
         ClusterState c;
         if (ClusterState* old = find(cluster.name)) {
             c = std::move(*old);
-            old->file.name.clear(); // moved out: no longer found, not reported as dropped
+            old->file.name.clear(); // moved out: no longer found, not made dormant
+        } else if (const auto d = dormant_.find(cluster.name); d != dormant_.end()) {
+            c = std::move(d->second);
+            dormant_.erase(d);
+            log.push_back(fmt::format("cluster {}: back in the configuration file; its state, "
+                                      "dormant since {}, returns ({})",
+                                      cluster.name, iso_time(*c.dormant_since), what_is_kept(c)));
+            c.dormant_since.reset();
         } else {
             c.created_at = floor_ms(now);
         }
@@ -358,14 +437,17 @@ void ControlPlane::reload(config::Config file, TimePoint now, std::vector<std::s
         reconcile(c, log);
         next.push_back(std::move(c));
     }
-    for (const auto& old : clusters_) {
+    for (auto& old : clusters_) {
         if (!old.file.name.empty()) {
-            log_dropped(old.file.name, old, log);
+            const std::string name = old.file.name;
+            go_dormant(name, std::move(old), now, log);
         }
     }
     clusters_ = std::move(next);
+    limit_dormant(log);
     // Any reload may change what DNS serves; one more serial costs nothing.
     ++generation_;
+    ++revision_;
 }
 
 json ControlPlane::save() const {
@@ -373,7 +455,15 @@ json ControlPlane::save() const {
     for (const auto& c : clusters_) {
         clusters[c.file.name] = saved_cluster(c);
     }
-    return {{"format", kStateFormat}, {"generation", generation_}, {"clusters", clusters}};
+    json out = {{"format", kStateFormat}, {"generation", generation_}, {"clusters", clusters}};
+    if (!dormant_.empty()) {
+        json dormant = json::object();
+        for (const auto& [name, c] : dormant_) {
+            dormant[name] = saved_dormant(c);
+        }
+        out["dormant"] = std::move(dormant);
+    }
+    return out;
 }
 
 } // namespace horizon::control

@@ -196,6 +196,7 @@ ApiResult ControlPlane::update_cluster_config(const std::string& name, const jso
     while (c->updates.size() > kMaxUpdatesKept) {
         c->updates.erase(c->updates.begin());
     }
+    ++revision_;
     return {200, {{"update", update_json(c->updates.back())}}, ""};
 }
 
@@ -242,6 +243,7 @@ bool ControlPlane::tick(TimePoint now) {
     }
     if (changed) {
         ++generation_;
+        ++revision_;
     }
     return changed;
 }

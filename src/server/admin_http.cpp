@@ -152,10 +152,15 @@ struct AdminHttp::Impl {
                 return;
             }
             control::Ec2Reply answer;
-            runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
-                answer = control::ec2_query(cp, req.body, now, request_id);
-                return control::ApiResult{answer.status, nullptr, ""};
-            });
+            const auto saved =
+                runtime->call([&](control::ControlPlane& cp, control::TimePoint now) {
+                    answer = control::ec2_query(cp, req.body, now, request_id);
+                    return control::ApiResult{answer.status, nullptr, ""};
+                });
+            if (saved.status >= 500) { // accepted, but not durable: not made (Runtime::call)
+                answer = control::ec2_error(saved.status, "InternalError",
+                                            saved.body.value("message", ""), request_id);
+            }
             res.status = answer.status;
             res.set_content(answer.xml, "text/xml;charset=UTF-8");
         });
@@ -206,7 +211,9 @@ struct AdminHttp::Impl {
             res.set_content("ok\n", "text/plain");
         });
         http.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-            res.set_content(runtime->readiness(), "application/json");
+            const auto readiness = runtime->readiness();
+            res.status = readiness.ready ? 200 : 503;
+            res.set_content(readiness.body, "application/json");
         });
         http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(metrics(), "text/plain; version=0.0.4");

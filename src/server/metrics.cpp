@@ -161,6 +161,12 @@ std::string render_prometheus(const std::vector<const WorkerMetrics*>& workers,
     out += "# HELP horizon_last_reload_success 1 if the last reload succeeded (or none yet).\n"
            "# TYPE horizon_last_reload_success gauge\n";
     out += fmt::format("horizon_last_reload_success {}\n", g.last_reload_ok ? 1 : 0);
+    out += "# HELP horizon_state_writable 1 if the last save of the state file succeeded; while 0 "
+           "the admin API refuses changes (500).\n# TYPE horizon_state_writable gauge\n";
+    out += fmt::format("horizon_state_writable {}\n", g.state_writable ? 1 : 0);
+    out += "# HELP horizon_state_save_failures_total Saves of the state file that failed.\n"
+           "# TYPE horizon_state_save_failures_total counter\n";
+    out += fmt::format("horizon_state_save_failures_total {}\n", g.state_save_failures);
     out += "# HELP horizon_config_generation The serving configuration's generation (SOA "
            "serial).\n# TYPE horizon_config_generation gauge\n";
     out += fmt::format("horizon_config_generation {}\n", g.generation);

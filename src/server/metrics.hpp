@@ -58,6 +58,9 @@ struct ServerGauges {
     uint64_t reloads_ok = 0;
     uint64_t reloads_failed = 0;
     bool last_reload_ok = true;
+    bool state_writable = true;       ///< the last save of the state file worked
+    uint64_t state_save_failures = 0; ///< saves of the state file that failed
+
     std::vector<std::pair<std::string, uint64_t>> updates_by_status;
     std::vector<std::string> cluster_slots; ///< slot -> cluster name ("" = unused)
 };

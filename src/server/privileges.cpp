@@ -55,12 +55,14 @@ bool clear_caps(std::string& error) {
 }
 
 /// A file horizond writes in its state directory: the state (and its temporary file while it
-/// is replaced) and the API endpoints' certificates and keys.
+/// is replaced), the directory's lock, backups of dropped dormant state, and the API endpoints'
+/// certificates and keys.
 bool ours(std::string_view name) {
     const auto ends_with = [&](std::string_view tail) {
         return name.size() >= tail.size() && name.substr(name.size() - tail.size()) == tail;
     };
-    return name == "state.json" || name.starts_with("state.json.tmp.") ||
+    return name == "state.json" || name.starts_with("state.json.tmp.") || name == "horizond.lock" ||
+           (name.starts_with("state.dropped.") && ends_with(".json")) ||
            (name.starts_with("api-") && (ends_with(".crt") || ends_with(".key")));
 }
 

@@ -2,6 +2,7 @@
 #include "server/runtime.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -39,6 +40,14 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
     if (!control::prepare_state_dir(dir, configured.empty(), error)) {
         return nullptr;
     }
+    auto state_lock = control::StateLock::acquire(dir, error);
+    if (!state_lock) {
+        return nullptr;
+    }
+    for (const auto& name : control::remove_stale_temporaries(dir)) {
+        spdlog::info("state directory {}: removed {}, left by a write that was interrupted", dir,
+                     name);
+    }
     const std::string state_path = control::state_file_path(dir);
     nlohmann::json saved;
     if (!control::read_state_file(state_path, saved, error)) {
@@ -54,6 +63,7 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
         }
         auto rt = std::unique_ptr<Runtime>(
             new Runtime(std::move(cfg), state_path, std::move(cp), options.config_path));
+        rt->lock_ = std::move(state_lock);
         rt->loaded_text_ = std::move(text);
         rt->zones_ = options.zones;
         for (size_t i = 0; i < rt->file_.zones.size(); ++i) {
@@ -69,8 +79,9 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
             spdlog::info("{}", line);
         }
         const std::lock_guard lock(rt->mu_);
+        rt->back_up_dropped_locked();
         rt->cp_.tick(control::Clock::now());
-        rt->publish_locked(false); // saved by start(), once the listeners are bound
+        rt->publish_locked(true); // logged and saved by start(), once the listeners are bound
         if (!rt->firewall_error_.empty()) {
             error = fmt::format("cannot load the gate's nftables table inet {} (gate_nft_table): "
                                 "{} (run as root with nftables installed, or set "
@@ -86,7 +97,7 @@ std::unique_ptr<Runtime> Runtime::create(config::Config cfg, Options options, st
     }
 }
 
-void Runtime::publish_locked(bool save) {
+void Runtime::publish_locked(bool quiet) {
     config::Config eff = cp_.effective();
     // The control plane models the clusters; the rest of the file passes through as written.
     eff.resolver = file_.resolver;
@@ -121,46 +132,100 @@ void Runtime::publish_locked(bool save) {
         holder_.current.store(dns::build_snapshot(eff, gen, slots, zones_),
                               std::memory_order_release);
         holder_.generation.store(gen, std::memory_order_release);
-        if (save) {
+        if (!quiet) {
             spdlog::info("serving configuration generation {}", gen);
         }
         if (publish_hook_) {
             publish_hook_();
         }
     }
-    if (save) {
-        persist_locked();
-    }
 }
 
 void Runtime::start() {
     const std::lock_guard lock(mu_);
     spdlog::info("serving configuration generation {}", cp_.generation());
-    persist_locked();
+    persist_locked(cp_);
 }
 
-void Runtime::persist_locked() {
+bool Runtime::persist_locked(const control::ControlPlane& cp) {
+    if (saved_revision_ == cp.revision() && state_error_.empty()) {
+        return true;
+    }
     std::string error;
-    if (!util::write_file_atomically(state_path_, cp_.save().dump(2) + "\n", error)) {
-        spdlog::error("cannot save runtime state to {}: {}", state_path_, error);
+    if (!util::write_file_atomically(state_path_, cp.save().dump(2) + "\n", error)) {
+        ++state_save_failures_;
+        if (state_error_ != error) {
+            spdlog::error("cannot save the state to {}: {} (the admin API refuses changes with "
+                          "500 until it can: free space or make the directory writable)",
+                          state_path_, error);
+        }
+        state_error_ = error;
+        return false;
+    }
+    if (!state_error_.empty()) {
+        spdlog::info("state saved to {} again", state_path_);
+    }
+    state_error_.clear();
+    saved_revision_ = cp.revision();
+    return true;
+}
+
+void Runtime::back_up_dropped_locked() {
+    const nlohmann::json dropped = cp_.take_dropped();
+    if (dropped.is_null()) {
+        return;
+    }
+    std::string names;
+    for (const auto& [name, c] : dropped["clusters"].items()) {
+        names += (names.empty() ? "" : ", ") + name;
+    }
+    const auto now = std::chrono::system_clock::now();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    const std::string backup = fmt::format(
+        "{}/state.dropped.{}.json", std::filesystem::path(state_path_).parent_path().string(), ms);
+    std::string error;
+    if (util::write_file_atomically(backup, dropped.dump(2) + "\n", error)) {
+        spdlog::warn("dropped the state of dormant cluster(s) {} (more than {} dormant); a backup "
+                     "is in {} (its \"clusters\" entries can be put back into {} while "
+                     "horizond is stopped)",
+                     names, control::ControlPlane::kMaxDormant, backup, state_path_);
+    } else {
+        spdlog::error("dropped the state of dormant cluster(s) {} (more than {} dormant) and "
+                      "could not write its backup: {}",
+                      names, control::ControlPlane::kMaxDormant, error);
     }
 }
 
 control::ApiResult Runtime::call(const Call& fn) {
     const std::lock_guard lock(mu_);
     const auto now = control::Clock::now();
-    control::ApiResult r = fn(cp_, now);
-    if (r.status < 300) {
-        cp_.tick(now); // a 0s update completes at once
-        publish_locked();
+    // On a copy: the call's change takes effect only once it is durable.
+    control::ControlPlane next = cp_;
+    control::ApiResult r = fn(next, now);
+    if (r.status >= 300) {
+        return r;
     }
+    next.tick(now); // a 0s update completes at once
+    if (next.revision() != cp_.revision() && !persist_locked(next)) {
+        return {500,
+                {{"__type", "ServerException"},
+                 {"message", "The change was not made: horizond cannot save its state to " +
+                                 state_path_ + ": " + state_error_}},
+                "ServerException"};
+    }
+    cp_ = std::move(next);
+    publish_locked();
     return r;
 }
 
 void Runtime::tick() {
     const std::lock_guard lock(mu_);
     if (cp_.tick(control::Clock::now())) {
+        // Due by time: a restart completes it from the saved state as well, so a failed save
+        // loses nothing here (it is reported, and retried with the next save).
         publish_locked();
+        persist_locked(cp_);
     }
 }
 
@@ -171,6 +236,7 @@ void Runtime::reload(bool only_if_changed) {
         auto file = util::read_file(*config_path_, config::kMaxConfigBytes);
         if (!file.ok()) {
             const std::lock_guard lock(mu_);
+            loaded_text_.reset();
             ++reloads_failed_;
             last_reload_at_ = now_text();
             last_reload_errors_ = {path + ": cannot read the file: " + file.reason()};
@@ -203,6 +269,18 @@ void Runtime::reload(bool only_if_changed) {
         return;
     }
     auto cfg = std::get<config::Config>(std::move(loaded));
+    if (cfg.clusters.empty() && !file_.clusters.empty() && !cfg.server.allow_no_clusters) {
+        // A file half written by an editor, a key gone from a ConfigMap: never a reason to stop
+        // answering for every cluster.
+        ++reloads_failed_;
+        last_reload_errors_ = {fmt::format(
+            "{}: no [[cluster]] in the file: this reload would remove all {} cluster(s) being "
+            "served; refused (to mean it, set [server] allow_no_clusters = true)",
+            path, file_.clusters.size())};
+        spdlog::error("reload failed: {}; still serving generation {}", last_reload_errors_.front(),
+                      cp_.generation());
+        return;
+    }
     dns::ZoneLoad zones = dns::load_zones(cfg.zones);
     zone_files_.clear();
     for (size_t i = 0; i < cfg.zones.size(); ++i) {
@@ -230,11 +308,13 @@ void Runtime::reload(bool only_if_changed) {
     for (const auto& line : log) {
         spdlog::info("{}", line);
     }
+    back_up_dropped_locked();
     file_ = std::move(cfg);
     ++reloads_ok_;
     last_reload_errors_.clear();
     cp_.tick(control::Clock::now());
     publish_locked();
+    persist_locked(cp_);
     spdlog::info("reloaded {}", path);
 }
 
@@ -279,22 +359,32 @@ control::ApiResult Runtime::explain(const std::string& cluster, const std::strin
             "ResourceNotFoundException"};
 }
 
-std::string Runtime::readiness() {
+Runtime::Readiness Runtime::readiness() {
     const std::lock_guard lock(mu_);
-    nlohmann::json j = {{"ready", holder_.current.load() != nullptr},
-                        {"generation", holder_.generation.load()},
-                        {"lastReload",
-                         {{"ok", last_reload_errors_.empty()},
-                          {"at", last_reload_at_.empty() ? nlohmann::json(nullptr)
-                                                         : nlohmann::json(last_reload_at_)},
-                          {"errors", last_reload_errors_}}}};
+    if (!state_error_.empty()) {
+        persist_locked(cp_); // recovers once the directory takes writes again
+    }
+    const bool ready = holder_.current.load() != nullptr && state_error_.empty();
+    nlohmann::json j = {
+        {"ready", ready},
+        {"generation", holder_.generation.load()},
+        {"lastReload",
+         {{"ok", last_reload_errors_.empty()},
+          {"at",
+           last_reload_at_.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_reload_at_)},
+          {"errors", last_reload_errors_}}},
+        {"state",
+         {{"file", state_path_},
+          {"writable", state_error_.empty()},
+          {"error", state_error_.empty() ? nlohmann::json(nullptr) : nlohmann::json(state_error_)},
+          {"saveFailures", state_save_failures_}}}};
     if (firewall_) {
         j["gateFirewall"] = {{"table", "inet " + firewall_->table()},
                              {"ok", firewall_error_.empty()},
                              {"error", firewall_error_.empty() ? nlohmann::json(nullptr)
                                                                : nlohmann::json(firewall_error_)}};
     }
-    return j.dump(2) + "\n";
+    return {ready, j.dump(2) + "\n"};
 }
 
 bool Runtime::admin_read_only() {
@@ -315,6 +405,8 @@ ServerGauges Runtime::gauges(uint64_t tcp_open) {
     g.reloads_ok = reloads_ok_;
     g.reloads_failed = reloads_failed_;
     g.last_reload_ok = last_reload_errors_.empty();
+    g.state_writable = state_error_.empty();
+    g.state_save_failures = state_save_failures_;
     for (const auto& [status, n] : cp_.updates_by_status()) {
         g.updates_by_status.emplace_back(status, n);
     }

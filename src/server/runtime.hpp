@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
+#include "control/state_file.hpp"
 #include "dns/zone.hpp"
 #include "server/gate_firewall.hpp"
 #include "server/metrics.hpp"
@@ -51,7 +52,10 @@ public:
     [[nodiscard]] bool reset_on_update() const { return reset_on_update_; }
 
     using Call = std::function<control::ApiResult(control::ControlPlane&, control::TimePoint)>;
-    /// Runs one admin API call under the lock; publishes and persists whatever it changed.
+    /// Runs one admin API call under the lock, on a copy of the control plane: a call that
+    /// changed the state is accepted only once the state file holds it; if the save fails the
+    /// copy is thrown away (nothing changes in memory or DNS) and the answer is 500
+    /// ServerException naming the state file.
     control::ApiResult call(const Call& fn);
 
     /// Completes due updates (called from the main loop's timer).
@@ -65,8 +69,15 @@ public:
     control::ApiResult explain(const std::string& cluster, const std::string& source);
     /// [server] admin_read_only of the configuration file as last loaded (reloads included).
     [[nodiscard]] bool admin_read_only();
-    /// /readyz body.
-    [[nodiscard]] std::string readiness();
+
+    struct Readiness {
+        bool ready = false; ///< serving, and the state directory takes writes
+        std::string body;   ///< JSON
+    };
+
+    /// /readyz: not ready while the state cannot be saved (retried here, so that it recovers
+    /// once the directory does).
+    [[nodiscard]] Readiness readiness();
     /// Gauges for /metrics.
     [[nodiscard]] ServerGauges gauges(uint64_t tcp_open);
     /// Called after each new snapshot is published, under the runtime's lock: it must neither
@@ -76,17 +87,29 @@ public:
 private:
     Runtime(config::Config file, std::string state_path, control::ControlPlane cp,
             std::optional<std::string> config_path);
-    /// A new snapshot from the control plane's effective config (when its generation moved);
-    /// with `save`, also logs it and persists the state.
-    void publish_locked(bool save = true);
-    void persist_locked();
+    /// A new snapshot from the control plane's effective config, when its generation moved
+    /// (logged unless `quiet`).
+    void publish_locked(bool quiet = false);
+    /// Saves `cp` when its revision is not the one on disk; false (logged, counted, shown in
+    /// /readyz) when the write fails.
+    bool persist_locked(const control::ControlPlane& cp);
+    /// Writes the dormant clusters' state the control plane dropped to a backup file beside the
+    /// state file, with a warning saying where.
+    void back_up_dropped_locked();
 
     std::mutex mu_;
     config::Config file_;
+    std::unique_ptr<control::StateLock> lock_; ///< held for the process's life
     std::string state_path_;
+    /// The control plane's revision in the state file; none before the first save.
+    std::optional<uint64_t> saved_revision_;
+    std::string state_error_; ///< why the last save failed, else ""
+    uint64_t state_save_failures_ = 0;
     control::ControlPlane cp_;
     std::optional<std::string> config_path_;
-    std::string loaded_text_;                   ///< the config file's bytes as last loaded
+    /// The config file's bytes as last read; none when that read failed, so that the next file
+    /// event reloads even if the bytes are back to what is served.
+    std::optional<std::string> loaded_text_;
     std::shared_ptr<const dns::ZoneSet> zones_; ///< the zone data every snapshot shares
     /// Each zone file's path and the digest of its bytes as last read (loaded or rejected).
     std::vector<std::pair<std::string, size_t>> zone_files_;

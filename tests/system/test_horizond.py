@@ -1199,7 +1199,10 @@ def _():
 
 @check("listen.address-in-use")
 def _():
-    cmd = [ENV.horizond, "--config", str(ENV.config)]
+    # A state directory of its own: on the first one's, the state lock would refuse it first.
+    other_state = ENV.tmp / "second-state"
+    other_state.mkdir(exist_ok=True)
+    cmd = [ENV.horizond, "--config", str(ENV.config), "--state-dir", str(other_state)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=5, errors="replace")
     except subprocess.TimeoutExpired:

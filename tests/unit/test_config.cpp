@@ -408,9 +408,10 @@ TEST_CASE("good configurations and edge cases load") {
          }},
         {"an empty cluster array", "cluster = []\n",
          [](const Config& c) { CHECK(c.clusters.empty()); }},
-        {"an empty file", "",
+        {"allow_no_clusters", "[server]\nallow_no_clusters = true\n",
          [](const Config& c) {
              CHECK(c.clusters.empty());
+             CHECK(c.server.allow_no_clusters);
              CHECK(c.server.listen.size() == 2);
          }},
         {"comments, blank lines and key order do not matter",

@@ -668,18 +668,29 @@ TEST_CASE("precedence on construction: the API change wins unless the file was e
         CHECK_FALSE(p.cp.save()["clusters"]["aews"].contains("apiChange"));
         CHECK(vpc_config_of(p.cp, "aews")["endpointPublicAccess"] == false);
     }
-    SUBCASE("cluster removed from the file: its state is dropped") {
+    SUBCASE("cluster removed from the file: its state is kept dormant, and returns") {
         const Plane q(
             "[[cluster]]\nname = \"fast\"\nregion = \"us-east-1\"\nvpc_cidrs = [\"10.0.0.0/16\"]\n"
             "private_ips = [\"10.0.1.10\"]\npublic_ips = [\"198.51.100.10\", \"2001:db8::10\"]\n"
             "access_mode = \"public\"\n",
             saved, kT0 + 1h);
         INFO(joined(q.log));
-        CHECK(log_has(q.log, "cluster aews: not in the configuration file any more; dropping its "
-                             "state (1 update(s) and the API change of 2023-11-14T22:13:22Z " +
-                                 change + ")"));
+        CHECK(log_has(q.log, "cluster aews: not in the configuration file; keeping its state "
+                             "dormant (1 update(s), the API change of 2023-11-14T22:13:22Z " +
+                                 change + "): it returns when a file names the cluster again"));
         CHECK(q.cp.list_clusters().body == json{{"clusters", {"fast"}}});
-        CHECK_FALSE(q.cp.save()["clusters"].contains("aews"));
+        CHECK(q.cp.dormant() == std::vector<std::string>{"aews"});
+        const json again = q.cp.save();
+        CHECK_FALSE(again["clusters"].contains("aews"));
+        CHECK(again["dormant"]["aews"]["dormantSinceMs"] == 1'700'003'600'000);
+        CHECK(again["dormant"]["aews"]["apiChange"] == saved["clusters"]["aews"]["apiChange"]);
+        // The file names it again: the API change is in force as before.
+        const Plane back(config_text(), again, kT0 + 2h);
+        INFO(joined(back.log));
+        CHECK(log_has(back.log, "cluster aews: back in the configuration file; its state, "
+                                "dormant since 2023-11-14T23:13:20Z, returns"));
+        CHECK(back.cp.dormant().empty());
+        CHECK(cluster_of(back.cp.effective(), "aews").access_mode == AccessMode::Public);
     }
 }
 
@@ -743,14 +754,59 @@ TEST_CASE("precedence on reload, both ways; a reload bumps the generation") {
                         config_text("", false).find("name = \"aews\""), 13, "name = \"new\"")),
                     kT0 + 1h, log);
         INFO(joined(log));
-        CHECK(log_has(log, "cluster aews: not in the configuration file any more"));
-        CHECK(log_has(log, "cluster fast: not in the configuration file any more; dropping its "
-                           "state (0 update(s))"));
+        CHECK(log_has(log, "cluster aews: not in the configuration file; keeping its state "
+                           "dormant (2 update(s)"));
+        CHECK(log_has(log, "cluster fast: not in the configuration file; keeping its state "
+                           "dormant (0 update(s))"));
+        CHECK(p.cp.dormant() == std::vector<std::string>{"aews", "fast"});
+        CHECK(p.cp.take_dropped().is_null());
         CHECK(p.cp.list_clusters().body == json{{"clusters", {"new"}}});
         CHECK(p.cp.describe_cluster("new").body["cluster"]["createdAt"] == 1'700'003'600.0);
         check_error(p.cp.describe_cluster("aews"), 404, "ResourceNotFoundException",
                     "No cluster found for name: aews.");
     }
+}
+
+TEST_CASE("dormant clusters: back on reload with their API change; beyond the limit, dropped") {
+    Plane p;
+    REQUIRE(
+        p.cp.update_cluster_config("aews", vpc({{"endpointPrivateAccess", false}}), kT0).status ==
+        200);
+    REQUIRE(p.cp.tick(kT0 + 2s));
+    const uint64_t revision = p.cp.revision();
+    std::vector<std::string> log;
+    std::string only_fast = config_text();
+    only_fast.erase(0, only_fast.find("[[cluster]]\nname = \"fast\""));
+    p.cp.reload(load(only_fast), kT0 + 1h, log);
+    CHECK(p.cp.revision() > revision);
+    CHECK(p.cp.dormant() == std::vector<std::string>{"aews"});
+    check_error(p.cp.describe_cluster("aews"), 404, "ResourceNotFoundException",
+                "No cluster found for name: aews.");
+    log.clear();
+    p.cp.reload(load(config_text()), kT0 + 2h, log);
+    INFO(joined(log));
+    CHECK(log_has(log, "cluster aews: back in the configuration file"));
+    CHECK(log_has(log, "cluster aews: keeping the API change of 2023-11-14T22:13:22Z"));
+    CHECK(cluster_of(p.cp.effective(), "aews").access_mode == AccessMode::Public);
+    CHECK(p.cp.dormant().empty());
+
+    // kMaxDormant + 1 clusters leave the file: the longest dormant one is handed back.
+    json saved = p.cp.save();
+    for (size_t i = 0; i < ControlPlane::kMaxDormant; ++i) {
+        json c = saved["clusters"]["fast"];
+        c["dormantSinceMs"] = 1'700'000'000'000 + i;
+        saved["dormant"]["old-" + std::to_string(i)] = c;
+    }
+    log.clear();
+    ControlPlane q(load(only_fast), saved, kT0 + 3h, log);
+    CHECK(q.dormant().size() == ControlPlane::kMaxDormant);
+    const json dropped = q.take_dropped();
+    REQUIRE(dropped.is_object());
+    CHECK(dropped["format"] == 1);
+    CHECK(dropped["clusters"].size() == 1);
+    CHECK(dropped["clusters"].contains("old-0"));
+    CHECK(log_has(log, "cluster old-0: dropping its state, dormant since"));
+    CHECK(q.take_dropped().is_null());
 }
 
 TEST_CASE("a malformed or unknown saved state is rejected with a clear message") {
