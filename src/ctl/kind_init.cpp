@@ -146,6 +146,10 @@ metadata:
   namespace: kube-system
 )";
 
+std::vector<std::string> kind_cert_sans(std::string_view name, std::string_view endpoint) {
+    return {std::string(endpoint), "localhost", "127.0.0.1", std::string(name) + "-control-plane"};
+}
+
 std::string kind_cluster_config(std::string_view name, std::string_view endpoint,
                                 unsigned workers) {
     std::string out = fmt::format(
@@ -163,13 +167,20 @@ std::string kind_cluster_config(std::string_view name, std::string_view endpoint
     for (unsigned i = 0; i < workers; ++i) {
         out += "  - role: worker\n";
     }
-    out += fmt::format("kubeadmConfigPatches:\n"
-                       "  - |\n"
-                       "    kind: ClusterConfiguration\n"
-                       "    apiServer:\n"
-                       "      certSANs:\n"
-                       "        - \"{}\"\n",
-                       endpoint);
+    // kind's own ClusterConfiguration lists certSANs [localhost, <apiServerAddress>] (kind's
+    // pkg/cluster/internal/kubeadm/config.go; 127.0.0.1 by default), and the kubeconfig kind
+    // writes reaches the API server as https://127.0.0.1:<port>. kind before v0.32 applies this
+    // patch as a JSON merge patch, which replaces a list (RFC 7386 §2), so the patch carries
+    // kind's entries and the control plane's name (controlPlaneEndpoint, what nodes dial)
+    // itself; kind v0.32 and later merge certSANs without duplicates, so listing them is harmless.
+    out += "kubeadmConfigPatches:\n"
+           "  - |\n"
+           "    kind: ClusterConfiguration\n"
+           "    apiServer:\n"
+           "      certSANs:\n";
+    for (const std::string& san : kind_cert_sans(name, endpoint)) {
+        out += "        - \"" + san + "\"\n";
+    }
     return out;
 }
 

@@ -92,8 +92,14 @@ struct Outputs {
     std::string summary;           ///< what was chosen and what to run next, for the terminal
 };
 
-/// kind's Cluster configuration for `name`: one control plane, `workers` workers, and the
-/// endpoint name in the API server certificate's SANs (a kubeadm ClusterConfiguration patch).
+/// The API server certificate's extra SANs the kind configuration asks for: the endpoint name,
+/// then what kind itself lists (localhost, 127.0.0.1: where `kind get kubeconfig` points) and
+/// the control plane's name `<name>-control-plane`, so that a kind that replaces the list with
+/// the patch's (before v0.32) still serves its own kubeconfig and nodes.
+std::vector<std::string> kind_cert_sans(std::string_view name, std::string_view endpoint);
+
+/// kind's Cluster configuration for `name`: one control plane, `workers` workers, and
+/// kind_cert_sans() in the API server certificate's SANs (a kubeadm ClusterConfiguration patch).
 /// Needed before the cluster exists, so it depends on nothing else.
 std::string kind_cluster_config(std::string_view name, std::string_view endpoint, unsigned workers);
 
