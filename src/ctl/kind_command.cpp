@@ -43,7 +43,9 @@ options:
   --coredns FILE         `kubectl -n kube-system get configmap coredns -o yaml` output
                          (default: the ConfigMap of a new kind cluster)
   --horizon-ip IP        horizond runs in a container on the kind network with this address
-                         (container/compose.yaml); default: on the host, on the bridge gateway
+                         (container/compose.yaml); only on a network whose IPv4 range is pinned
+                         (created before kind with --subnet: docs/container.md); default: on
+                         the host, on the bridge gateway
   --dns-port N           (default 53)   --admin-port N (default 8053)
   --pod-subnet CIDR      also inside the VPC (default 10.244.0.0/16, kind's; "" = none)
   --workers N            worker nodes in kind-cluster.yaml (default 2)

@@ -335,6 +335,27 @@ Parsed<Outputs> generate(const Options& o, std::string_view network_json,
     }
     const util::IpAddress gateway = n.gateways[v4];
     const bool container_mode = o.horizon_ip.has_value();
+    if (container_mode && !n.pinned[v4]) {
+        // kind creates its network with `--ipv6 --subnet <ULA>` only (kind-facts.md): the IPv4
+        // range is Docker's pick and may differ when the network is recreated.
+        std::string v6;
+        for (const auto& c : n.subnets) {
+            if (!c.addr.is_v4() && v6.empty()) {
+                v6 = "--ipv6 --subnet " + c.to_string() + " ";
+            }
+        }
+        return failure<Outputs>(
+            "options",
+            fmt::format("--horizon-ip {0}: the IPv4 subnet {1} of network {2} is not pinned "
+                        "(docker network inspect shows a Gateway for it, as for every range "
+                        "Docker's IPAM picked itself; kind pins only its IPv6 range), so a fixed "
+                        "address on it may be gone or taken when the network is recreated. Pin "
+                        "it before `kind create cluster`, which reuses an existing network {2}: "
+                        "docker network create {2} {3}--subnet {1} "
+                        "-o com.docker.network.bridge.enable_ip_masquerade=true (without "
+                        "--gateway); or run horizond on the host (no --horizon-ip)",
+                        o.horizon_ip->to_string(), n.subnets[v4].to_string(), n.name, v6));
+    }
     if (container_mode) {
         const auto& ip = *o.horizon_ip;
         const bool inside = std::any_of(n.subnets.begin(), n.subnets.end(),

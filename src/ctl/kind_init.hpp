@@ -26,6 +26,12 @@ struct Network {
     std::string id;                        ///< the full network ID
     std::vector<util::Cidr> subnets;       ///< IPAM.Config[].Subnet, in order
     std::vector<util::IpAddress> gateways; ///< one per subnet: Gateway, else subnet base + 1
+    /// One per subnet: the network was created with it (`--subnet`), so it stays when the
+    /// network is recreated. Docker's inspect shows a Gateway for every pool its IPAM chose
+    /// itself, and none for a `--subnet` given without `--gateway` (moby's buildIPAMResources),
+    /// so an entry without a Gateway is pinned; one with a Gateway may not be and counts as not.
+    /// kind pins only its IPv6 /64 (`--ipv6 --subnet <ULA>`): its IPv4 subnet is Docker's choice.
+    std::vector<bool> pinned;
 
     struct Container {
         std::string name; ///< "aews-control-plane", "aews-worker2", ...
@@ -70,6 +76,8 @@ struct Options {
     std::string endpoint; ///< "" = config::derive_endpoint(name, region)
     /// Container mode: horizond's fixed address on the kind network (container/compose.yaml); DNS
     /// and the gate listen there, the gate proxies to the API server's address on the network.
+    /// Only on a network whose IPv4 subnet is pinned (Network::pinned): on one Docker chose, a
+    /// fixed address may not exist after the network is recreated, or collide with a node.
     /// None = host mode: they listen on the bridge gateway (the host's address on the network)
     /// and the gate proxies to the kubeconfig's server.
     std::optional<util::IpAddress> horizon_ip;

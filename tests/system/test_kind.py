@@ -189,6 +189,10 @@ def check_errors():
         (["--bogus", "1"], 252, "Unknown options: --bogus"),
         (["--dns-port", "70000"], 252, "argument --dns-port: invalid port '70000'"),
         (["--horizon-ip", "fc00::53"], 252, "not an IPv4 address"),
+        # A fixed address on an IPv4 range Docker chose (kind pins only its IPv6 /64).
+        (["--horizon-ip", "172.18.0.53", "--network", str(ENV.data / "network-kind.json"),
+          "--kubeconfig", kc], 252, "horizonctl: error: --horizon-ip 172.18.0.53: the IPv4 "
+         "subnet 172.18.0.0/16 of network kind is not pinned"),
         (["--network", str(ENV.tmp / "missing.json"), "--kubeconfig", kc], 255,
          "cannot read"),
     ]

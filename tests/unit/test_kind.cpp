@@ -74,6 +74,14 @@ TEST_CASE("docker network inspect") {
     // The IPv6 subnet has no Gateway member: Docker's is the first address of the subnet.
     CHECK(joined(n.gateways) == "fc00:f853:ccd:e793::1 172.18.0.1");
     CHECK(n.bridge == "br-6a1c2b7e9f3d");
+    // kind pinned the IPv6 /64 (no Gateway shown); Docker chose the IPv4 range (Gateway shown).
+    CHECK(n.pinned == std::vector<bool>{true, false});
+    // Created by hand with both ranges (`docker network create kind --ipv6 --subnet ... --subnet
+    // ...`, no --gateway): both pinned.
+    const auto pinned = kind::parse_network(data("network-kind-pinned.json"));
+    REQUIRE(pinned.value);
+    CHECK(pinned.value->pinned == std::vector<bool>{true, true});
+    CHECK(joined(pinned.value->gateways) == "fc00:f853:ccd:e793::1 172.18.0.1");
     REQUIRE(n.containers.size() == 3);
     CHECK(n.containers[0].name == "aews-control-plane"); // sorted by name
     CHECK(n.containers[0].ipv4 == ip("172.18.0.2"));
@@ -256,17 +264,26 @@ TEST_CASE("inputs that do not fit say why") {
     };
 
     const std::string net = data("network-kind.json");
+    const std::string pinned = data("network-kind-pinned.json");
     for (const Bad& b : {
              Bad{"other", std::nullopt, net, "network",
                  "no control-plane node of kind cluster \"other\" (other-control-plane) with an "
                  "IPv4 address on network \"kind\" (containers: aews-control-plane, aews-worker, "
                  "aews-worker2)"},
-             Bad{"", ip("10.1.2.3"), net, "options",
+             Bad{"", ip("10.1.2.3"), pinned, "options",
                  "--horizon-ip 10.1.2.3 must be an address of network kind (172.18.0.0/16) other "
                  "than its gateway"},
-             Bad{"", ip("172.18.0.1"), net, "options", "other than its gateway"},
-             Bad{"", ip("172.18.0.3"), net, "options",
+             Bad{"", ip("172.18.0.1"), pinned, "options", "other than its gateway"},
+             Bad{"", ip("172.18.0.3"), pinned, "options",
                  "--horizon-ip 172.18.0.3 is already the address of container aews-worker"},
+             // A fixed address on the IPv4 range Docker chose (kind pins only IPv6): refused.
+             Bad{"", ip("172.18.0.53"), net, "options",
+                 "--horizon-ip 172.18.0.53: the IPv4 subnet 172.18.0.0/16 of network kind is not "
+                 "pinned"},
+             Bad{"", ip("172.18.0.53"), net, "options",
+                 "docker network create kind --ipv6 --subnet fc00:f853:ccd:e793::/64 --subnet "
+                 "172.18.0.0/16 -o com.docker.network.bridge.enable_ip_masquerade=true (without "
+                 "--gateway)"},
              Bad{"", std::nullopt,
                  R"({"Name": "kind", "IPAM": {"Config": [{"Subnet": "fc00::/64"}]}, )"
                  R"("Containers": {"x": {"Name": "aews-control-plane", "IPv4Address": "",)"
