@@ -28,10 +28,14 @@ Writes the files of a kind lab reproducing the EKS endpoint (docs/kind.md):
                          gateway, the host), the control-plane nodes are the ENIs, a gate proxying
                          to the API server is the NLB, on port 6443 like the API server
   coredns-configmap.yaml CoreDNS's ConfigMap forwarding the endpoint's zone to horizond
-  kind-cluster.yaml      kind's cluster configuration, the endpoint name in the certSANs
+  kind-cluster.yaml      kind's cluster configuration: the endpoint name in the certSANs,
+                         node/ mounted into every node
+  node/                  horizon-node-dns.sh and the kubelet drop-in that runs it: horizond
+                         first in each node's resolv.conf (kubelet, kube-proxy, containerd)
   kubeconfig             the cluster's kubeconfig with server https://<endpoint>:6443
 
-Before the cluster exists, without --network and --kubeconfig, it writes kind-cluster.yaml only.
+Before the cluster exists, without --network and --kubeconfig, it writes kind-cluster.yaml and
+node/ only.
 
 options:
   --name NAME            the kind and EKS cluster name (default: from the kubeconfig's
@@ -46,7 +50,9 @@ options:
                          (container/compose.yaml); only on a network whose IPv4 range is pinned
                          (created before kind with --subnet: docs/container.md); default: on
                          the host, on the bridge gateway
-  --dns-port N           (default 53)   --admin-port N (default 8053)
+  --dns-port N           where CoreDNS reaches horizond (default 1053 on the host: kind sends
+                         <gateway>:53 to Docker's DNS; 53 with --horizon-ip)
+  --admin-port N         (default 8053)
   --pod-subnet CIDR      also inside the VPC (default 10.244.0.0/16, kind's; "" = none)
   --workers N            worker nodes in kind-cluster.yaml (default 2)
   --out DIR              where to write (default .; created if missing)
@@ -125,16 +131,18 @@ int run_kind(const std::vector<std::string>& args) {
         }
         o.workers = static_cast<unsigned>(*v);
     }
-    for (const auto& [name, field] :
-         {std::pair<std::string_view, uint16_t*>{"--dns-port", &o.dns_port},
-          std::pair<std::string_view, uint16_t*>{"--admin-port", &o.admin_port}}) {
+    for (const std::string_view name : {"--dns-port", "--admin-port"}) {
         if (opt.contains(name)) {
             const auto v = parse_seconds(get(name));
             if (!v || *v != std::floor(*v) || *v < 1 || *v > 65535) {
                 return kind_usage("argument " + std::string(name) + ": invalid port '" + get(name) +
                                   "'");
             }
-            *field = static_cast<uint16_t>(*v);
+            if (name == "--dns-port") {
+                o.dns_port = static_cast<uint16_t>(*v);
+            } else {
+                o.admin_port = static_cast<uint16_t>(*v);
+            }
         }
     }
     if (opt.contains("--horizon-ip")) {
@@ -177,12 +185,31 @@ int run_kind(const std::vector<std::string>& args) {
         return true;
     };
 
+    // node/: mounted into every node by kind-cluster.yaml, as a directory, so that files
+    // replaced here (atomically, a rename) reach nodes that already run.
+    const std::filesystem::path node_dir = std::filesystem::absolute(out_dir / "node", ec);
+    if (!ec) {
+        std::filesystem::create_directories(node_dir, ec);
+    }
+    if (ec) {
+        std::cerr << "horizonctl: cannot create " << (out_dir / "node").string() << ": "
+                  << ec.message() << "\n";
+        return kExitOther;
+    }
+    o.node_dir = node_dir.lexically_normal().string();
+    const auto write_node_files = [&](const std::string& script) {
+        return write(std::string("node/") + std::string(kind::kNodeDnsScript), script, false) &&
+               write(std::string("node/") + std::string(kind::kNodeDnsDropin),
+                     kind::node_dns_dropin(), false);
+    };
+
     if (network_path.empty()) {
         const std::string name = o.name.empty() ? "kind" : o.name;
         const std::string endpoint =
             o.endpoint.empty() ? config::derive_endpoint(name, o.region) : o.endpoint;
-        if (!write("kind-cluster.yaml", kind::kind_cluster_config(name, endpoint, o.workers),
-                   false)) {
+        if (!write("kind-cluster.yaml",
+                   kind::kind_cluster_config(name, endpoint, o.workers, o.node_dir), false) ||
+            !write_node_files(kind::node_dns_script(o.horizon_ip))) {
             return kExitOther;
         }
         const std::string dir = out_dir.string();
@@ -226,7 +253,7 @@ int run_kind(const std::vector<std::string>& args) {
     if (!write("horizon.toml", out.horizon_toml, false) ||
         !write("coredns-configmap.yaml", out.coredns_configmap, false) ||
         !write("kind-cluster.yaml", out.kind_cluster, false) ||
-        !write("kubeconfig", out.kubeconfig, true)) {
+        !write("kubeconfig", out.kubeconfig, true) || !write_node_files(out.node_dns_script)) {
         return kExitOther;
     }
     return 0;
