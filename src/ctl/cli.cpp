@@ -33,6 +33,7 @@ commands:
 
 constexpr std::string_view kUsageOptions = R"(
   kind init               the files of a kind lab (horizonctl kind --help); no horizond needed
+  kind doctor             what the host, each node and a pod of a kind lab get, and why
 
 options (anywhere on the line):
   --endpoint-url URL      horizond's admin_listen (default http://127.0.0.1:8053, or

@@ -106,6 +106,43 @@ std::vector<std::string> without_zone_block(const std::string& corefile, std::st
     return out;
 }
 
+constexpr std::string_view kUpstreamMarker = "# horizon: was forward . /etc/resolv.conf";
+
+/// `lines` with each `forward . /etc/resolv.conf` (and each one we rewrote before, the line after
+/// our marker) forwarding to `upstream` instead, our marker line above it.
+std::vector<std::string> with_explicit_upstream(const std::vector<std::string>& lines,
+                                                std::string_view upstream) {
+    const auto trimmed = [](const std::string& l) {
+        return std::string_view(l).substr(std::min(l.find_first_not_of(" \t"), l.size()));
+    };
+    std::vector<std::string> out;
+    bool marked = false;
+    for (const std::string& line : lines) {
+        const std::string_view t = trimmed(line);
+        if (t.starts_with(kUpstreamMarker)) {
+            marked = true;
+            continue; // written again below, with the current reason
+        }
+        constexpr std::string_view kForward = "forward . ";
+        const bool original = t.starts_with("forward . /etc/resolv.conf") &&
+                              (t.size() == 26 || t[26] == ' ' || t[26] == '{');
+        if ((original || (marked && t.starts_with(kForward)))) {
+            const std::string indent = line.substr(0, line.size() - t.size());
+            std::string_view rest = t.substr(kForward.size());
+            rest = rest.substr(std::min(rest.find_first_of(" {"), rest.size()));
+            // The nodes' resolv.conf names horizond first, which refuses other names.
+            out.push_back(indent + std::string(kUpstreamMarker) +
+                          " (horizond, first there, refuses other names)");
+            out.push_back(indent + std::string(kForward) + std::string(upstream) +
+                          std::string(rest));
+        } else {
+            out.push_back(line);
+        }
+        marked = false;
+    }
+    return out;
+}
+
 std::string random_token() {
     std::random_device rd;
     std::string out;
@@ -146,35 +183,121 @@ metadata:
   namespace: kube-system
 )";
 
-std::string kind_cluster_config(std::string_view name, std::string_view endpoint,
-                                unsigned workers) {
+std::vector<std::string> kind_cert_sans(std::string_view name, std::string_view endpoint) {
+    return {std::string(endpoint), "localhost", "127.0.0.1", std::string(name) + "-control-plane"};
+}
+
+uint16_t stub_port(const Options& o) {
+    return o.dns_port.value_or(o.horizon_ip ? 53 : 1053);
+}
+
+std::string node_dns_script(const std::optional<util::IpAddress>& nameserver) {
+    std::string out = fmt::format(
+        "#!/bin/sh\n"
+        "# horizon-node-dns (written by `horizonctl kind init`): kind-cluster.yaml mounts it in\n"
+        "# every kind node at {0}, and the kubelet drop-in\n"
+        "# {1}\n"
+        "# runs it before each kubelet start (so after every node start too).\n"
+        "#\n"
+        "# kind's node entrypoint rewrites /etc/resolv.conf at every node start to name the "
+        "docker\n"
+        "# network's gateway, and DNATs the gateway's port 53 to Docker's embedded DNS, which\n"
+        "# forwards to the host's resolvers: horizond never sees the node there. This puts\n"
+        "# horizond first, at an address kind does not rewrite. horizond answers the endpoint's\n"
+        "# zone and REFUSES every other name, and glibc's and Go's resolvers (kubelet, "
+        "kube-proxy,\n"
+        "# containerd) then ask the next nameserver, Docker's DNS, as before.\n"
+        "# usage: horizon-node-dns.sh [RESOLV.CONF]   (default /etc/resolv.conf)\n"
+        "set -u\n"
+        "conf=${{1:-/etc/resolv.conf}}\n",
+        kNodeDir, kNodeDropinPath);
+    if (nameserver) {
+        out += "# horizond's container on the kind network (kind init --horizon-ip).\n";
+        out += "ns=" + nameserver->to_string() + "\n";
+    } else {
+        out +=
+            "# horizond on the host: the host's IPv6 address on the kind network, the node's IPv6\n"
+            "# default gateway (kind pins the network's IPv6 /64; kind's DNAT is IPv4 only).\n"
+            "ns=$(ip -6 route show default 2>/dev/null | awk '$1 == \"default\" && $2 == "
+            "\"via\" {print $3; exit}')\n"
+            "if [ -z \"$ns\" ]; then\n"
+            "    echo \"horizon-node-dns: no IPv6 default route: the kind network has no IPv6, so "
+            "\"\\\n"
+            "\"horizond has no address here that kind does not rewrite; this node keeps Docker's "
+            "\"\\\n"
+            "\"DNS (horizonctl kind doctor)\" >&2\n"
+            "    exit 0\n"
+            "fi\n";
+    }
+    out += "rest=$(grep -v -F -x \"nameserver $ns\" \"$conf\" | grep -v '^# horizon:')\n"
+           "# Written in place: Docker bind-mounts /etc/resolv.conf, a rename would not reach it.\n"
+           "{\n"
+           "    echo \"# horizon: horizond first (horizonctl kind init); the rest is kind's\"\n"
+           "    echo \"nameserver $ns\"\n"
+           "    printf '%s\\n' \"$rest\"\n"
+           "} >\"$conf\"\n";
+    return out;
+}
+
+std::string node_dns_dropin() {
+    return fmt::format("# horizon (horizonctl kind init): horizond first in this node's "
+                       "resolv.conf before\n# every kubelet start ({0}/{1});\n# \"-\": a "
+                       "failure never keeps kubelet from starting.\n"
+                       "[Service]\n"
+                       "ExecStartPre=-/bin/sh {0}/{1}\n",
+                       kNodeDir, kNodeDnsScript);
+}
+
+std::string kind_cluster_config(std::string_view name, std::string_view endpoint, unsigned workers,
+                                std::string_view node_dir) {
     std::string out = fmt::format(
         "# kind cluster {0} for the horizon lab (written by `horizonctl kind init`):\n"
         "#   kind create cluster --config kind-cluster.yaml\n"
         "# The EKS endpoint name is a SAN of the API server's certificate, so that one kubeconfig\n"
         "# URL works through horizond's gate and on the nodes alike:\n"
         "#   https://{1}:{2}\n"
+        "# Every node mounts the lab's node/ directory, whose script puts horizond first in the\n"
+        "# node's resolv.conf before each kubelet start (kind's entrypoint sends <gateway>:53 to\n"
+        "# Docker's DNS, docs/kind.md).\n"
         "kind: Cluster\n"
         "apiVersion: kind.x-k8s.io/v1alpha4\n"
         "name: {0}\n"
-        "nodes:\n"
-        "  - role: control-plane\n",
+        "nodes:\n",
         name, endpoint, kApiPort);
+    const std::string dir(node_dir);
+    const std::string mounts =
+        fmt::format("    extraMounts:\n"
+                    "      - hostPath: {}\n"
+                    "        containerPath: {}\n"
+                    "        readOnly: true\n"
+                    "      - hostPath: {}\n"
+                    "        containerPath: {}\n"
+                    "        readOnly: true\n",
+                    toml_string(dir), kNodeDir,
+                    toml_string(dir + "/" + std::string(kNodeDnsDropin)), kNodeDropinPath);
+    out += "  - role: control-plane\n" + mounts;
     for (unsigned i = 0; i < workers; ++i) {
-        out += "  - role: worker\n";
+        out += "  - role: worker\n" + mounts;
     }
-    out += fmt::format("kubeadmConfigPatches:\n"
-                       "  - |\n"
-                       "    kind: ClusterConfiguration\n"
-                       "    apiServer:\n"
-                       "      certSANs:\n"
-                       "        - \"{}\"\n",
-                       endpoint);
+    // kind's own ClusterConfiguration lists certSANs [localhost, <apiServerAddress>] (kind's
+    // pkg/cluster/internal/kubeadm/config.go; 127.0.0.1 by default), and the kubeconfig kind
+    // writes reaches the API server as https://127.0.0.1:<port>. kind before v0.32 applies this
+    // patch as a JSON merge patch, which replaces a list (RFC 7386 §2), so the patch carries
+    // kind's entries and the control plane's name (controlPlaneEndpoint, what nodes dial)
+    // itself; kind v0.32 and later merge certSANs without duplicates, so listing them is harmless.
+    out += "kubeadmConfigPatches:\n"
+           "  - |\n"
+           "    kind: ClusterConfiguration\n"
+           "    apiServer:\n"
+           "      certSANs:\n";
+    for (const std::string& san : kind_cert_sans(name, endpoint)) {
+        out += "        - \"" + san + "\"\n";
+    }
     return out;
 }
 
 Parsed<std::string> patch_coredns(std::string_view configmap_yaml, std::string_view zone,
-                                  std::string_view target) {
+                                  std::string_view target, std::string_view upstream) {
     const std::string where = "coredns";
     YAML::Node root;
     try {
@@ -194,6 +317,9 @@ Parsed<std::string> patch_coredns(std::string_view configmap_yaml, std::string_v
         std::string name = scalar(root["metadata"], "name");
         std::string ns = scalar(root["metadata"], "namespace");
         std::vector<std::string> lines = without_zone_block(scalar(root["data"], "Corefile"), zone);
+        if (!upstream.empty()) {
+            lines = with_explicit_upstream(lines, upstream);
+        }
         lines.emplace_back();
         lines.push_back(std::string(kMarker) + " the EKS endpoint zone, answered split-horizon by "
                                                "horizond (horizonctl kind init)");
@@ -324,6 +450,27 @@ Parsed<Outputs> generate(const Options& o, std::string_view network_json,
     }
     const util::IpAddress gateway = n.gateways[v4];
     const bool container_mode = o.horizon_ip.has_value();
+    if (container_mode && !n.pinned[v4]) {
+        // kind creates its network with `--ipv6 --subnet <ULA>` only (kind-facts.md): the IPv4
+        // range is Docker's pick and may differ when the network is recreated.
+        std::string v6;
+        for (const auto& c : n.subnets) {
+            if (!c.addr.is_v4() && v6.empty()) {
+                v6 = "--ipv6 --subnet " + c.to_string() + " ";
+            }
+        }
+        return failure<Outputs>(
+            "options",
+            fmt::format("--horizon-ip {0}: the IPv4 subnet {1} of network {2} is not pinned "
+                        "(docker network inspect shows a Gateway for it, as for every range "
+                        "Docker's IPAM picked itself; kind pins only its IPv6 range), so a fixed "
+                        "address on it may be gone or taken when the network is recreated. Pin "
+                        "it before `kind create cluster`, which reuses an existing network {2}: "
+                        "docker network create {2} {3}--subnet {1} "
+                        "-o com.docker.network.bridge.enable_ip_masquerade=true (without "
+                        "--gateway); or run horizond on the host (no --horizon-ip)",
+                        o.horizon_ip->to_string(), n.subnets[v4].to_string(), n.name, v6));
+    }
     if (container_mode) {
         const auto& ip = *o.horizon_ip;
         const bool inside = std::any_of(n.subnets.begin(), n.subnets.end(),
@@ -386,8 +533,30 @@ Parsed<Outputs> generate(const Options& o, std::string_view network_json,
         enis.push_back(c->ipv4->to_string());
         eni_names += (eni_names.empty() ? "" : ", ") + c->ipv4->to_string() + " (" + c->name + ")";
     }
-    const std::vector<std::string> listen = {host_port(gate, o.dns_port),
-                                             host_port(loopback, o.dns_port)};
+    const uint16_t port = stub_port(o);
+    if (!container_mode && port == 53) {
+        return failure<Outputs>(
+            "options", fmt::format("--dns-port 53: kind's node entrypoint DNATs every packet a "
+                                   "node or pod sends to {}:53 to Docker's embedded DNS "
+                                   "(docs/kind-facts.md), so CoreDNS would never reach horizond "
+                                   "there; leave --dns-port out (1053) or pick another port",
+                                   gateway.to_string()));
+    }
+    // Where the nodes' own resolvers (kubelet, kube-proxy, containerd) reach horizond: port 53
+    // (resolv.conf names no port) at an address kind does not rewrite. On the host that is its
+    // IPv6 address on the network: kind pins the /64, and its DNAT (iptables) and Docker's
+    // embedded DNS (127.0.0.11) are IPv4 only.
+    std::optional<util::IpAddress> node_ns = o.horizon_ip;
+    for (size_t i = 0; i < n.subnets.size() && !container_mode; ++i) {
+        if (!n.subnets[i].addr.is_v4() && !node_ns) {
+            node_ns = n.gateways[i];
+        }
+    }
+    std::vector<std::string> listen = {host_port(gate, port)};
+    if (node_ns && (!container_mode || port != 53)) {
+        listen.push_back(host_port(*node_ns, 53));
+    }
+    listen.push_back(host_port(loopback, port));
     const std::string token =
         container_mode ? (o.admin_token.empty() ? random_token() : o.admin_token) : "";
 
@@ -401,9 +570,19 @@ Parsed<Outputs> generate(const Options& o, std::string_view network_json,
     t += container_mode ? "#   docker compose -f container/compose.yaml up -d\n"
                         : "#   horizond --config horizon.toml\n";
     t += "\n[server]\n";
-    t += fmt::format("# {}: CoreDNS forwards the endpoint's zone here; 127.0.0.1 for dig on the "
-                     "{}.\n",
-                     host_port(gate, o.dns_port), container_mode ? "container" : "host");
+    t += fmt::format("# {}: CoreDNS forwards the endpoint's zone here (pods).\n",
+                     host_port(gate, port));
+    if (node_ns) {
+        t += fmt::format("# {}: first in the nodes' resolv.conf (node/{});\n# other names get "
+                         "REFUSED, so their resolvers move on to Docker's DNS.\n",
+                         host_port(*node_ns, 53), kNodeDnsScript);
+    } else {
+        t += fmt::format("# No node listener: network {} has no IPv6, so the nodes reach horizond "
+                         "on no address\n# kind does not rewrite (docs/kind.md); pods still do.\n",
+                         n.name);
+    }
+    t += fmt::format("# {}: dig on the {}.\n", host_port(loopback, port),
+                     container_mode ? "container" : "host");
     t += "listen = " + toml_strings(listen) + "\n";
     if (container_mode) {
         t += "# Published on the host (compose.yaml); not loopback, so mutating calls need the "
@@ -447,11 +626,13 @@ Parsed<Outputs> generate(const Options& o, std::string_view network_json,
     t += "upstream = " + toml_string(upstream) + "\n";
     t += "deny = \"drop\"\n";
 
-    out.kind_cluster = kind_cluster_config(name, endpoint, o.workers);
+    out.kind_cluster = kind_cluster_config(name, endpoint, o.workers, o.node_dir);
+    out.node_dns_script = node_dns_script(container_mode ? o.horizon_ip : std::nullopt);
+    out.node_dns_dropin = node_dns_dropin();
 
-    const std::string target = host_port(gate, o.dns_port);
+    const std::string target = host_port(gate, port);
     auto corefile = patch_coredns(coredns_yaml.empty() ? kDefaultCorednsConfigMap : coredns_yaml,
-                                  endpoint, target);
+                                  endpoint, target, gateway.to_string());
     if (!corefile.value) {
         return failure<Outputs>(corefile.where, corefile.error, corefile.line, corefile.col);
     }
@@ -482,8 +663,18 @@ Parsed<Outputs> generate(const Options& o, std::string_view network_json,
     s += fmt::format("  ENIs (private) {}: the API server on :{}\n", eni_names, kApiPort);
     s += fmt::format("  NLB (public)   {}: horizond's gate -> {}\n", host_port(gate, kApiPort),
                      upstream);
-    s += fmt::format("  DNS            horizond on {}; CoreDNS forwards the endpoint there\n",
-                     listen[0] + " and " + listen[1]);
+    s += fmt::format("  DNS (pods)     CoreDNS forwards the endpoint to horizond on {}\n", target);
+    if (node_ns) {
+        s += fmt::format("  DNS (nodes)    horizond on {} first in each node's resolv.conf "
+                         "(node/{})\n",
+                         host_port(*node_ns, 53), kNodeDnsScript);
+    } else {
+        s += fmt::format("  DNS (nodes)    none: network {} has no IPv6 address for horizond that "
+                         "kind does not\n                 rewrite; nodes keep Docker's DNS "
+                         "(enable IPv6 in Docker, or --horizon-ip on a pinned network)\n",
+                         n.name);
+    }
+    s += fmt::format("  DNS (host)     horizond on {}\n", host_port(loopback, port));
     return {std::move(out), {}, {}, 0, 0};
 }
 

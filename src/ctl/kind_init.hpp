@@ -26,6 +26,12 @@ struct Network {
     std::string id;                        ///< the full network ID
     std::vector<util::Cidr> subnets;       ///< IPAM.Config[].Subnet, in order
     std::vector<util::IpAddress> gateways; ///< one per subnet: Gateway, else subnet base + 1
+    /// One per subnet: the network was created with it (`--subnet`), so it stays when the
+    /// network is recreated. Docker's inspect shows a Gateway for every pool its IPAM chose
+    /// itself, and none for a `--subnet` given without `--gateway` (moby's buildIPAMResources),
+    /// so an entry without a Gateway is pinned; one with a Gateway may not be and counts as not.
+    /// kind pins only its IPv6 /64 (`--ipv6 --subnet <ULA>`): its IPv4 subnet is Docker's choice.
+    std::vector<bool> pinned;
 
     struct Container {
         std::string name; ///< "aews-control-plane", "aews-worker2", ...
@@ -70,10 +76,15 @@ struct Options {
     std::string endpoint; ///< "" = config::derive_endpoint(name, region)
     /// Container mode: horizond's fixed address on the kind network (container/compose.yaml); DNS
     /// and the gate listen there, the gate proxies to the API server's address on the network.
+    /// Only on a network whose IPv4 subnet is pinned (Network::pinned): on one Docker chose, a
+    /// fixed address may not exist after the network is recreated, or collide with a node.
     /// None = host mode: they listen on the bridge gateway (the host's address on the network)
     /// and the gate proxies to the kubeconfig's server.
     std::optional<util::IpAddress> horizon_ip;
-    uint16_t dns_port = 53;
+    /// Where CoreDNS's stub zone reaches horizond. None: 1053 on the host (kind's node
+    /// entrypoint DNATs every packet to <gateway>:53 to Docker's embedded DNS, so 53 is refused
+    /// there), 53 in container mode (the container's address is not rewritten).
+    std::optional<uint16_t> dns_port;
     uint16_t admin_port = 8053;
     /// The pod network, also "inside the VPC" (as pods are on EKS with the VPC CNI); kind's
     /// default podSubnet. Empty: none.
@@ -81,7 +92,34 @@ struct Options {
     unsigned workers = 2; ///< worker nodes in the kind cluster configuration
     /// Container mode's admin token (its admin API is not on loopback); "" = a random one.
     std::string admin_token;
+    /// The absolute path of the lab's node/ directory on the host (node_dns_script() and
+    /// node_dns_dropin() inside), which kind-cluster.yaml mounts into every node.
+    std::string node_dir = "/lab/node";
 };
+
+/// The port CoreDNS's stub zone uses: Options::dns_port, else 1053 on the host, 53 in a container.
+uint16_t stub_port(const Options& o);
+
+/// Where kind-cluster.yaml mounts the lab's node/ directory in each node, read-only.
+inline constexpr std::string_view kNodeDir = "/etc/horizon";
+/// The node/ files: the script and the kubelet drop-in that runs it.
+inline constexpr std::string_view kNodeDnsScript = "horizon-node-dns.sh";
+inline constexpr std::string_view kNodeDnsDropin = "20-horizon-dns.conf";
+/// Where the drop-in is mounted: kubelet.service.d, beside kind's 10-kubeadm.conf and 11-kind.conf.
+inline constexpr std::string_view kNodeDropinPath =
+    "/etc/systemd/system/kubelet.service.d/20-horizon-dns.conf";
+
+/// The script each kind node runs before every kubelet start (kind_cluster_config mounts it): it
+/// puts `nameserver <horizond>` first in /etc/resolv.conf (or the file given as $1), which kind's
+/// entrypoint rewrote at the node's start to name the gateway (Docker's DNS). `nameserver` none:
+/// the node's IPv6 default gateway, the host's address on the kind network (host mode); else
+/// horizond's container address. horizond answers the endpoint's zone and REFUSES every other
+/// name (no recursion), and glibc's and Go's resolvers then ask the next nameserver, Docker's
+/// DNS, as before (kind-facts.md).
+std::string node_dns_script(const std::optional<util::IpAddress>& nameserver);
+
+/// The kubelet drop-in (`ExecStartPre=-/bin/sh /etc/horizon/horizon-node-dns.sh`).
+std::string node_dns_dropin();
 
 /// The generated files.
 struct Outputs {
@@ -89,19 +127,34 @@ struct Outputs {
     std::string coredns_configmap; ///< the CoreDNS ConfigMap with the endpoint's stub zone
     std::string kind_cluster;      ///< kind's Cluster configuration (certSANs)
     std::string kubeconfig;        ///< the input kubeconfig, server = https://<endpoint>:6443
+    std::string node_dns_script;   ///< node/horizon-node-dns.sh, node_dns_script()
+    std::string node_dns_dropin;   ///< node/20-horizon-dns.conf, node_dns_dropin()
     std::string summary;           ///< what was chosen and what to run next, for the terminal
 };
 
-/// kind's Cluster configuration for `name`: one control plane, `workers` workers, and the
-/// endpoint name in the API server certificate's SANs (a kubeadm ClusterConfiguration patch).
-/// Needed before the cluster exists, so it depends on nothing else.
-std::string kind_cluster_config(std::string_view name, std::string_view endpoint, unsigned workers);
+/// The API server certificate's extra SANs the kind configuration asks for: the endpoint name,
+/// then what kind itself lists (localhost, 127.0.0.1: where `kind get kubeconfig` points) and
+/// the control plane's name `<name>-control-plane`, so that a kind that replaces the list with
+/// the patch's (before v0.32) still serves its own kubeconfig and nodes.
+std::vector<std::string> kind_cert_sans(std::string_view name, std::string_view endpoint);
+
+/// kind's Cluster configuration for `name`: one control plane, `workers` workers, and
+/// kind_cert_sans() in the API server certificate's SANs (a kubeadm ClusterConfiguration patch);
+/// every node mounts `node_dir` (absolute) at kNodeDir and its drop-in at kNodeDropinPath, so
+/// that kubelet, kube-proxy and containerd resolve through horizond. Needed before the cluster
+/// exists, so it depends on nothing else.
+std::string kind_cluster_config(std::string_view name, std::string_view endpoint, unsigned workers,
+                                std::string_view node_dir);
 
 /// The CoreDNS ConfigMap (`kubectl -n kube-system get configmap coredns -o yaml`) with a server
-/// block forwarding `zone` to `target` ("172.18.0.1:53") added to its Corefile, replacing one
+/// block forwarding `zone` to `target` ("172.18.0.1:1053") added to its Corefile, replacing one
 /// added before for the same zone; metadata reduced to name and namespace so that it applies.
+/// With `upstream` ("172.18.0.1", Docker's DNS as kind's resolv.conf names it), every `forward .
+/// /etc/resolv.conf` becomes `forward . <upstream>` (marked, so a re-run updates it): CoreDNS
+/// reads the node's resolv.conf, which names horizond first, and CoreDNS does not move on to the
+/// next upstream after horizond's REFUSED for other names (coredns issues #5999, #7457).
 Parsed<std::string> patch_coredns(std::string_view configmap_yaml, std::string_view zone,
-                                  std::string_view target);
+                                  std::string_view target, std::string_view upstream = {});
 
 /// `kubeconfig` with the server of `cluster` replaced by `server`.
 Parsed<std::string> rewrite_kubeconfig(std::string_view kubeconfig, std::string_view cluster,

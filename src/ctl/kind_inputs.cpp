@@ -168,6 +168,7 @@ Parsed<Network> parse_network(std::string_view json) {
             }
             net.subnets.push_back(*cidr);
             net.gateways.push_back(*gateway);
+            net.pinned.push_back(gw.empty());
         }
     }
     if (net.subnets.empty()) {

@@ -308,8 +308,9 @@ def check_compose():
                           "in the bounding set)")
     # The configuration kind init writes for this address serves what compose publishes.
     out = ENV.tmp / "compose-lab"
+    # A fixed address needs the network's IPv4 range pinned (created by hand before kind).
     p = run([ENV.horizonctl, "kind", "init", "--horizon-ip", ip, "--network",
-             str(ENV.data / "kind" / "network-kind.json"), "--kubeconfig",
+             str(ENV.data / "kind" / "network-kind-pinned.json"), "--kubeconfig",
              str(ENV.data / "kind" / "kubeconfig-aews.yaml"), "--out", str(out)])
     if p.returncode != 0:
         raise CheckFailed(f"kind init --horizon-ip {ip}: {p.returncode}\n{p.stderr}")

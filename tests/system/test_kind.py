@@ -30,11 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402
-    CheckFailed, Checks, Horizond, curl, dig_short, expect_valid_config, framed_log_tail, free_port,
-    parse_args, port_free, run, run_script, yaml_docs)
+    CheckFailed, Checks, Horizond, curl, dig, dig_short, expect_valid_config, framed_log_tail,
+    free_port, parse_args, port_free, run, run_script, yaml_docs)
 
 TIME_BUDGET = 150.0
 FILES = ["horizon.toml", "coredns-configmap.yaml", "kind-cluster.yaml", "kubeconfig"]
+NODE_FILES = ["20-horizon-dns.conf", "horizon-node-dns.sh"]
 
 
 class Env:
@@ -85,8 +86,10 @@ def endpoint_of(toml_text: str) -> str:
 def check_phase1():
     out = ENV.tmp / "phase1"
     text = generate(out, "--name", "aews")
-    if sorted(os.listdir(out)) != ["kind-cluster.yaml"]:
-        raise CheckFailed(f"before the cluster exists only kind-cluster.yaml: {os.listdir(out)}")
+    if sorted(os.listdir(out)) != ["kind-cluster.yaml", "node"] or \
+            sorted(os.listdir(out / "node")) != NODE_FILES:
+        raise CheckFailed(f"before the cluster exists only kind-cluster.yaml and node/: "
+                          f"{os.listdir(out)}")
     for line in ("kind create cluster --config", "docker network inspect kind >",
                  "kind get kubeconfig --name aews >"):
         if line not in text:
@@ -104,7 +107,8 @@ def check_host_mode():
     summary = generate(out, "--network", str(ENV.data / "network-kind.json"),
                        "--kubeconfig", str(ENV.data / "kubeconfig-aews.yaml"),
                        "--coredns", str(ENV.data / "coredns-configmap.yaml"))
-    if sorted(os.listdir(out)) != sorted(FILES):
+    if sorted(os.listdir(out)) != sorted(FILES + ["node"]) or \
+            sorted(os.listdir(out / "node")) != NODE_FILES:
         raise CheckFailed(f"files: {sorted(os.listdir(out))}")
     modes = {f: stat.S_IMODE((out / f).stat().st_mode) for f in FILES}
     if modes["kubeconfig"] != 0o600 or modes["horizon.toml"] != 0o644:
@@ -112,7 +116,9 @@ def check_host_mode():
     check_config(out / "horizon.toml")
     toml = (out / "horizon.toml").read_text()
     ep = endpoint_of(toml)
-    expect = {"listen": ["172.18.0.1:53", "127.0.0.1:53"],
+    # CoreDNS: the gateway's 1053 (kind DNATs <gateway>:53 to Docker's DNS); the nodes'
+    # resolv.conf: 53 on the host's IPv6 address on the network (kind's DNAT is IPv4 only).
+    expect = {"listen": ["172.18.0.1:1053", "[fc00:f853:ccd:e793::1]:53", "127.0.0.1:1053"],
               "private_ips": ["172.18.0.2"], "public_ips": ["172.18.0.1"],
               "vpc_exclude_cidrs": ["fc00:f853:ccd:e793::1/128", "172.18.0.1/32"],
               "port": 6443, "upstream": "127.0.0.1:41263"}
@@ -124,19 +130,42 @@ def check_host_mode():
     # file as before the cluster existed.
     cluster = load_yaml(out / "kind-cluster.yaml")
     patch = yaml_docs(cluster["kubeadmConfigPatches"][0], "the kubeadm patch")[0]
-    if patch.get("kind") != "ClusterConfiguration" or patch["apiServer"]["certSANs"] != [ep]:
+    # kind before v0.32 replaces its certSANs [localhost, 127.0.0.1] with the patch's list (a
+    # JSON merge patch): the patch keeps them, and the control plane's name.
+    if patch.get("kind") != "ClusterConfiguration" or patch["apiServer"]["certSANs"] != [
+            ep, "localhost", "127.0.0.1", "aews-control-plane"]:
         raise CheckFailed(f"kubeadm patch: {patch}")
+    # Every node mounts node/ (absolute: kind resolves a relative hostPath against its working
+    # directory) and the kubelet drop-in that runs the script.
+    node_dir = str((out / "node").resolve())
+    for node in cluster["nodes"]:
+        mounts = [(m["hostPath"], m["containerPath"], m["readOnly"]) for m in node["extraMounts"]]
+        if mounts != [(node_dir, "/etc/horizon", True),
+                      (node_dir + "/20-horizon-dns.conf",
+                       "/etc/systemd/system/kubelet.service.d/20-horizon-dns.conf", True)]:
+            raise CheckFailed(f"extraMounts of {node['role']}: {mounts}")
+    dropin = (out / "node" / "20-horizon-dns.conf").read_text()
+    if "[Service]\nExecStartPre=-/bin/sh /etc/horizon/horizon-node-dns.sh\n" not in dropin:
+        raise CheckFailed(f"the kubelet drop-in:\n{dropin}")
     phase1 = ENV.tmp / "phase1" / "kind-cluster.yaml"
-    if phase1.exists() and phase1.read_text() != (out / "kind-cluster.yaml").read_text():
+    if phase1.exists() and phase1.read_text().replace(
+            str((ENV.tmp / "phase1").resolve()), str(out.resolve())) != \
+            (out / "kind-cluster.yaml").read_text():
         raise CheckFailed("kind-cluster.yaml differs from the one written before the cluster")
 
     # CoreDNS: the cluster's own block kept, a stub zone for the endpoint forwarding to horizond.
     cm = load_yaml(out / "coredns-configmap.yaml")
     original = load_yaml(ENV.data / "coredns-configmap.yaml")
     corefile = cm["data"]["Corefile"]
-    if not corefile.startswith(original["data"]["Corefile"]):
+    # The rest of the names go to Docker's DNS by address: the nodes' resolv.conf (which CoreDNS
+    # would read) names horizond first, and CoreDNS does not move on after its REFUSED.
+    kept = original["data"]["Corefile"].replace(
+        "    forward . /etc/resolv.conf {",
+        "    # horizon: was forward . /etc/resolv.conf (horizond, first there, refuses other "
+        "names)\n    forward . 172.18.0.1 {")
+    if not corefile.startswith(kept):
         raise CheckFailed(f"the original Corefile is not kept:\n{corefile}")
-    block = f"{ep.lower()}:53 {{\n    errors\n    forward . 172.18.0.1:53\n}}\n"
+    block = f"{ep.lower()}:53 {{\n    errors\n    forward . 172.18.0.1:1053\n}}\n"
     if not corefile.endswith(block):
         raise CheckFailed(f"no stub zone block {block!r}:\n{corefile}")
     if set(cm["metadata"]) != {"name", "namespace"} or cm["metadata"]["name"] != "coredns":
@@ -172,6 +201,53 @@ def check_container_mode():
         raise CheckFailed(f"CoreDNS does not forward to horizond's container:\n{corefile}")
 
 
+def check_node_script():
+    """node/horizon-node-dns.sh as a kind node runs it before each kubelet start, on a copy of
+    the resolv.conf kind's entrypoint writes, with a stand-in `ip` printing the node's routes."""
+    tmp = ENV.tmp / "node-script"
+    (tmp / "bin").mkdir(parents=True, exist_ok=True)
+    ip = tmp / "bin" / "ip"
+    routes = tmp / "routes"
+    ip.write_text(f"#!/bin/sh\n[ \"$*\" = '-6 route show default' ] && cat {routes}\n")
+    ip.chmod(0o755)
+    env = {"PATH": f"{tmp / 'bin'}:/usr/bin:/bin"}
+    kinds = "nameserver 172.18.0.1\noptions ndots:0\n"  # 127.0.0.11 rewritten to the gateway
+    conf = tmp / "resolv.conf"
+
+    def node_runs(script: Path) -> str:
+        p = run(["/bin/sh", str(script), str(conf)], env=env)
+        if p.returncode != 0:
+            raise CheckFailed(f"{script.name} exited {p.returncode}: {p.stdout}{p.stderr}")
+        return p.stderr
+
+    host_script = ENV.tmp / "host" / "node" / "horizon-node-dns.sh"
+    routes.write_text("default via fc00:f853:ccd:e793::1 dev eth0 metric 1024 pref medium\n")
+    conf.write_text(kinds)
+    inode = conf.stat().st_ino
+    want = ("# horizon: horizond first (horizonctl kind init); the rest is kind's\n"
+            "nameserver fc00:f853:ccd:e793::1\n" + kinds)
+    for attempt in ("first", "again (every kubelet start)"):
+        node_runs(host_script)
+        if conf.read_text() != want:
+            raise CheckFailed(f"resolv.conf after the script ({attempt}):\n{conf.read_text()}"
+                              f"want:\n{want}")
+    if conf.stat().st_ino != inode:
+        raise CheckFailed("resolv.conf was replaced, not written in place (Docker bind-mounts it)")
+
+    # A network without IPv6: the node keeps kind's resolv.conf, and says why.
+    routes.write_text("")
+    conf.write_text(kinds)
+    said = node_runs(host_script)
+    if conf.read_text() != kinds or "no IPv6 default route" not in said:
+        raise CheckFailed(f"without IPv6: {conf.read_text()!r}, said {said!r}")
+
+    # Container mode: horizond's own address.
+    conf.write_text(kinds)
+    node_runs(ENV.tmp / "container" / "node" / "horizon-node-dns.sh")
+    if conf.read_text().splitlines()[1:3] != ["nameserver 172.19.0.53", "nameserver 172.18.0.1"]:
+        raise CheckFailed(f"container mode:\n{conf.read_text()}")
+
+
 def check_errors():
     bad = ENV.tmp / "bad.json"
     bad.write_text('[\n  {"Name": "kind",\n   "IPAM": }]\n')
@@ -186,6 +262,14 @@ def check_errors():
         (["--bogus", "1"], 252, "Unknown options: --bogus"),
         (["--dns-port", "70000"], 252, "argument --dns-port: invalid port '70000'"),
         (["--horizon-ip", "fc00::53"], 252, "not an IPv4 address"),
+        # Port 53 at the gateway is Docker's DNS for every node and pod (kind's entrypoint).
+        (["--dns-port", "53", "--network", str(ENV.data / "network-kind.json"),
+          "--kubeconfig", kc], 252, "horizonctl: error: --dns-port 53: kind's node entrypoint "
+         "DNATs every packet a node or pod sends to 172.18.0.1:53 to Docker's embedded DNS"),
+        # A fixed address on an IPv4 range Docker chose (kind pins only its IPv6 /64).
+        (["--horizon-ip", "172.18.0.53", "--network", str(ENV.data / "network-kind.json"),
+          "--kubeconfig", kc], 252, "horizonctl: error: --horizon-ip 172.18.0.53: the IPv4 "
+         "subnet 172.18.0.0/16 of network kind is not pinned"),
         (["--network", str(ENV.tmp / "missing.json"), "--kubeconfig", kc], 255,
          "cannot read"),
     ]
@@ -276,6 +360,10 @@ def start_lab():
     if not (port_free(LAB.gateway, 6443) and port_free(LAB.control_plane, 6443)):
         LAB.api_port = free_port(LAB.gateway)
         toml = toml.replace("port = 6443", f"port = {LAB.api_port}")
+    # The nodes' listener on the host's IPv6 address of the network: no such address here.
+    if '"[fc00:f853:ccd:e793::1]:53", ' not in toml:
+        raise CheckFailed(f"no node listener in\n{toml}")
+    toml = toml.replace('"[fc00:f853:ccd:e793::1]:53", ', "")
     (out / "horizon.toml").write_text(toml)
     LAB.horizond = Horizond(ENV.horizond, out / "horizon.toml", ENV.tmp / "state",
                             ENV.tmp / "horizond.log", f"127.0.0.1:{LAB.admin_port}")
@@ -326,6 +414,12 @@ def check_lab_public():
     expect_answers("127.0.0.1", [LAB.gateway], "public: the host (loopback) gets the NLB")
     expect_api(LAB.gateway, LAB.gateway, True, "the host through the gate")
     expect_api(LAB.worker, LAB.gateway, True, "a node through the gate")
+    # Every other name a node asks horizond (first in its resolv.conf) is REFUSED, so glibc and
+    # Go ask the next nameserver, Docker's DNS; an answer (NXDOMAIN) would stop them there.
+    for name in ("registry.k8s.io", "aews-control-plane"):
+        r = dig("dig", LAB.gateway, LAB.dns_port, name, src=LAB.worker)
+        if r.status != "REFUSED" or r.answer:
+            raise CheckFailed(f"a node's query for {name}: {r.status} {r.answer}, want REFUSED")
 
 
 def check_lab_restrict():
@@ -362,6 +456,7 @@ def main() -> int:
     checks.add_all([("kind.before-the-cluster", check_phase1, False),
                     ("kind.host-mode", check_host_mode, False),
                     ("kind.container-mode", check_container_mode, False),
+                    ("kind.node-script", check_node_script, False),
                     ("kind.errors", check_errors, False),
                     ("lab.start", start_lab, False),
                     ("lab.public", check_lab_public, True),

@@ -74,6 +74,14 @@ TEST_CASE("docker network inspect") {
     // The IPv6 subnet has no Gateway member: Docker's is the first address of the subnet.
     CHECK(joined(n.gateways) == "fc00:f853:ccd:e793::1 172.18.0.1");
     CHECK(n.bridge == "br-6a1c2b7e9f3d");
+    // kind pinned the IPv6 /64 (no Gateway shown); Docker chose the IPv4 range (Gateway shown).
+    CHECK(n.pinned == std::vector<bool>{true, false});
+    // Created by hand with both ranges (`docker network create kind --ipv6 --subnet ... --subnet
+    // ...`, no --gateway): both pinned.
+    const auto pinned = kind::parse_network(data("network-kind-pinned.json"));
+    REQUIRE(pinned.value);
+    CHECK(pinned.value->pinned == std::vector<bool>{true, true});
+    CHECK(joined(pinned.value->gateways) == "fc00:f853:ccd:e793::1 172.18.0.1");
     REQUIRE(n.containers.size() == 3);
     CHECK(n.containers[0].name == "aews-control-plane"); // sorted by name
     CHECK(n.containers[0].ipv4 == ip("172.18.0.2"));
@@ -155,7 +163,9 @@ TEST_CASE("host mode, the horizon configuration") {
     const auto r = kind::generate(o, data("network-kind.json"), data("kubeconfig-aews.yaml"));
     REQUIRE_MESSAGE(r.value, r.error);
     const Config cfg = load(*r.value);
-    CHECK(joined(cfg.server.listen) == "172.18.0.1:53 127.0.0.1:53");
+    // CoreDNS's stub zone: 1053 on the gateway (kind sends <gateway>:53 to Docker's DNS); the
+    // nodes' resolv.conf: 53 on the host's IPv6 address (kind's DNAT is IPv4 only); dig: loopback.
+    CHECK(joined(cfg.server.listen) == "172.18.0.1:1053 [fc00:f853:ccd:e793::1]:53 127.0.0.1:1053");
     REQUIRE(cfg.server.admin_listen);
     CHECK(cfg.server.admin_listen->to_string() == "127.0.0.1:8053");
     CHECK(cfg.server.admin_token.empty());
@@ -204,17 +214,56 @@ TEST_CASE("host mode, the horizon configuration") {
     // Options: a name, region and ports of one's own; no pod network.
     o.name = "aews";
     o.region = "us-west-2";
-    o.dns_port = 1053;
+    o.dns_port = 5353;
     o.admin_port = 18053;
     o.pod_subnet = "";
     const auto custom = kind::generate(o, data("network-kind.json"), data("kubeconfig-aews.yaml"));
     REQUIRE_MESSAGE(custom.value, custom.error);
     const Config cc = load(*custom.value);
-    CHECK(joined(cc.server.listen) == "172.18.0.1:1053 127.0.0.1:1053");
+    CHECK(joined(cc.server.listen) == "172.18.0.1:5353 [fc00:f853:ccd:e793::1]:53 127.0.0.1:5353");
     CHECK(cc.server.admin_listen->to_string() == "127.0.0.1:18053");
     CHECK(cc.clusters[0].endpoint == horizon::config::derive_endpoint("aews", "us-west-2"));
     CHECK(joined(cc.clusters[0].vpc_cidrs) == "fc00:f853:ccd:e793::/64 172.18.0.0/16");
-    CHECK(corefile_of(custom.value->coredns_configmap).find("forward . 172.18.0.1:1053") !=
+    CHECK(corefile_of(custom.value->coredns_configmap).find("forward . 172.18.0.1:5353") !=
+          std::string::npos);
+
+    // Port 53 at the gateway is Docker's DNS inside kind's nodes: refused, saying why.
+    o.dns_port = 53;
+    const auto hijacked =
+        kind::generate(o, data("network-kind.json"), data("kubeconfig-aews.yaml"));
+    CHECK_FALSE(hijacked.value);
+    CHECK(hijacked.where == "options");
+    CHECK(hijacked.error.find("--dns-port 53: kind's node entrypoint DNATs every packet a node or "
+                              "pod sends to 172.18.0.1:53 to Docker's embedded DNS") !=
+          std::string::npos);
+
+    // The CoreDNS ConfigMap: the stub zone on the gateway's 1053, and the rest of the names to
+    // Docker's DNS by address, not through the nodes' resolv.conf (horizond first there).
+    const std::string corefile = corefile_of(r.value->coredns_configmap);
+    CHECK(corefile.find("forward . 172.18.0.1:1053\n") != std::string::npos);
+    CHECK(corefile.find("forward . 172.18.0.1 {\n") != std::string::npos);
+    CHECK(corefile.find("/etc/resolv.conf {") == std::string::npos);
+
+    // The node files: horizond is the IPv6 gateway, found in the node at run time.
+    CHECK(r.value->node_dns_script == kind::node_dns_script(std::nullopt));
+    CHECK(r.value->node_dns_script.find("ip -6 route show default") != std::string::npos);
+    CHECK(r.value->node_dns_dropin ==
+          "# horizon (horizonctl kind init): horizond first in this node's resolv.conf before\n"
+          "# every kubelet start (/etc/horizon/horizon-node-dns.sh);\n"
+          "# \"-\": a failure never keeps kubelet from starting.\n"
+          "[Service]\nExecStartPre=-/bin/sh /etc/horizon/horizon-node-dns.sh\n");
+
+    // A network without IPv6 (Docker without IPv6: kind falls back): no node listener, and the
+    // summary says the nodes keep Docker's DNS.
+    o.dns_port.reset();
+    const std::string v4only =
+        R"({"Name": "kind", "IPAM": {"Config": [{"Subnet": "172.18.0.0/16", "Gateway": )"
+        R"("172.18.0.1"}]}, "Containers": {"x": {"Name": "aews-control-plane", "IPv4Address": )"
+        R"("172.18.0.2/16"}}})";
+    const auto no6 = kind::generate(o, v4only, data("kubeconfig-aews.yaml"));
+    REQUIRE_MESSAGE(no6.value, no6.error);
+    CHECK(joined(load(*no6.value).server.listen) == "172.18.0.1:1053 127.0.0.1:1053");
+    CHECK(no6.value->summary.find("DNS (nodes)    none: network kind has no IPv6") !=
           std::string::npos);
 }
 
@@ -237,6 +286,11 @@ TEST_CASE("container mode, an HA cluster sharing the network") {
     CHECK(c.api->upstream->to_string() == "172.19.0.5:6443");
     CHECK(corefile_of(r.value->coredns_configmap).find("forward . 172.19.0.53:53") !=
           std::string::npos);
+    // The nodes name the container first; CoreDNS sends other names to Docker's DNS.
+    CHECK(r.value->node_dns_script == kind::node_dns_script(ip("172.19.0.53")));
+    CHECK(r.value->node_dns_script.find("\nns=172.19.0.53\n") != std::string::npos);
+    CHECK(corefile_of(r.value->coredns_configmap).find("forward . 172.19.0.1 {") !=
+          std::string::npos);
 
     // Without a token of one's own, a random one: the admin API is not on loopback there.
     o.admin_token.clear();
@@ -256,17 +310,26 @@ TEST_CASE("inputs that do not fit say why") {
     };
 
     const std::string net = data("network-kind.json");
+    const std::string pinned = data("network-kind-pinned.json");
     for (const Bad& b : {
              Bad{"other", std::nullopt, net, "network",
                  "no control-plane node of kind cluster \"other\" (other-control-plane) with an "
                  "IPv4 address on network \"kind\" (containers: aews-control-plane, aews-worker, "
                  "aews-worker2)"},
-             Bad{"", ip("10.1.2.3"), net, "options",
+             Bad{"", ip("10.1.2.3"), pinned, "options",
                  "--horizon-ip 10.1.2.3 must be an address of network kind (172.18.0.0/16) other "
                  "than its gateway"},
-             Bad{"", ip("172.18.0.1"), net, "options", "other than its gateway"},
-             Bad{"", ip("172.18.0.3"), net, "options",
+             Bad{"", ip("172.18.0.1"), pinned, "options", "other than its gateway"},
+             Bad{"", ip("172.18.0.3"), pinned, "options",
                  "--horizon-ip 172.18.0.3 is already the address of container aews-worker"},
+             // A fixed address on the IPv4 range Docker chose (kind pins only IPv6): refused.
+             Bad{"", ip("172.18.0.53"), net, "options",
+                 "--horizon-ip 172.18.0.53: the IPv4 subnet 172.18.0.0/16 of network kind is not "
+                 "pinned"},
+             Bad{"", ip("172.18.0.53"), net, "options",
+                 "docker network create kind --ipv6 --subnet fc00:f853:ccd:e793::/64 --subnet "
+                 "172.18.0.0/16 -o com.docker.network.bridge.enable_ip_masquerade=true (without "
+                 "--gateway)"},
              Bad{"", std::nullopt,
                  R"({"Name": "kind", "IPAM": {"Config": [{"Subnet": "fc00::/64"}]}, )"
                  R"("Containers": {"x": {"Name": "aews-control-plane", "IPv4Address": "",)"
@@ -341,6 +404,26 @@ TEST_CASE("the CoreDNS stub zone") {
     REQUIRE(builtin.value);
     CHECK(corefile_of(*builtin.value) == corefile);
 
+    // With an upstream: `forward . /etc/resolv.conf` names it instead (marked); a re-run with
+    // another upstream updates that line, once.
+    const auto up =
+        kind::patch_coredns(data("coredns-configmap.yaml"), zone, "172.18.0.1:1053", "172.18.0.1");
+    REQUIRE_MESSAGE(up.value, up.error);
+    const std::string explicit_up = corefile_of(*up.value);
+    std::string want = original;
+    const std::string from = "    forward . /etc/resolv.conf {\n";
+    REQUIRE(want.find(from) != std::string::npos);
+    want.replace(want.find(from), from.size(),
+                 "    # horizon: was forward . /etc/resolv.conf (horizond, first there, refuses "
+                 "other names)\n    forward . 172.18.0.1 {\n");
+    CHECK(explicit_up.starts_with(want));
+    const auto up2 = kind::patch_coredns(*up.value, zone, "172.19.0.1:1053", "172.19.0.1");
+    REQUIRE(up2.value);
+    const std::string twice_up = corefile_of(*up2.value);
+    CHECK(count(twice_up, "# horizon: was forward") == 1);
+    CHECK(twice_up.find("    forward . 172.19.0.1 {\n") != std::string::npos);
+    CHECK(twice_up.find("forward . 172.18.0.1") == std::string::npos);
+
     const auto bad = kind::patch_coredns("apiVersion: v1\nkind: ConfigMap\ndata: {}\n", zone, "x");
     CHECK_FALSE(bad.value);
     CHECK(bad.error.find("expected CoreDNS's ConfigMap with data.Corefile") != std::string::npos);
@@ -348,17 +431,36 @@ TEST_CASE("the CoreDNS stub zone") {
 
 TEST_CASE("the kind cluster configuration and the kubeconfig") {
     const std::string ep = "4EF9B1C9A5F24DCBD324557BF7056DC0.gr7.ap-northeast-2.eks.amazonaws.com";
-    const YAML::Node cluster = YAML::Load(kind::kind_cluster_config("aews", ep, 2));
+    const YAML::Node cluster =
+        YAML::Load(kind::kind_cluster_config("aews", ep, 2, "/home/me/lab/node"));
     CHECK(cluster["kind"].as<std::string>() == "Cluster");
     CHECK(cluster["apiVersion"].as<std::string>() == "kind.x-k8s.io/v1alpha4");
     CHECK(cluster["name"].as<std::string>() == "aews");
     REQUIRE(cluster["nodes"].size() == 3);
     CHECK(cluster["nodes"][0]["role"].as<std::string>() == "control-plane");
     CHECK(cluster["nodes"][2]["role"].as<std::string>() == "worker");
+    // Every node mounts node/ and the kubelet drop-in, read-only.
+    for (const auto& node : cluster["nodes"]) {
+        const YAML::Node m = node["extraMounts"];
+        REQUIRE(m.size() == 2);
+        CHECK(m[0]["hostPath"].as<std::string>() == "/home/me/lab/node");
+        CHECK(m[0]["containerPath"].as<std::string>() == "/etc/horizon");
+        CHECK(m[1]["hostPath"].as<std::string>() == "/home/me/lab/node/20-horizon-dns.conf");
+        CHECK(m[1]["containerPath"].as<std::string>() ==
+              "/etc/systemd/system/kubelet.service.d/20-horizon-dns.conf");
+        CHECK(m[0]["readOnly"].as<bool>());
+        CHECK(m[1]["readOnly"].as<bool>());
+    }
     // kind applies each patch as a YAML document of its own: parse it too.
     const YAML::Node patch = YAML::Load(cluster["kubeadmConfigPatches"][0].as<std::string>());
     CHECK(patch["kind"].as<std::string>() == "ClusterConfiguration");
-    CHECK(patch["apiServer"]["certSANs"][0].as<std::string>() == ep);
+    // The whole list: kind before v0.32 replaces its own [localhost, 127.0.0.1] with the patch's
+    // (a JSON merge patch), so the patch keeps them and the control plane's name.
+    std::vector<std::string> sans;
+    for (const auto& san : patch["apiServer"]["certSANs"]) {
+        sans.push_back(san.as<std::string>());
+    }
+    CHECK(sans == std::vector<std::string>{ep, "localhost", "127.0.0.1", "aews-control-plane"});
 
     const std::string original = data("kubeconfig-aews.yaml");
     const auto r = kind::rewrite_kubeconfig(original, "kind-aews", "https://" + ep + ":6443");
