@@ -365,6 +365,87 @@ def _():
     wait_idle()
 
 
+# --- every listener is exclusive
+
+
+def expect_refused(name: str, *, dns_port: int | None = None, api_port: int | None = None,
+                   address: str, proto: str):
+    """horizond on a configuration whose `address` (DNS listen or gate) another socket holds:
+    it must exit 1 within 5 s with one error line naming the address and what to do."""
+    dns_port = dns_port if dns_port is not None else free_port()
+    api_port = api_port if api_port is not None else free_port(PUBLIC, PRIVATE, udp=False)
+    state = ENV.tmp / f"state-{name}"
+    state.mkdir()
+    config = ENV.tmp / f"{name}.toml"
+    config.write_text(config_text(dns_port, free_port(udp=False), api_port, state))
+    cmd = [ENV.horizond, "--config", str(config)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=5, errors="replace",
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        out = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        raise CheckFailed(f"horizond kept running although {address} ({proto}) is held by "
+                          f"another socket; expected exit 1 with 'in use'\n$ {' '.join(cmd)}\n"
+                          f"{out[-2000:]}") from None
+    errors = [line for line in p.stderr.splitlines() if line.startswith("horizond: error:")]
+    want = ["in use", "another program holds it", f"ss -l{'nu' if proto == 'udp' else 'nt'}p",
+            "stop it, or"]
+    if p.returncode != 1 or len(errors) != 1 or f"cannot listen on {address}" not in errors[0] \
+            or not all(w in errors[0] for w in want):
+        raise CheckFailed(f"exit {p.returncode}; expected 1 and one 'horizond: error:' line with "
+                          f"'cannot listen on {address}' and {want}\n$ {' '.join(cmd)}\n"
+                          f"{p.stderr[-2000:]}")
+    return errors[0]
+
+
+def holder(address: str, *, kind=socket.SOCK_STREAM, reuseport: bool = False) -> socket.socket:
+    """A socket another program might hold on `address`, port chosen by the kernel: listening
+    (TCP), with SO_REUSEADDR, and SO_REUSEPORT when asked (cpp-httplib's listener sets both)."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind((address, 0))
+    if kind == socket.SOCK_STREAM:
+        s.listen(8)
+    return s
+
+
+@check("listen.gate-port-held-by-a-socket-is-fatal", server=False)
+def _():
+    for reuseport in (False, True):
+        with holder(PRIVATE, reuseport=reuseport) as h:
+            port = h.getsockname()[1]
+            line = expect_refused(f"gate-held-{int(reuseport)}", api_port=port,
+                                  address=f"{PRIVATE}:{port}", proto="tcp")
+    want = f"cluster {CLUSTER}: API endpoint cannot listen on {PRIVATE}:{port} (private side)"
+    if want not in line or "[cluster.api] port" not in line:
+        raise CheckFailed(f"expected {want!r} and what to change ([cluster.api] port) in\n{line}")
+    return f"({line.split('error: ', 1)[1][:110]}...)"
+
+
+@check("listen.gate-port-held-by-another-horizond-is-fatal")
+def _():
+    expect_refused("second-horizond", api_port=ENV.api_port, address=f"{PUBLIC}:{ENV.api_port}",
+                   proto="tcp")
+    # The first one keeps serving its gate.
+    outcome, s = request(OUT_B, PUBLIC)
+    s.close()
+    if outcome != ALLOWED:
+        raise CheckFailed(f"the first horizond's gate after the second one exited: {outcome}")
+
+
+@check("listen.dns-port-held-is-fatal", server=False)
+def _():
+    for kind, proto in ((socket.SOCK_STREAM, "tcp"), (socket.SOCK_DGRAM, "udp")):
+        with holder("127.0.0.1", kind=kind, reuseport=True) as h:
+            port = h.getsockname()[1]
+            line = expect_refused(f"dns-held-{proto}", dns_port=port,
+                                  address=f"127.0.0.1:{port} ({proto})", proto=proto)
+            if "[server] listen" not in line:
+                raise CheckFailed(f"expected what to change ([server] listen) in\n{line}")
+
+
 @check("server.sigterm-exits-0")
 def _():
     expect_exit_0(ENV.server.proc if ENV.server else None, 10.0, send=True)
