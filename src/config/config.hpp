@@ -105,7 +105,10 @@ struct ApiConfig {
     DenyAction deny = DenyAction::Drop;
     std::chrono::milliseconds hold_timeout{30000}; ///< a dropped connection is reset after this
     unsigned max_connections = 512;                ///< open connections per side
-    unsigned max_held = 256;                       ///< dropped connections held at once
+    unsigned max_held = 256;                       ///< dropped connections held at once per side
+    /// Connections open or held from one source (util::source_key: an IPv4 address, an IPv6
+    /// /64) on one side: one client cannot take every slot of max_connections or max_held.
+    unsigned max_connections_per_source = 128;
     /// On a configuration change, reset established connections the new configuration denies
     /// (EKS keeps them: they survive until the client reconnects).
     bool reset_on_update = false;

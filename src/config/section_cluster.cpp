@@ -184,6 +184,8 @@ constexpr auto kApiKeys = std::to_array<KeySpec<ApiConfig>>({
     {"hold_timeout", Presence::Optional, read_hold_timeout},
     {"max_connections", Presence::Optional, integer<&ApiConfig::max_connections, 1, 100000>},
     {"max_held", Presence::Optional, integer<&ApiConfig::max_held, 0, 100000>},
+    {"max_connections_per_source", Presence::Optional,
+     integer<&ApiConfig::max_connections_per_source, 1, 100000>},
     {"reset_on_update", Presence::Optional, boolean<&ApiConfig::reset_on_update>},
 });
 

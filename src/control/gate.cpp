@@ -27,6 +27,8 @@ std::string_view to_string(GateReason r) {
         return "allowed_after_update";
     case GateReason::ConnectionLimit:
         return "connection_limit";
+    case GateReason::SourceLimit:
+        return "source_limit";
     case GateReason::Deny:
         return "deny";
     case GateReason::Drop:
@@ -55,24 +57,34 @@ ApiDecision access_of(const GateRules& rules, const GateRequest& r) {
 GateDecision gate_accept(const GateRules& rules, const GateRequest& r, GateLoad load) {
     GateDecision g;
     g.access = access_of(rules, r);
+    // The source's own cap comes first: one client must not take every slot of its side (an NLB
+    // or a security group never runs out for the others because of one client).
     if (g.access.allowed()) {
         // allowed() implies [cluster.api]: decide_api_connection says NoApi without it.
-        const bool full = load.open >= rules.cfg->api->max_connections;
-        g.action = full ? GateAction::Reset : GateAction::Accept;
-        g.reason = full ? GateReason::ConnectionLimit : GateReason::Allowed;
+        const config::ApiConfig& api = *rules.cfg->api;
+        g.action = GateAction::Reset;
+        if (load.from_source >= api.max_connections_per_source) {
+            g.reason = GateReason::SourceLimit;
+        } else if (load.open >= api.max_connections) {
+            g.reason = GateReason::ConnectionLimit;
+        } else {
+            g.action = GateAction::Accept;
+            g.reason = GateReason::Allowed;
+        }
         return g;
     }
     const bool drop =
         rules.cfg != nullptr && rules.cfg->api && rules.cfg->api->deny == config::DenyAction::Drop;
+    g.action = GateAction::Reset;
     if (!drop) {
-        g.action = GateAction::Reset;
         g.reason = GateReason::Deny;
-    } else if (load.held < rules.cfg->api->max_held) {
+    } else if (load.from_source >= rules.cfg->api->max_connections_per_source) {
+        g.reason = GateReason::SourceLimit;
+    } else if (load.held >= rules.cfg->api->max_held) {
+        g.reason = GateReason::HoldLimit;
+    } else {
         g.action = GateAction::Hold;
         g.reason = GateReason::Drop;
-    } else {
-        g.action = GateAction::Reset;
-        g.reason = GateReason::HoldLimit;
     }
     return g;
 }
@@ -110,6 +122,9 @@ std::string GateDecision::connections_label() const {
         return "accepted/allowed_after_update";
     case GateReason::ConnectionLimit:
         return "denied/connection_limit";
+    case GateReason::SourceLimit:
+        return access.allowed() ? std::string("denied/source_limit")
+                                : fmt::format("denied/{}", to_string(access.reason));
     case GateReason::Deny:
     case GateReason::Drop:
     case GateReason::HoldLimit:
@@ -127,6 +142,8 @@ std::string_view GateDecision::reset_label() const {
         return "deny";
     case GateReason::HoldLimit:
         return "hold_limit";
+    case GateReason::SourceLimit:
+        return access.allowed() ? "" : "source_limit";
     case GateReason::Update:
         return "update";
     default:
@@ -146,13 +163,24 @@ std::string GateDecision::explain(const GateRequest& r, const GateRules& rules) 
     case GateReason::ConnectionLimit:
         return fmt::format("{}, but max_connections ({}) are open: reset", why,
                            api != nullptr ? api->max_connections : 0U);
+    case GateReason::SourceLimit: {
+        const unsigned cap = api != nullptr ? api->max_connections_per_source : 0U;
+        const std::string from = util::source_key(r.source).to_string();
+        return access.allowed()
+                   ? fmt::format("{}, but {} has max_connections_per_source ({}) connections on "
+                                 "this side: reset",
+                                 why, from, cap)
+                   : fmt::format("{}: reset ({} has max_connections_per_source ({}) connections "
+                                 "on this side)",
+                                 why, from, cap);
+    }
     case GateReason::Deny:
         return why + ": reset";
     case GateReason::Drop:
         return fmt::format("{}: dropped (held silent for up to {} ms)", why,
                            api != nullptr ? api->hold_timeout.count() : 0);
     case GateReason::HoldLimit:
-        return why + ": reset (max_held connections are held already)";
+        return why + ": reset (max_held connections are held on this side already)";
     case GateReason::Update:
         return why + " after an update: reset (reset_on_update)";
     case GateReason::Unchanged:

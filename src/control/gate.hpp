@@ -28,21 +28,27 @@ enum class GateReason : uint8_t {
     Allowed,            ///< the access rules admit it
     AllowedAfterUpdate, ///< held, and the new configuration admits it: it goes through
     ConnectionLimit,    ///< admitted, but max_connections are open on this side
+    SourceLimit,        ///< admitted, or denied with deny = "drop", but its source has
+                        ///< max_connections_per_source open or held on this side
     Deny,               ///< denied, and deny = "reset" (or the cluster has no [cluster.api])
     Drop,               ///< denied, and deny = "drop": held
-    HoldLimit,          ///< denied, deny = "drop", but max_held connections are held already
+    HoldLimit,          ///< denied, deny = "drop", but max_held connections are held on this side
     Update,             ///< open, the new configuration denies it, and reset_on_update is on
     Unchanged,          ///< after an update: nothing to do
 };
 
-/// "allowed", "allowed_after_update", "connection_limit", "deny", "drop", "hold_limit",
-/// "update", "unchanged".
+/// "allowed", "allowed_after_update", "connection_limit", "source_limit", "deny", "drop",
+/// "hold_limit", "update", "unchanged".
 std::string_view to_string(GateReason r);
 
-/// The endpoint's load at the moment it decides.
+/// The endpoint's load at the moment it decides. Every number is of one cluster and one side:
+/// each side (the public NLB, the private ENIs) has its own budget, so a flood on one side never
+/// changes what the other side does.
 struct GateLoad {
-    unsigned open = 0; ///< connections open (accepted) on this cluster and side
-    unsigned held = 0; ///< connections held on this cluster
+    unsigned open = 0;        ///< connections open (accepted)
+    unsigned held = 0;        ///< connections held
+    unsigned from_source = 0; ///< connections open or held from the request's source
+                              ///< (util::source_key: its IPv4 address or IPv6 /64)
 };
 
 /// One connection as the gate sees it.
@@ -71,29 +77,33 @@ struct GateDecision {
     ApiDecision access; ///< what the access rules said (their reason, seen_as, the entry)
 
     /// horizon_api_connections_total's "outcome/reason" label: "accepted/allowed",
-    /// "accepted/allowed_after_update", "denied/connection_limit", "denied/<ApiReason>"; ""
-    /// when the decision is not counted there (an update that keeps or resets).
+    /// "accepted/allowed_after_update", "denied/connection_limit", "denied/source_limit" (for an
+    /// admitted one), "denied/<ApiReason>"; "" when the decision is not counted there (an update
+    /// that keeps or resets).
     [[nodiscard]] std::string connections_label() const;
-    /// horizon_api_resets_total's reason for a Reset not counted as denied/connection_limit:
-    /// "deny", "hold_limit", "update"; "" otherwise.
+    /// horizon_api_resets_total's reason for a Reset not counted as denied/connection_limit or
+    /// denied/source_limit: "deny", "hold_limit", "source_limit" (a denied one), "update"; ""
+    /// otherwise.
     [[nodiscard]] std::string_view reset_label() const;
     /// The log line after "<peer> -> <local> (<cluster> <side>): ", e.g. "denied: 127.1.0.5 is
     /// not in publicAccessCidrs: dropped (held silent for up to 30000 ms)". `rules` as decided.
     [[nodiscard]] std::string explain(const GateRequest& r, const GateRules& rules) const;
 };
 
-/// A new connection, at accept:
-///   admitted by the access rules: Accept, unless max_connections are open on its side (Reset,
-///   ConnectionLimit);
-///   denied: with deny = "drop", Hold while fewer than max_held are held (else Reset,
-///   HoldLimit); with deny = "reset" or no [cluster.api], Reset (Deny).
+/// A new connection, at accept (every limit counts its cluster's side only):
+///   admitted by the access rules: Accept, unless its source has max_connections_per_source
+///   open or held (Reset, SourceLimit) or max_connections are open (Reset, ConnectionLimit);
+///   denied: with deny = "drop", Hold unless its source has max_connections_per_source (Reset,
+///   SourceLimit) or max_held are held (Reset, HoldLimit); with deny = "reset" or no
+///   [cluster.api], Reset (Deny).
 GateDecision gate_accept(const GateRules& rules, const GateRequest& r, GateLoad load);
 
 /// A connection already `held` or open, when a new configuration is published: a held one the
 /// rules now admit is accepted (AllowedAfterUpdate), unless max_connections are open (it waits:
-/// Keep); an open one they now deny is reset (Update) with the cluster's reset_on_update or
-/// `reset_on_update_flag` (horizond --reset-on-update, for every cluster). Anything else, and a
-/// cluster gone or without [cluster.api], is Keep (Unchanged).
+/// Keep; it counts against max_connections_per_source already); an open one they now deny is reset
+/// (Update) with the cluster's reset_on_update or `reset_on_update_flag` (horizond
+/// --reset-on-update, for every cluster). Anything else, and a cluster gone or without
+/// [cluster.api], is Keep (Unchanged).
 GateDecision gate_update(const GateRules& rules, const GateRequest& r, bool held, GateLoad load,
                          bool reset_on_update_flag);
 

@@ -69,7 +69,13 @@ void Conn::close(bool reset) {
         --impl->open_count[{cluster, side}];
     }
     if (counted_held) {
-        --impl->held_count[cluster];
+        --impl->held_count[{cluster, side}];
+    }
+    if (counted_source) {
+        const auto it = impl->source_count.find({cluster, side, source});
+        if (it != impl->source_count.end() && --it->second == 0) {
+            impl->source_count.erase(it);
+        }
     }
     if (resolving) {
         // UV_EBUSY: the lookup runs already; its callback sees `closing` and frees this.
@@ -310,9 +316,17 @@ void Conn::on_upstream_data(const char* data, size_t len) {
     write(&client, std::string(data, len));
 }
 
+void Conn::count_source() {
+    if (!counted_source) {
+        counted_source = true;
+        ++impl->source_count[{cluster, side, source}];
+    }
+}
+
 void Conn::open(const config::ClusterConfig& cfg) {
     counted_open = true;
     ++impl->open_count[{cluster, side}];
+    count_source(); // a held one that goes through counts already
     if (cfg.api->upstream) {
         target = cfg.api->upstream;
         set_state(State::Connecting);
@@ -337,7 +351,8 @@ void Conn::open(const config::ClusterConfig& cfg) {
 
 void Conn::hold(const config::ClusterConfig& cfg) {
     counted_held = true;
-    ++impl->held_count[cluster];
+    ++impl->held_count[{cluster, side}];
+    count_source();
     set_state(State::Held);
     const int rc = uv_timer_start(
         &timer,

@@ -4,14 +4,11 @@
 #include "server/api_endpoint.hpp"
 
 #include <cerrno>
-#include <cstring>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "server/api_endpoint_impl.hpp"
+#include "server/bind_socket.hpp"
 #include "server/runtime.hpp"
 #include "util/file.hpp"
 
@@ -34,34 +31,16 @@ namespace {
 
 using api::kBacklog;
 
-/// A listening socket bound to `a`, or -1 with a.error set.
-int bind_listener(Address& a) {
-    const int family = a.at.addr.is_v4() ? AF_INET : AF_INET6;
-    const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+/// A listening socket bound to `a` (exclusively: bind_socket.hpp), or -1 with a.error set and
+/// `in_use` true when another program holds the port.
+int bind_address(Address& a, bool& in_use) {
+    BindError e;
+    const int fd = bind_listener(
+        a.at, SocketType::Tcp, Share::Exclusive, kBacklog,
+        fmt::format("give cluster {}'s [cluster.api] port another value", a.cluster), e);
     if (fd < 0) {
-        a.error = fmt::format("socket: {}", std::strerror(errno));
-        return -1;
-    }
-    const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (family == AF_INET6) {
-        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    }
-    sockaddr_storage ss{};
-    const unsigned len = a.at.to_sockaddr(ss);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, kBacklog) != 0) {
-        const int e = errno;
-        ::close(fd);
-        a.error = fmt::format(
-            "{}{}", std::strerror(e),
-            e == EADDRNOTAVAIL
-                ? fmt::format(" (not an address of this machine: use 127.x addresses in a "
-                              "loopback lab, or add it, e.g. `ip addr add {}/{} dev lo`)",
-                              a.at.addr.to_string(), a.at.addr.is_v4() ? 32 : 128)
-            : e == EACCES     ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-            : e == EADDRINUSE ? " (another program listens there)"
-                              : "");
-        return -1;
+        a.error = e.reason;
+        in_use = e.code == EADDRINUSE;
     }
     return fd;
 }
@@ -244,7 +223,16 @@ std::unique_ptr<ApiEndpoint> ApiEndpoint::create(Runtime& runtime, std::string& 
         for (const auto side : {ApiSide::Public, ApiSide::Private}) {
             for (const auto& ip : side == ApiSide::Public ? c.public_ips : c.private_ips) {
                 Address a{c.name, side, util::Endpoint{ip, c.api->port}, ""};
-                const int fd = bind_listener(a);
+                bool in_use = false;
+                const int fd = bind_address(a, in_use);
+                if (in_use) {
+                    // Another server on the port would take some of the connections (or all):
+                    // never start beside it. A missing address only narrows what can be tested.
+                    error =
+                        fmt::format("cluster {}: API endpoint cannot listen on {} ({} side): {}",
+                                    c.name, a.at.to_string(), control::to_string(side), a.error);
+                    return nullptr;
+                }
                 if (fd >= 0) {
                     listen_on(*impl, fd, a);
                 }

@@ -16,11 +16,13 @@ class Runtime;
 class ApiEndpoint {
 public:
     /// Binds every API endpoint address ([cluster.api] port on public_ips and private_ips) that is
-    /// local to this machine, and logs each one that cannot be bound and why (not fatal: a lab
-    /// binds what it has). Makes each cluster's self-signed certificate and writes it to
+    /// local to this machine, exclusively (bind_socket.hpp), and logs each one that cannot be
+    /// bound and why (not fatal: a lab binds what it has), except a port another program holds.
+    /// Makes each cluster's self-signed certificate and writes it to
     /// `<state_dir>/api-<cluster>.crt` (key: `.key`, mode 0600). Registers with `runtime` to
-    /// hear of every published snapshot. Returns null with `error` set only when TLS cannot be
-    /// set up. Decisions read the snapshot DNS answers from, so both flip at the same moment.
+    /// hear of every published snapshot. Returns null with `error` set when an address is in use
+    /// (another server would take some of its connections) or TLS cannot be set up. Decisions
+    /// read the snapshot DNS answers from, so both flip at the same moment.
     static std::unique_ptr<ApiEndpoint> create(Runtime& runtime, std::string& error);
 
     /// Starts the loop thread (nothing to do when no address was bound).

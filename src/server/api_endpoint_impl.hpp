@@ -126,10 +126,13 @@ struct ApiEndpoint::Impl {
     std::map<std::string, std::string> layout;  ///< cluster -> its API addresses at start
     std::atomic<uint64_t> layout_warned_gen{0}; ///< last generation warned about (notify)
 
-    // Loop thread only.
+    // Loop thread only. Every count is per cluster and side: each side has its own budget.
     std::unordered_set<api::Conn*> conns;
     std::map<std::pair<std::string, control::ApiSide>, unsigned> open_count;
-    std::map<std::string, unsigned> held_count;
+    std::map<std::pair<std::string, control::ApiSide>, unsigned> held_count;
+    /// Connections open or held per source (max_connections_per_source); an entry goes when
+    /// its last connection closes, so the map holds only sources with a connection.
+    std::map<std::tuple<std::string, control::ApiSide, util::SourceKey>, unsigned> source_count;
     uint64_t next_id = 1;
     std::chrono::steady_clock::time_point log_window;
     unsigned logged_in_window = 0;
@@ -150,8 +153,8 @@ struct ApiEndpoint::Impl {
                std::string_view label);
     /// Rate-limited decision log: a flood must not flood the log.
     void log_decision(const std::string& line);
-    /// The load the gate weighs for a connection of `cluster` on `side`.
-    control::GateLoad load_of(const std::string& cluster, control::ApiSide side);
+    /// The load the gate weighs for connection `c` (its cluster, side and source).
+    control::GateLoad load_of(const api::Conn& c);
 
     void on_connection(api::Listener& l);
     void on_publish();
@@ -185,7 +188,9 @@ struct Conn {
     bool upstream_eof = false;
     bool counted_open = false;
     bool counted_held = false;
-    std::string pending; ///< client bytes not yet delivered (held, connecting)
+    bool counted_source = false; ///< in impl->source_count (from open() or hold() until close)
+    util::SourceKey source;      ///< util::source_key(peer.addr)
+    std::string pending;         ///< client bytes not yet delivered (held, connecting)
     std::unique_ptr<ApiResponder> responder;
     std::optional<config::ApiUpstream> target;
 
@@ -208,6 +213,8 @@ struct Conn {
     void shutdown_then_close(uv_tcp_t* which);
     void open(const config::ClusterConfig& cfg);
     void hold(const config::ClusterConfig& cfg);
+    /// Counts this connection against its source's max_connections_per_source, once.
+    void count_source();
     void connect_upstream();
     void connect_to(const sockaddr* addr);
     void upstream_failed(const std::string& why);

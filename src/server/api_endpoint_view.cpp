@@ -86,7 +86,7 @@ std::string ApiEndpoint::render_metrics() const {
                            cluster, side, label.substr(0, slash), label.substr(slash + 1), n);
     }
     out += "# HELP horizon_api_resets_total API endpoint connections reset, by reason (deny, "
-           "hold_limit, hold_timeout, idle, update, upstream).\n"
+           "hold_limit, hold_timeout, idle, source_limit, update, upstream).\n"
            "# TYPE horizon_api_resets_total counter\n";
     for (const auto& [key, n] : impl_->counters) {
         const auto& [name, cluster, side, label] = key;

@@ -49,8 +49,10 @@ void ApiEndpoint::Impl::log_decision(const std::string& line) {
     }
 }
 
-control::GateLoad ApiEndpoint::Impl::load_of(const std::string& cluster, control::ApiSide side) {
-    return {open_count[{cluster, side}], held_count[cluster]};
+control::GateLoad ApiEndpoint::Impl::load_of(const api::Conn& c) {
+    const auto side = std::make_pair(c.cluster, c.side);
+    const auto from = source_count.find({c.cluster, c.side, c.source});
+    return {open_count[side], held_count[side], from == source_count.end() ? 0U : from->second};
 }
 
 void ApiEndpoint::Impl::on_connection(api::Listener& l) {
@@ -78,6 +80,7 @@ void ApiEndpoint::Impl::on_connection(api::Listener& l) {
         return;
     }
     c->peer = endpoint_of(ss);
+    c->source = util::source_key(c->peer.addr);
     c->id = next_id++;
     c->ok(uv_tcp_nodelay(&c->client, 1), "TCP_NODELAY");
     {
@@ -96,7 +99,7 @@ void ApiEndpoint::Impl::on_connection(api::Listener& l) {
     const auto snap = holder->current.load(std::memory_order_acquire);
     const auto rules = control::GateRules::of(api::find_cluster(*snap, c->cluster));
     const auto request = c->request();
-    const auto g = control::gate_accept(rules, request, load_of(c->cluster, c->side));
+    const auto g = control::gate_accept(rules, request, load_of(*c));
     count("connections", c->cluster, c->side, g.connections_label());
     if (const auto reset = g.reset_label(); !reset.empty()) {
         count("resets", c->cluster, c->side, reset);
@@ -127,14 +130,13 @@ void ApiEndpoint::Impl::on_publish() {
         const auto rules = control::GateRules::of(api::find_cluster(*snap, c->cluster));
         const auto request = c->request();
         const bool held = c->state == api::State::Held;
-        const auto g =
-            control::gate_update(rules, request, held, load_of(c->cluster, c->side), flag);
+        const auto g = control::gate_update(rules, request, held, load_of(*c), flag);
         if (g.action == GateAction::Accept) {
             if (!c->ok(uv_timer_stop(&c->timer), "stopping the hold timer")) {
                 continue;
             }
             c->counted_held = false;
-            --held_count[c->cluster];
+            --held_count[{c->cluster, c->side}];
             count("connections", c->cluster, c->side, g.connections_label());
             log_decision(fmt::format("{}: {}", c->who(), g.explain(request, rules)));
             c->open(*rules.cfg);

@@ -54,9 +54,9 @@ FdPlan plan_descriptors(const config::Config& cfg, unsigned workers, uint64_t li
         }
         any_api = true;
         // Both sides (public, private): max_connections each, two descriptors apiece when
-        // proxied (client and upstream), and max_held connections held silent.
+        // proxied (client and upstream), and max_held each held silent.
         p.gate += c.public_ips.size() + c.private_ips.size() +
-                  2 * 2 * uint64_t{c.api->max_connections} + c.api->max_held;
+                  2 * (2 * uint64_t{c.api->max_connections} + c.api->max_held);
     }
     if (any_api) {
         p.gate += kPerLoop;

@@ -1,13 +1,11 @@
-// Server set-up: binds the REUSEPORT sockets, runs one worker thread per loop, stops on signals.
+// Server set-up: binds the REUSEPORT sockets (after an exclusive probe, bind_socket.hpp), runs one
+// worker thread per loop, stops on signals.
 #include "server/server.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <list>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
@@ -16,6 +14,7 @@
 #include "dns/zone.hpp"
 #include "server/admin_http.hpp"
 #include "server/api_endpoint.hpp"
+#include "server/bind_socket.hpp"
 #include "server/fd_budget.hpp"
 #include "server/runtime.hpp"
 #include "server/uv_check.hpp"
@@ -25,59 +24,13 @@ namespace horizon::server {
 
 namespace {
 
-std::string errno_text(int e) {
-    return std::strerror(e);
-}
-
-/// A socket bound to `ep`; `reuseport` lets every worker bind its own (libuv 1.44 cannot).
-int bind_socket(const util::Endpoint& ep, int type, bool reuseport, std::string& error) {
-    const int family = ep.addr.is_v4() ? AF_INET : AF_INET6;
-    const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    const char* proto = type == SOCK_DGRAM ? "udp" : "tcp";
+/// A DNS listener's socket on `ep` (bind_socket.hpp); -1 with `error` set.
+int bind_dns(const util::Endpoint& ep, SocketType type, Share share, std::string& error) {
+    BindError e;
+    const int fd = bind_listener(ep, type, share, 1024, "pick another port in [server] listen", e);
     if (fd < 0) {
-        error = fmt::format("cannot listen on {} ({}): socket: {}", ep.to_string(), proto,
-                            errno_text(errno));
-        return -1;
-    }
-    const int one = 1;
-    if (type == SOCK_STREAM) {
-        // TCP: only lets us rebind past TIME_WAIT. Not for UDP, where SO_REUSEADDR would let us
-        // share a port with another program's SO_REUSEADDR socket instead of reporting it in use.
-        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    }
-    if (reuseport) {
-        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    }
-    if (family == AF_INET6) {
-        // [::] and 0.0.0.0 are separate listeners; IPv6 sockets carry IPv6 only.
-        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    }
-    const bool wildcard = ep.addr == util::IpAddress{ep.addr.family, {}};
-    if (type == SOCK_DGRAM && wildcard) {
-        if (family == AF_INET) {
-            ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
-        } else {
-            ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
-        }
-    }
-    sockaddr_storage ss{};
-    const unsigned len = ep.to_sockaddr(ss);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-        const int e = errno;
-        ::close(fd);
-        error = fmt::format("cannot listen on {} ({}): {}{}", ep.to_string(), proto, errno_text(e),
-                            e == EADDRINUSE ? " (another server is using it; pick another port "
-                                              "in [server] listen)"
-                            : e == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-                            : e == EADDRNOTAVAIL ? " (no interface has this address)"
-                                                 : "");
-        return -1;
-    }
-    if (type == SOCK_STREAM && ::listen(fd, 1024) != 0) {
         error =
-            fmt::format("cannot listen on {} ({}): {}", ep.to_string(), proto, errno_text(errno));
-        ::close(fd);
-        return -1;
+            fmt::format("cannot listen on {} ({}): {}", ep.to_string(), to_string(type), e.reason);
     }
     return fd;
 }
@@ -253,14 +206,14 @@ std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error, uns
         }
     };
     impl->listeners = cfg.listen;
-    // With SO_REUSEPORT a second server would silently share the port; probe every address
-    // without it first so that "address in use" is reported as such. All probes before any
+    // With SO_REUSEPORT a second server would silently share the port; bind every address
+    // exclusively first so that "address in use" is reported as such. All probes before any
     // bind: a wildcard and a specific address on one port (a resolver listener next to
     // 0.0.0.0:53) coexist only when both use SO_REUSEPORT. The kernel then delivers a query to
     // the specific one: it matches the destination more closely.
     for (const auto& l : impl->listeners) {
-        for (const int type : {SOCK_DGRAM, SOCK_STREAM}) {
-            const int probe = bind_socket(l.endpoint, type, false, error);
+        for (const auto type : {SocketType::Udp, SocketType::Tcp}) {
+            const int probe = bind_dns(l.endpoint, type, Share::Exclusive, error);
             if (probe < 0) {
                 return nullptr;
             }
@@ -275,8 +228,8 @@ std::unique_ptr<Server> Server::create(Runtime& runtime, std::string& error, uns
             s.wildcard = ep.addr == util::IpAddress{ep.addr.family, {}};
             s.vpc_listener = l.vpc;
             s.vpc_cluster = l.cluster;
-            s.udp_fd = bind_socket(ep, SOCK_DGRAM, true, error);
-            s.tcp_fd = s.udp_fd < 0 ? -1 : bind_socket(ep, SOCK_STREAM, true, error);
+            s.udp_fd = bind_dns(ep, SocketType::Udp, Share::Group, error);
+            s.tcp_fd = s.udp_fd < 0 ? -1 : bind_dns(ep, SocketType::Tcp, Share::Group, error);
             per_worker[w].push_back(s);
             if (s.udp_fd < 0 || s.tcp_fd < 0) {
                 close_all();

@@ -498,7 +498,7 @@ void TcpListener::admit(int conn, const sockaddr_storage& peer) {
     TcpBudget& budget = w.tcp_budget();
     const config::ServerConfig& server = w.snapshot().server;
     const auto addr = util::IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
-    const TcpBudget::SourceKey source = TcpBudget::source_key(addr);
+    const TcpBudget::SourceKey source = util::source_key(addr);
     // RFC 7766 §10: a server limits the connections one client may hold.
     if (!budget.acquire_source(source, server.tcp_max_connections_per_source)) {
         w.metrics().tcp_rejected_per_source.add();
@@ -541,21 +541,6 @@ void TcpListener::admit(int conn, const sockaddr_storage& peer) {
 }
 
 } // namespace
-
-TcpBudget::SourceKey TcpBudget::source_key(const util::IpAddress& a) {
-    const util::IpAddress u = a.unmapped();
-    uint64_t hi = 0;
-    uint64_t lo = 0;
-    if (u.is_v4()) {
-        lo = (uint64_t{1} << 32) | (uint64_t{u.bytes[0]} << 24) | (uint64_t{u.bytes[1]} << 16) |
-             (uint64_t{u.bytes[2]} << 8) | u.bytes[3];
-    } else {
-        for (unsigned i = 0; i < 8; ++i) { // the /64
-            hi = (hi << 8) | u.bytes[i];
-        }
-    }
-    return {hi, lo};
-}
 
 bool TcpBudget::acquire_source(const SourceKey& key, unsigned limit) {
     const std::lock_guard<std::mutex> lock(sources_mutex_);

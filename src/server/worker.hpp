@@ -16,6 +16,7 @@
 #include "dns/snapshot.hpp"
 #include "server/forwarder.hpp"
 #include "server/metrics.hpp"
+#include "util/address.hpp"
 
 namespace horizon::server {
 
@@ -49,10 +50,9 @@ struct TcpBudget {
         return cap != 0 ? std::min(cap, configured) : configured;
     }
 
-    /// A connection's source for tcp_max_connections_per_source: an IPv4 address, or the /64
-    /// of an IPv6 one (a host usually has a whole /64).
-    using SourceKey = std::pair<uint64_t, uint64_t>;
-    static SourceKey source_key(const util::IpAddress& a);
+    /// A connection's source for tcp_max_connections_per_source (util::source_key: an IPv4
+    /// address, or the /64 of an IPv6 one).
+    using SourceKey = util::SourceKey;
 
     /// Counts a connection from `key` unless `limit` are open from it already (all workers).
     bool acquire_source(const SourceKey& key, unsigned limit);

@@ -160,4 +160,31 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text) {
     return Endpoint{*ip, static_cast<uint16_t>(p)};
 }
 
+SourceKey source_key(const IpAddress& a) {
+    const IpAddress u = a.unmapped();
+    SourceKey k;
+    if (u.is_v4()) {
+        k.lo = (uint64_t{1} << 32) | (uint64_t{u.bytes[0]} << 24) | (uint64_t{u.bytes[1]} << 16) |
+               (uint64_t{u.bytes[2]} << 8) | u.bytes[3];
+    } else {
+        for (unsigned i = 0; i < 8; ++i) { // the /64
+            k.hi = (k.hi << 8) | u.bytes[i];
+        }
+    }
+    return k;
+}
+
+std::string SourceKey::to_string() const {
+    if ((lo >> 32) != 0) {
+        return IpAddress::v4(static_cast<uint8_t>(lo >> 24), static_cast<uint8_t>(lo >> 16),
+                             static_cast<uint8_t>(lo >> 8), static_cast<uint8_t>(lo))
+            .to_string();
+    }
+    Cidr c{IpAddress{Family::V6, {}}, 64};
+    for (unsigned i = 0; i < 8; ++i) {
+        c.addr.bytes[i] = static_cast<uint8_t>(hi >> (56 - 8 * i));
+    }
+    return c.to_string();
+}
+
 } // namespace horizon::util

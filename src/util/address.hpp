@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -61,5 +62,21 @@ struct Endpoint {
     unsigned to_sockaddr(sockaddr_storage& out) const;
     static std::optional<Endpoint> parse(std::string_view text);
 };
+
+/// What a per-source connection limit counts as one source (the DNS listeners'
+/// tcp_max_connections_per_source, the API endpoint's [cluster.api] max_connections_per_source):
+/// an IPv4 address, an IPv4-mapped IPv6 address as that IPv4 address, or the /64 of an IPv6
+/// address (interface identifiers are 64 bits, RFC 4291 §2.5.1: one host may use any address of
+/// its /64, so counting addresses would not bound it). Small, ordered, cheap to copy.
+struct SourceKey {
+    uint64_t hi = 0; ///< IPv6: the /64; IPv4: 0
+    uint64_t lo = 0; ///< IPv4: 1 << 32 | the address; IPv6: 0
+    auto operator<=>(const SourceKey&) const = default;
+    /// "192.0.2.1" or "2001:db8:1:2::/64", for log lines.
+    [[nodiscard]] std::string to_string() const;
+};
+
+/// The per-source key of `a` (see SourceKey): the one implementation every limit uses.
+SourceKey source_key(const IpAddress& a);
 
 } // namespace horizon::util

@@ -20,6 +20,7 @@ using horizon::util::Endpoint;
 using horizon::util::Family;
 using horizon::util::IpAddress;
 using horizon::util::PrefixTrie;
+using horizon::util::source_key;
 
 IpAddress ip(const char* text) {
     return IpAddress::parse(text).value();
@@ -237,6 +238,20 @@ TEST_CASE("Endpoint <-> sockaddr") {
     CHECK(in6->sin6_family == AF_INET6);
     CHECK(ntohs(in6->sin6_port) == 53);
     CHECK(IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss)) == v6.addr);
+}
+
+TEST_CASE("source_key: one source is an IPv4 address or an IPv6 /64") {
+    CHECK(source_key(ip("192.0.2.1")) != source_key(ip("192.0.2.2")));
+    CHECK(source_key(ip("::ffff:192.0.2.1")) == source_key(ip("192.0.2.1")));
+    CHECK(source_key(ip("2001:db8:1:2::1")) == source_key(ip("2001:db8:1:2:ffff::9")));
+    CHECK(source_key(ip("2001:db8:1:2::1")) != source_key(ip("2001:db8:1:3::1")));
+    CHECK(source_key(ip("::")) != source_key(ip("0.0.0.0")));
+    CHECK(source_key(ip("::1")) != source_key(ip("0.0.0.1")));
+    CHECK(source_key(ip("192.0.2.1")).to_string() == "192.0.2.1");
+    CHECK(source_key(ip("::ffff:127.1.0.5")).to_string() == "127.1.0.5");
+    CHECK(source_key(ip("0.0.0.0")).to_string() == "0.0.0.0");
+    CHECK(source_key(ip("2001:db8:1:2:ffff::9")).to_string() == "2001:db8:1:2::/64");
+    CHECK(source_key(ip("::1")).to_string() == "::/64");
 }
 
 TEST_CASE("PrefixTrie: longest prefix match") {

@@ -73,6 +73,7 @@ TEST_CASE("[cluster.api] is optional; when present every key has its documented 
     CHECK(api->hold_timeout == std::chrono::seconds(30));
     CHECK(api->max_connections == 512);
     CHECK(api->max_held == 256);
+    CHECK(api->max_connections_per_source == 128);
     CHECK_FALSE(api->reset_on_update);
 }
 
@@ -86,6 +87,7 @@ TEST_CASE("[cluster.api] reads every key") {
                                          "hold_timeout = \"5s\"\n"
                                          "max_connections = 10\n"
                                          "max_held = 0\n"
+                                         "max_connections_per_source = 3\n"
                                          "reset_on_update = true\n"));
     const auto& api = *cfg.clusters.front().api;
     CHECK(api.port == 6443);
@@ -98,6 +100,7 @@ TEST_CASE("[cluster.api] reads every key") {
     CHECK(api.hold_timeout == std::chrono::seconds(5));
     CHECK(api.max_connections == 10);
     CHECK(api.max_held == 0);
+    CHECK(api.max_connections_per_source == 3);
     CHECK(api.reset_on_update);
 }
 

@@ -48,7 +48,7 @@ Cidr cidr(const char* t) {
 }
 
 /// publicAccessCidrs 127.0.0.0/24; the security group admits 192.168.7.0/24, and the source
-/// itself when `rule`; deny as given; max_connections 4, max_held 2.
+/// itself when `rule`; deny as given; max_connections 4, max_held 2, max_connections_per_source 3.
 ClusterConfig gate_cluster(AccessMode mode, const char* source, bool rule,
                            DenyAction deny = DenyAction::Drop) {
     Config cfg = load("[server]\n"
@@ -63,6 +63,7 @@ ClusterConfig gate_cluster(AccessMode mode, const char* source, bool rule,
                       "[cluster.api]\n"
                       "max_connections = 4\n"
                       "max_held = 2\n"
+                      "max_connections_per_source = 3\n"
                       "hold_timeout = \"5s\"\n");
     ClusterConfig c = cfg.clusters.front();
     c.access_mode = mode;
@@ -166,6 +167,39 @@ TEST_CASE("gate: max_connections and max_held") {
     CHECK(accept(none, ApiSide::Public, "127.1.0.5").reason == GateReason::HoldLimit);
 }
 
+TEST_CASE("gate: max_connections_per_source, before the side's own limits") {
+    const auto c = gate_cluster(AccessMode::PublicPrivate, "127.0.0.5", false);
+    // Admitted: accepted while its source has fewer than 3 on this side, whatever the others.
+    CHECK(accept(c, ApiSide::Public, "127.0.0.5", GateLoad{3, 0, 2}).action == GateAction::Accept);
+    const auto capped = accept(c, ApiSide::Public, "127.0.0.5", GateLoad{1, 0, 3});
+    CHECK(capped.action == GateAction::Reset);
+    CHECK(capped.reason == GateReason::SourceLimit);
+    CHECK(capped.connections_label() == "denied/source_limit");
+    CHECK(capped.reset_label().empty()); // counted once, as denied/connection_limit is
+    // Both full: the source's own cap is the reason (it is the one holding the slots).
+    CHECK(accept(c, ApiSide::Public, "127.0.0.5", GateLoad{4, 0, 3}).reason ==
+          GateReason::SourceLimit);
+    CHECK(accept(c, ApiSide::Public, "127.0.0.5", GateLoad{4, 0, 2}).reason ==
+          GateReason::ConnectionLimit);
+    // Denied with deny = "drop": held while its source has fewer than 3, then reset.
+    CHECK(accept(c, ApiSide::Public, "127.1.0.5", GateLoad{0, 1, 2}).action == GateAction::Hold);
+    const auto held = accept(c, ApiSide::Public, "127.1.0.5", GateLoad{0, 1, 3});
+    CHECK(held.action == GateAction::Reset);
+    CHECK(held.reason == GateReason::SourceLimit);
+    CHECK(held.connections_label() == "denied/public_access_cidrs");
+    CHECK(held.reset_label() == "source_limit");
+    CHECK(accept(c, ApiSide::Public, "127.1.0.5", GateLoad{0, 2, 3}).reason ==
+          GateReason::SourceLimit);
+    // Denied with deny = "reset": reset anyway, as denied.
+    const auto r = gate_cluster(AccessMode::PublicPrivate, "127.0.0.5", false, DenyAction::Reset);
+    CHECK(accept(r, ApiSide::Public, "127.1.0.5", GateLoad{0, 0, 3}).reason == GateReason::Deny);
+    // After an update a held connection that goes through counts against its source already:
+    // only max_connections holds it back.
+    const GateRequest in{ApiSide::Public, ip("127.0.0.5")};
+    CHECK(horizon::control::gate_update(GateRules{&c, nullptr}, in, true, GateLoad{3, 1, 3}, false)
+              .action == GateAction::Accept);
+}
+
 TEST_CASE("gate: a cluster gone or without [cluster.api] resets") {
     const GateRequest r{ApiSide::Public, ip("::ffff:127.0.0.5")};
     const auto gone = horizon::control::gate_accept(GateRules{}, r, {});
@@ -242,7 +276,13 @@ TEST_CASE("gate: the log lines say what happened and why") {
     CHECK(line("127.1.0.5") == "denied: 127.1.0.5 is not in publicAccessCidrs: dropped (held "
                                "silent for up to 5000 ms)");
     CHECK(line("127.1.0.5", {0, 2}) == "denied: 127.1.0.5 is not in publicAccessCidrs: reset "
-                                       "(max_held connections are held already)");
+                                       "(max_held connections are held on this side already)");
+    CHECK(line("127.0.0.5", {0, 0, 3}) ==
+          "allowed: 127.0.0.5 is in publicAccessCidrs 127.0.0.0/24, but 127.0.0.5 has "
+          "max_connections_per_source (3) connections on this side: reset");
+    CHECK(line("127.1.0.5", {0, 0, 3}) ==
+          "denied: 127.1.0.5 is not in publicAccessCidrs: reset (127.1.0.5 has "
+          "max_connections_per_source (3) connections on this side)");
     auto r = c;
     r.api->deny = DenyAction::Reset;
     const GateRules reset_rules{&r, nullptr};
